@@ -1,0 +1,139 @@
+// Every setting comes from the environment, parsed once at start-up and frozen.
+import { z } from "zod";
+
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) =>
+  v === "true" || v === "1" || v === "yes"
+);
+const int = (min: number, max: number) =>
+  z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(
+    z.number().int().min(min).max(max),
+  );
+
+/** "name:Team,name2:Team 2" → [{name, teamOwner}]. */
+const seedServices = z.string().transform((raw, ctx) => {
+  const out: { name: string; teamOwner: string | null }[] = [];
+  for (const part of raw.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [name, ...team] = part.split(":");
+    const teamOwner = team.join(":").trim() || null;
+    if (!SERVICE_NAME.test(name.trim())) {
+      ctx.addIssue({ code: "custom", message: `"${name}" is not a valid service name` });
+      return z.NEVER;
+    }
+    out.push({ name: name.trim(), teamOwner });
+  }
+  return out;
+});
+
+/** Service names: letters, digits and . _ - / (the logs API accepts the same). */
+export const SERVICE_NAME = /^[A-Za-z0-9._\-/]{1,100}$/;
+
+const schema = z.object({
+  PORT: int(0, 65535).default(8000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  DATABASE_URL: z.string().trim().optional().transform((v) => v || undefined).pipe(
+    z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// URL" }).optional(),
+  ),
+  OBSERVIAN_DATA_DIR: z.string().min(1).default(".observian"),
+  OBSERVIAN_PG_PORT: int(0, 65535).default(0),
+  DB_POOL_MAX: int(1, 1000).default(10),
+  DB_CONNECT_TIMEOUT_S: int(1, 3600).default(30),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
+  LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
+  RETENTION_DAYS: int(1, 3650).default(7),
+  API_KEYS: z.string().optional(),
+  API_KEY: z.string().optional(),
+  SEED_SERVICES: seedServices.default([
+    { name: "auth-service", teamOwner: "Identity Team" },
+    { name: "checkout-service", teamOwner: "Payments Team" },
+    { name: "inventory-service", teamOwner: "Ops Team" },
+  ]),
+  SHUTDOWN_TIMEOUT_S: int(0, 600).default(10),
+  MIGRATE_ON_START: bool.default(true),
+});
+
+export type Config = Readonly<{
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  embeddedPgPort: number;
+  dbPoolMax: number;
+  dbConnectTimeoutS: number;
+  logLevel: z.infer<typeof schema>["LOG_LEVEL"];
+  logFormat: "json" | "pretty";
+  retentionDays: number;
+  apiKeys: readonly string[];
+  seedServices: readonly { name: string; teamOwner: string | null }[];
+  shutdownTimeoutS: number;
+  migrateOnStart: boolean;
+}>;
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, readonly reason: string) {
+    super(`invalid configuration: ${variable}: ${reason}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment; throws ConfigError naming the first bad variable. */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  opts: { stdoutIsTerminal?: boolean } = {},
+): Config {
+  // An empty value means "unset", as with most twelve-factor apps.
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(String(issue.path[0] ?? "environment"), issue.message);
+  }
+  const e = parsed.data;
+  const keys = [e.API_KEYS, e.API_KEY].filter((v): v is string => !!v)
+    .flatMap((v) => v.split(",")).map((k) => k.trim()).filter(Boolean);
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.OBSERVIAN_DATA_DIR,
+    embeddedPgPort: e.OBSERVIAN_PG_PORT,
+    dbPoolMax: e.DB_POOL_MAX,
+    dbConnectTimeoutS: e.DB_CONNECT_TIMEOUT_S,
+    logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? (opts.stdoutIsTerminal ? "pretty" : "json"),
+    retentionDays: e.RETENTION_DAYS,
+    apiKeys: Object.freeze([...new Set(keys)]),
+    seedServices: Object.freeze(e.SEED_SERVICES),
+    shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
+    migrateOnStart: e.MIGRATE_ON_START,
+  });
+}
+
+/** KEY=value lines; quotes optional; # comments. Real environment variables win. */
+export function parseDotEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
+    if (!m) continue;
+    let value = m[2];
+    const quoted = value.match(/^(["'])(.*)\1$/);
+    if (quoted) value = quoted[2];
+    else value = value.replace(/\s+#.*$/, "");
+    out[m[1]] = value;
+  }
+  return out;
+}
+
+/** The process environment over an optional .env file in the working directory. */
+export async function loadEnv(path = ".env"): Promise<Record<string, string | undefined>> {
+  let file: Record<string, string> = {};
+  try {
+    file = parseDotEnv(await Deno.readTextFile(path));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound) && !(err instanceof Deno.errors.NotCapable)) {
+      throw err;
+    }
+  }
+  return { ...file, ...Deno.env.toObject() };
+}

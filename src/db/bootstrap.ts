@@ -1,0 +1,58 @@
+// The database side of start-up, shared by the server and `deno task migrate`: find or start
+// PostgreSQL, wait for it, migrate, keep partitions ahead, seed services.
+import type { Config } from "../config.ts";
+import { logger } from "../logging.ts";
+import { createDb, describeUrl, type Sql, waitForDb } from "./connect.ts";
+import { type EmbeddedDb, startEmbeddedPostgres } from "./embedded.ts";
+import { migrate } from "./migrate.ts";
+import { ensurePartitionWindow } from "./partitions.ts";
+import { seedServices } from "./seed.ts";
+
+export interface Database {
+  sql: Sql;
+  embedded?: EmbeddedDb;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(config: Config): Promise<Database> {
+  const log = logger("db");
+  let embedded: EmbeddedDb | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.dataDir,
+      port: config.embeddedPgPort,
+    });
+    url = embedded.url;
+  }
+  const sql = createDb(url, {
+    max: config.dbPoolMax,
+    connectTimeoutS: Math.min(config.dbConnectTimeoutS, 10),
+  });
+  const close = async () => {
+    await sql.end({ timeout: 5 });
+    await embedded?.stop();
+  };
+  try {
+    await waitForDb(sql, { url, timeoutS: config.dbConnectTimeoutS });
+    log.info("connected to {target}", { target: describeUrl(url) });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { sql, embedded, close };
+}
+
+export async function prepareSchema(
+  sql: Sql,
+  config: Config,
+  opts: { migrate?: boolean } = {},
+): Promise<void> {
+  if (opts.migrate ?? config.migrateOnStart) await migrate(sql);
+  const created = await ensurePartitionWindow(sql, { retentionDays: config.retentionDays });
+  const seeded = await seedServices(sql, config.seedServices);
+  logger("db").info("schema ready: {created} partitions created, {seeded} services seeded", {
+    created,
+    seeded,
+  });
+}

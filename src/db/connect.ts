@@ -1,0 +1,71 @@
+// The one database handle: created by main (or a test), passed to everything that needs it.
+import postgres from "postgres";
+import { logger } from "../logging.ts";
+
+export type Sql = postgres.Sql;
+
+export interface DbOptions {
+  max?: number;
+  /** Seconds allowed to open one connection. */
+  connectTimeoutS?: number;
+  applicationName?: string;
+}
+
+export function createDb(url: string, opts: DbOptions = {}): Sql {
+  return postgres(url, {
+    max: opts.max ?? 10,
+    connect_timeout: opts.connectTimeoutS ?? 10,
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
+    onnotice: () => {},
+    connection: { application_name: opts.applicationName ?? "observian" },
+  });
+}
+
+/** host:port/db of a URL, for messages that must not carry a password. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    return "(unparseable DATABASE_URL)";
+  }
+}
+
+export class DbUnavailableError extends Error {
+  override name = "DbUnavailableError";
+}
+
+/**
+ * Waits for the database with bounded retries and exponential backoff, the way a
+ * container waits for its database to come up; fails with one line after `timeoutS`.
+ */
+export async function waitForDb(
+  sql: Sql,
+  opts: { url: string; timeoutS: number; signal?: AbortSignal },
+): Promise<void> {
+  const log = logger("db");
+  const deadline = Date.now() + opts.timeoutS * 1000;
+  let delay = 100;
+  for (let attempt = 1;; attempt++) {
+    try {
+      await sql`select 1`;
+      if (attempt > 1) log.info("database reachable after {attempt} attempts", { attempt });
+      return;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      if (Date.now() + delay > deadline || opts.signal?.aborted) {
+        throw new DbUnavailableError(
+          `database ${describeUrl(opts.url)} unreachable after ${opts.timeoutS}s: ${reason}`,
+        );
+      }
+      log.warning("database {target} not ready ({reason}); retry in {delayMs} ms", {
+        target: describeUrl(opts.url),
+        reason,
+        delayMs: delay,
+      });
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+}

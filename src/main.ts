@@ -1,0 +1,66 @@
+// Wires configuration, database, app, server and (later) crons; owns start-up and shutdown.
+import { buildApp } from "./app.ts";
+import { ConfigError, loadEnv, parseConfig } from "./config.ts";
+import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
+import { configureLogging, logger } from "./logging.ts";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    const env = await loadEnv();
+    if (env.DENO_DEPLOYMENT_ID && !env.DATABASE_URL) {
+      throw new ConfigError("DATABASE_URL", "required on Deno Deploy (no local disk there)");
+    }
+    config = parseConfig(env, { stdoutIsTerminal: Deno.stdout.isTerminal() });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      Deno.exit(1);
+    }
+    throw err;
+  }
+  await configureLogging({ level: config.logLevel, format: config.logFormat });
+  const log = logger("main");
+
+  let db;
+  try {
+    db = await openDatabase(config);
+    await prepareSchema(db.sql, config);
+  } catch (err) {
+    log.fatal("start-up failed: {error}", { error: err instanceof Error ? err.message : err });
+    await db?.close().catch(() => {});
+    Deno.exit(1);
+  }
+
+  const app = buildApp({ sql: db.sql, config });
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    onListen: ({ hostname, port }) =>
+      log.info("listening on http://{hostname}:{port} ({ms} ms after start)", {
+        hostname,
+        port,
+        ms: Math.round(performance.now()),
+      }),
+  }, app.fetch);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("{signal}: draining requests (up to {s}s)", { signal, s: config.shutdownTimeoutS });
+    const drained = await Promise.race([
+      server.shutdown().then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), config.shutdownTimeoutS * 1000)),
+    ]);
+    if (!drained) log.warning("requests still running after the timeout; closing anyway");
+    await db.close().catch((err) => log.error("closing the database: {err}", { err: String(err) }));
+    log.info("stopped");
+    Deno.exit(0);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => void shutdown(signal));
+  }
+}
+
+if (import.meta.main) await main();

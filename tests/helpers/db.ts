@@ -1,0 +1,70 @@
+// Each test file gets its own database on the test server, so files run in parallel.
+import postgres from "postgres";
+import { createDb, type Sql } from "../../src/db/connect.ts";
+import { migrate } from "../../src/db/migrate.ts";
+import { ensurePartitionWindow } from "../../src/db/partitions.ts";
+import { seedServices } from "../../src/db/seed.ts";
+import { parseConfig } from "../../src/config.ts";
+
+export function adminUrl(): string {
+  const url = Deno.env.get("OBSERVIAN_TEST_ADMIN_URL");
+  if (!url) {
+    throw new Error("OBSERVIAN_TEST_ADMIN_URL is unset: run the suite with `deno task test`");
+  }
+  return url;
+}
+
+export interface TestDb {
+  name: string;
+  url: string;
+  sql: Sql;
+  drop(): Promise<void>;
+}
+
+/** A new, empty database. */
+export async function emptyDatabase(): Promise<TestDb> {
+  const name = `observian_t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const admin = postgres(adminUrl(), { max: 1, onnotice: () => {} });
+  try {
+    await admin`create database ${admin(name)}`;
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(adminUrl());
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const sql = createDb(url, { max: 8 });
+  return {
+    name,
+    url,
+    sql,
+    async drop() {
+      await sql.end({ timeout: 1 });
+      const a = postgres(adminUrl(), { max: 1, onnotice: () => {} });
+      try {
+        await a`drop database if exists ${a(name)} with (force)`;
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}
+
+/** A database as the server prepares it at start-up: migrated, partitioned, seeded. */
+export async function preparedDatabase(env: Record<string, string> = {}): Promise<TestDb> {
+  const db = await emptyDatabase();
+  const config = testConfig(env);
+  await migrate(db.sql);
+  await ensurePartitionWindow(db.sql, { retentionDays: config.retentionDays });
+  await seedServices(db.sql, config.seedServices);
+  return db;
+}
+
+export function testConfig(env: Record<string, string> = {}) {
+  return parseConfig({ DATABASE_URL: adminUrl(), LOG_LEVEL: "warning", ...env });
+}
+
+/** Deno.test for tests holding pooled connections across awaits (sockets outlive one test). */
+export function dbTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}

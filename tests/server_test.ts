@@ -1,0 +1,118 @@
+// The real process over real HTTP: start-up, readiness, graceful shutdown, data reuse.
+import assert from "node:assert/strict";
+import { freePort } from "../src/db/embedded.ts";
+import { dbTest, emptyDatabase } from "./helpers/db.ts";
+
+const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+interface Running {
+  port: number;
+  child: Deno.ChildProcess;
+  output: () => string;
+}
+
+async function startServer(env: Record<string, string>): Promise<Running> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--unstable-cron", `--config=${CONFIG}`, MAIN],
+    env: { PORT: String(port), HOST: "127.0.0.1", LOG_FORMAT: "json", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const decoder = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s) out += decoder.decode(chunk);
+  };
+  void pump(child.stdout);
+  void pump(child.stderr);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
+      await res.body?.cancel();
+      if (res.status === 200) return { port, child, output: () => out };
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`server did not become ready:\n${out}`);
+}
+
+dbTest("[server] starts on DATABASE_URL, serves, and drains on SIGTERM", async () => {
+  const db = await emptyDatabase();
+  try {
+    const s = await startServer({ DATABASE_URL: db.url, OBSERVIAN_DATA_DIR: "/nonexistent/x" });
+    const res = await fetch(`http://127.0.0.1:${s.port}/health`);
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+    // A request that is under way when the signal arrives still gets its answer.
+    const inFlight = fetch(`http://127.0.0.1:${s.port}/health/ready`);
+    s.child.kill("SIGTERM");
+    const late = await inFlight;
+    assert.equal(late.status, 200);
+    await late.body?.cancel();
+    const status = await s.child.status;
+    assert.equal(status.code, 0, s.output());
+    const lines = s.output().trim().split("\n").map((l) => JSON.parse(l));
+    assert.ok(lines.some((l) => l.logger === "observian.http.access" && l.route === "/health"));
+    assert.ok(lines.some((l) => l.msg === "stopped"));
+    assert.ok(!s.output().includes(new URL(db.url).password), "no password in logs");
+    // With DATABASE_URL nothing was written locally.
+    await assert.rejects(() => Deno.stat("/nonexistent/x"));
+  } finally {
+    await db.drop();
+  }
+});
+
+dbTest(
+  "[server] with no DATABASE_URL it runs an embedded PostgreSQL and reuses its data",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "observian-embedded-" });
+    await Deno.chmod(dir, 0o755);
+    try {
+      const env = { DATABASE_URL: "", OBSERVIAN_DATA_DIR: `${dir}/data` };
+      const first = await startServer(env);
+      first.child.kill("SIGINT");
+      assert.equal((await first.child.status).code, 0, first.output());
+      assert.match(first.output(), /new cluster/);
+      await Deno.stat(`${dir}/data/pg/PG_VERSION`);
+
+      const second = await startServer(env);
+      const res = await fetch(`http://127.0.0.1:${second.port}/health/ready`);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      second.child.kill("SIGINT");
+      assert.equal((await second.child.status).code, 0, second.output());
+      assert.match(second.output(), /reused data/);
+      assert.ok(!second.output().includes("applied migration"), "nothing to migrate the 2nd time");
+      // PostgreSQL was stopped cleanly: no server process keeps the data folder.
+      await assert.rejects(() => Deno.stat(`${dir}/data/pg/postmaster.pid`));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+dbTest("[server] an unreachable DATABASE_URL fails start-up with one clear line", async () => {
+  const port = freePort();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `--config=${CONFIG}`, MAIN],
+    env: {
+      DATABASE_URL: `postgres://u:topsecret@127.0.0.1:${port}/db`,
+      DB_CONNECT_TIMEOUT_S: "1",
+      LOG_FORMAT: "json",
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 1);
+  const fatal = text.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.level === "fatal");
+  assert.ok(fatal, text);
+  assert.match(fatal.msg, new RegExp(`127\\.0\\.0\\.1:${port}/db unreachable after 1s`));
+  assert.ok(!text.includes("topsecret"));
+});
