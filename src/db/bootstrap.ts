@@ -3,7 +3,7 @@
 import type { Config } from "../config.ts";
 import { logger } from "../logging.ts";
 import { createDb, describeUrl, type Sql, waitForDb } from "./connect.ts";
-import { type EmbeddedDb, startEmbeddedPostgres } from "./embedded.ts";
+import type { EmbeddedDb } from "./embedded.ts";
 import { migrate } from "./migrate.ts";
 import { ensurePartitionWindow } from "./partitions.ts";
 import { seedServices } from "./seed.ts";
@@ -19,6 +19,8 @@ export async function openDatabase(config: Config): Promise<Database> {
   let embedded: EmbeddedDb | undefined;
   let url = config.databaseUrl;
   if (!url) {
+    // Loaded only when needed: with DATABASE_URL (Deno Deploy) no binary package is touched.
+    const { startEmbeddedPostgres } = await import("./embedded.ts");
     embedded = await startEmbeddedPostgres({
       dataDir: config.dataDir,
       port: config.embeddedPgPort,
