@@ -7,6 +7,16 @@ import { accessLog } from "./http/access-log.ts";
 import { healthRoutes } from "./http/health.ts";
 import { notFound, onError } from "./http/problem.ts";
 import { requestId } from "./http/request-id.ts";
+import { controlRoutes } from "./http/routes/control.ts";
+import { docsRoutes } from "./http/routes/docs.ts";
+import { ingestRoutes } from "./http/routes/ingest.ts";
+import { liveRoutes } from "./http/routes/live.ts";
+import { logsRoutes } from "./http/routes/logs.ts";
+import { httpMetrics, metricsRoutes } from "./http/routes/metrics.ts";
+import { servicesRoutes } from "./http/routes/services.ts";
+import { summaryRoutes } from "./http/routes/summary.ts";
+import { EventWriter } from "./ingest/writer.ts";
+import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppDeps {
@@ -14,9 +24,42 @@ export interface AppDeps {
   config: Config;
   /** performance.now() at process start, for uptime. */
   startedAt?: number;
+  /** Shared with background jobs that write events; one is made when absent. */
+  writer?: EventWriter;
+  /** The process registry; a fresh one (without process metrics) when absent. */
+  metrics?: Metrics;
+}
+
+/** What every route module receives: the dependencies, with defaults filled in. */
+export interface AppContext {
+  sql: Sql;
+  config: Config;
+  writer: EventWriter;
+  metrics: Metrics;
+  version: string;
+  startedAt: number;
+}
+
+export function writerFor(sql: Sql, metrics: Metrics): EventWriter {
+  return new EventWriter(sql, {
+    onFlush: ({ events, durationMs, ok }) => {
+      if (!ok) return;
+      metrics.ingestBatchEvents.observe(events);
+      metrics.ingestCommitDuration.observe(durationMs / 1000);
+    },
+  });
 }
 
 export function buildApp(deps: AppDeps): OpenAPIHono {
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
+  const ctx: AppContext = {
+    sql: deps.sql,
+    config: deps.config,
+    metrics,
+    writer: deps.writer ?? writerFor(deps.sql, metrics),
+    version: VERSION,
+    startedAt: deps.startedAt ?? 0,
+  };
   const app = new OpenAPIHono({
     // zod validation failures become one 400 problem naming every bad field.
     defaultHook: (result) => {
@@ -33,10 +76,19 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   });
   app.use("*", requestId());
   app.use("*", accessLog());
+  app.use("*", httpMetrics(ctx));
   app.onError(onError);
   app.notFound(notFound(() => app.routes));
 
-  healthRoutes(app, { sql: deps.sql, version: VERSION, startedAt: deps.startedAt ?? 0 });
+  healthRoutes(app, ctx);
+  ingestRoutes(app, ctx);
+  logsRoutes(app, ctx);
+  summaryRoutes(app, ctx);
+  liveRoutes(app, ctx);
+  servicesRoutes(app, ctx);
+  controlRoutes(app, ctx);
+  metricsRoutes(app, ctx);
+  docsRoutes(app, ctx);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -49,6 +49,7 @@ const schema = z.object({
   ]),
   SHUTDOWN_TIMEOUT_S: int(0, 600).default(10),
   MIGRATE_ON_START: bool.default(true),
+  MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
 });
 
 export type Config = Readonly<{
@@ -66,6 +67,7 @@ export type Config = Readonly<{
   seedServices: readonly { name: string; teamOwner: string | null }[];
   shutdownTimeoutS: number;
   migrateOnStart: boolean;
+  maxBodyBytes: number;
 }>;
 
 export class ConfigError extends Error {
@@ -107,6 +109,7 @@ export function parseConfig(
     seedServices: Object.freeze(e.SEED_SERVICES),
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
     migrateOnStart: e.MIGRATE_ON_START,
+    maxBodyBytes: e.MAX_BODY_BYTES,
   });
 }
 

@@ -42,7 +42,7 @@ const readiness = createRoute({
 
 export function healthRoutes(
   app: OpenAPIHono,
-  deps: { sql: Sql; version: string; startedAt: number; readyTimeoutMs?: number },
+  deps: { sql: Sql; version: string; startedAt: number },
 ): void {
   app.openapi(liveness, (c) =>
     c.json({
@@ -53,7 +53,7 @@ export function healthRoutes(
 
   app.openapi(readiness, async (c) => {
     const started = performance.now();
-    const result = await pingDb(deps.sql, deps.readyTimeoutMs ?? 2000);
+    const result = await pingDb(deps.sql, 2000);
     const latency_ms = Math.round((performance.now() - started) * 100) / 100;
     if (result === true) {
       return c.json({ status: "ready" as const, database: { ok: true, latency_ms } }, 200);

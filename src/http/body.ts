@@ -1,0 +1,82 @@
+// Reads a JSON or NDJSON request body within a byte limit, refusing what it cannot take.
+import { InvalidInputError } from "../errors.ts";
+
+export type BodyFormat = "json" | "ndjson";
+
+const NDJSON_TYPES = ["application/x-ndjson", "application/ndjson", "application/jsonl"];
+
+export function bodyFormat(contentType: string | undefined): BodyFormat {
+  const type = (contentType ?? "").split(";")[0].trim().toLowerCase();
+  if (type === "application/json" || type.endsWith("+json")) return "json";
+  if (NDJSON_TYPES.includes(type)) return "ndjson";
+  throw new InvalidInputError(
+    [{
+      field: "content-type",
+      message: `must be application/json or application/x-ndjson, not "${type || "(none)"}"`,
+    }],
+    415,
+  );
+}
+
+/** The body as text, or 413 as soon as it passes `maxBytes` (chunked bodies included). */
+export async function readText(req: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () =>
+    new InvalidInputError(
+      [{ field: "(body)", message: `larger than the limit of ${maxBytes} bytes` }],
+      413,
+    );
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (declared > maxBytes) throw tooLarge();
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+  } catch {
+    throw new InvalidInputError([{ field: "(body)", message: "is not valid UTF-8" }], 400);
+  }
+}
+
+/** Decodes JSON (one value) or NDJSON (one value per non-blank line); 400 names the spot. */
+export function decodeBody(text: string, format: BodyFormat): unknown {
+  if (format === "json") {
+    if (!text.trim()) throw malformed("(body)", "is empty");
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw malformed("(body)", `is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const values: unknown[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (!line) continue;
+    try {
+      values.push(JSON.parse(line));
+    } catch (err) {
+      throw malformed(`line ${i + 1}`, `is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return values;
+}
+
+const malformed = (field: string, message: string) =>
+  new InvalidInputError([{ field, message }], 400);

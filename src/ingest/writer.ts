@@ -1,0 +1,204 @@
+// Group commit: concurrent writes wait for the flush in progress, then go to PostgreSQL
+// together in one transaction. Nobody is answered before their events are committed; the
+// throughput comes from sharing the commit, never from acknowledging early.
+import type { Sql } from "../db/connect.ts";
+import { ensurePartitions, utcDay } from "../db/partitions.ts";
+import { logger } from "../logging.ts";
+import type { NewEvent } from "./validate.ts";
+
+export const EVENTS_CHANNEL = "observian_events";
+
+/** What a NOTIFY on EVENTS_CHANNEL carries: where the committed events are. */
+export interface CommitNotice {
+  from: string;
+  to: string;
+  ids: [number, number][];
+}
+
+export type IngestSource = "api" | "github";
+
+export interface FlushInfo {
+  events: number;
+  requests: number;
+  durationMs: number;
+  ok: boolean;
+}
+
+interface Pending {
+  events: NewEvent[];
+  resolve: (ids: number[]) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface EventWriterOptions {
+  /** Most events one transaction takes; more wait for the next flush. */
+  maxBatchEvents?: number;
+  onFlush?: (info: FlushInfo) => void;
+}
+
+export class EventWriter {
+  #queue: Pending[] = [];
+  #queued = 0;
+  #flushing: Promise<void> | null = null;
+  #serviceIds = new Map<string, number>();
+  readonly #max: number;
+  readonly #log = logger("ingest");
+
+  constructor(private readonly sql: Sql, private readonly opts: EventWriterOptions = {}) {
+    this.#max = opts.maxBatchEvents ?? 20_000;
+  }
+
+  /** Stores the events atomically; resolves with their ids once committed. */
+  write(events: NewEvent[]): Promise<number[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ events, resolve, reject });
+      this.#queued += events.length;
+      if (!this.#flushing) this.#flushing = this.#drain();
+    });
+  }
+
+  /** Waits until everything queued so far is committed (or failed). */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length) {
+        const group: Pending[] = [];
+        let n = 0;
+        while (
+          this.#queue.length &&
+          (group.length === 0 || n + this.#queue[0].events.length <= this.#max)
+        ) {
+          const p = this.#queue.shift()!;
+          group.push(p);
+          n += p.events.length;
+        }
+        this.#queued -= n;
+        await this.#flushGroup(group);
+      }
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  async #flushGroup(group: Pending[]): Promise<void> {
+    const started = performance.now();
+    const events = group.flatMap((p) => p.events);
+    try {
+      const ids = await this.#commit(events);
+      let at = 0;
+      for (const p of group) {
+        p.resolve(ids.slice(at, at + p.events.length));
+        at += p.events.length;
+      }
+      this.#report(events.length, group.length, started, true);
+    } catch (err) {
+      if (group.length === 1) {
+        group[0].reject(err);
+        this.#report(events.length, 1, started, false);
+        return;
+      }
+      // One request's events must not fail the others that shared its transaction.
+      for (const p of group) await this.#flushGroup([p]);
+    }
+  }
+
+  #report(events: number, requests: number, started: number, ok: boolean) {
+    this.opts.onFlush?.({ events, requests, ok, durationMs: performance.now() - started });
+  }
+
+  async #commit(events: NewEvent[]): Promise<number[]> {
+    const serviceIds = await this.#resolveServices(events);
+    try {
+      return await this.#insert(events, serviceIds);
+    } catch (err) {
+      if (!isMissingPartition(err)) throw err;
+      // Partition upkeep fell behind (e.g. the server ran past midnight without the pruner):
+      // create the days these events need, then try once more.
+      const days = events.map((e) => utcDay(e.timestamp)).sort();
+      const created = await ensurePartitions(this.sql, days[0], days[days.length - 1]);
+      this.#log.warning("created {created} missing partition(s) during ingest", { created });
+      return await this.#insert(events, serviceIds);
+    }
+  }
+
+  async #insert(events: NewEvent[], serviceIds: number[]): Promise<number[]> {
+    const n = events.length;
+    const ts = new Array<string>(n);
+    const status = new Array<number>(n);
+    const types = new Array<string | null>(n);
+    const latency = new Array<number>(n);
+    const messages = new Array<string | null>(n);
+    const attrs = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) {
+      const e = events[i];
+      ts[i] = e.timestamp.toISOString();
+      status[i] = e.statusCode;
+      types[i] = e.eventType;
+      latency[i] = e.latencyMs;
+      messages[i] = e.message;
+      attrs[i] = e.attributes ? JSON.stringify(e.attributes) : null;
+    }
+    return await this.sql.begin(async (tx) => {
+      const rows = await tx<{ id: string }[]>`
+        insert into log_events
+          (service_id, "timestamp", status_code, event_type, latency_ms, message, attributes)
+        select s, t, c, e, l, m, a::jsonb
+        from unnest(
+          ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
+          ${latency}::float8[], ${messages}::text[], ${attrs}::text[]
+        ) as u (s, t, c, e, l, m, a)
+        returning id`;
+      await tx`
+        select observian_rollup_add(
+          ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
+          ${latency}::float8[])`;
+      const ids = rows.map((r) => Number(r.id));
+      await tx`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice(ts, ids))})`;
+      return ids;
+    });
+  }
+
+  /** Service ids by name; unknown names are registered (safe under concurrent first writes). */
+  async #resolveServices(events: NewEvent[]): Promise<number[]> {
+    const missing = [...new Set(events.map((e) => e.serviceName))].filter((name) =>
+      !this.#serviceIds.has(name)
+    );
+    if (missing.length) {
+      await this.sql`
+        insert into services (name) select unnest(${missing}::text[])
+        on conflict (name) do nothing`;
+      const rows = await this.sql<{ id: number; name: string }[]>`
+        select id, name from services where name = any(${missing}::text[])`;
+      for (const r of rows) this.#serviceIds.set(r.name, r.id);
+    }
+    return events.map((e) => this.#serviceIds.get(e.serviceName)!);
+  }
+}
+
+function isMissingPartition(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === "23514" && /no partition/i.test(e.message ?? "");
+}
+
+/** Time span and id ranges of a commit, small enough for NOTIFY's 8000-byte payload. */
+export function notice(ts: string[], ids: number[]): CommitNotice {
+  let from = ts[0], to = ts[0];
+  for (const t of ts) {
+    if (t < from) from = t;
+    if (t > to) to = t;
+  }
+  const sorted = [...ids].sort((a, b) => a - b);
+  const ranges: [number, number][] = [];
+  for (const id of sorted) {
+    const last = ranges[ranges.length - 1];
+    if (last && id === last[1] + 1) last[1] = id;
+    else ranges.push([id, id]);
+  }
+  // Too many ranges for the payload: one covering range; listeners dedupe by id.
+  const compact = ranges.length > 200 ? [[sorted[0], sorted[sorted.length - 1]]] : ranges;
+  return { from, to, ids: compact as [number, number][] };
+}

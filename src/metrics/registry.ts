@@ -1,0 +1,115 @@
+// The one Prometheus registry of a process, and every metric Observian exports. Created in
+// main (or a test) and passed down; nothing registers on prom-client's global registry.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(opts: { processMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+
+    httpRequests: new Counter({
+      name: "http_requests_total",
+      help: "HTTP requests answered, by method, route template and status code.",
+      labelNames: ["method", "route", "status"] as const,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "Time to answer an HTTP request, by method and route template.",
+      labelNames: ["method", "route"] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+
+    eventsIngested: new Counter({
+      name: "observian_events_ingested_total",
+      help: "Log events committed, by source (api, github).",
+      labelNames: ["source"] as const,
+      registers,
+    }),
+    eventsRejected: new Counter({
+      name: "observian_events_rejected_total",
+      help: "Log events (or bodies) refused, by reason.",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    ingestBatchEvents: new Histogram({
+      name: "observian_ingest_batch_events",
+      help: "Events per committed transaction (group commit batch size).",
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000],
+      registers,
+    }),
+    ingestCommitDuration: new Histogram({
+      name: "observian_ingest_commit_duration_seconds",
+      help: "Time to commit one group of events, rollups included.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+
+    dbQueryDuration: new Histogram({
+      name: "observian_db_query_duration_seconds",
+      help: "Database time of the API's main queries, by query name.",
+      labelNames: ["query"] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    dbPoolMax: new Gauge({
+      name: "observian_db_pool_max_connections",
+      help: "Most connections this instance may open (DB_POOL_MAX).",
+      registers,
+    }),
+
+    jobRuns: new Counter({
+      name: "observian_job_runs_total",
+      help: "Background job runs, by job and outcome (success, failure, skipped_locked, " +
+        "skipped_disabled).",
+      labelNames: ["job", "outcome"] as const,
+      registers,
+    }),
+    jobLastSuccess: new Gauge({
+      name: "observian_job_last_success_timestamp_seconds",
+      help: "Unix time of the job's last successful run seen by this instance.",
+      labelNames: ["job"] as const,
+      registers,
+    }),
+    jobDuration: new Histogram({
+      name: "observian_job_run_duration_seconds",
+      help: "Duration of background job runs.",
+      labelNames: ["job"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+
+    githubPolls: new Counter({
+      name: "observian_github_polls_total",
+      help: "GitHub API requests made by the ingestor, by outcome and HTTP status.",
+      labelNames: ["outcome", "status"] as const,
+      registers,
+    }),
+    githubRateLimitRemaining: new Gauge({
+      name: "observian_github_rate_limit_remaining",
+      help: "x-ratelimit-remaining from GitHub's latest answer.",
+      registers,
+    }),
+
+    prunerDeletedRows: new Counter({
+      name: "observian_pruner_deleted_rows_total",
+      help: "Log events removed by the pruner (row deletes and dropped partitions).",
+      registers,
+    }),
+    prunerDroppedPartitions: new Counter({
+      name: "observian_pruner_dropped_partitions_total",
+      help: "Daily partitions dropped by the pruner.",
+      registers,
+    }),
+    partitionsAhead: new Gauge({
+      name: "observian_partitions_ahead_days",
+      help: "Days after today (UTC) that already have a log_events partition.",
+      registers,
+    }),
+  };
+}

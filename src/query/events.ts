@@ -1,0 +1,53 @@
+// The shape of a stored event as the API returns it, and the columns that produce it.
+import { z } from "@hono/zod-openapi";
+import type { Fragment } from "postgres";
+import type { Sql } from "../db/connect.ts";
+
+export const LogEventOut = z.object({
+  id: z.number().int().openapi({ example: 1042 }),
+  timestamp: z.string().openapi({ example: "2026-11-28T07:00:00.123Z" }),
+  service_name: z.string().openapi({ example: "checkout-service" }),
+  team_owner: z.string().nullable().openapi({ example: "Payments Team" }),
+  status_code: z.number().int().openapi({ example: 503 }),
+  event_type: z.string().nullable().openapi({ example: "payment.charge" }),
+  latency_ms: z.number().openapi({ example: 182.4 }),
+  message: z.string().nullable().openapi({ example: "card declined by issuer" }),
+  attributes: z.record(z.string(), z.unknown()).nullable().openapi({
+    example: { region: "eu-west-1" },
+  }),
+}).openapi("LogEvent");
+export type LogEventOut = z.infer<typeof LogEventOut>;
+
+export interface EventRow {
+  id: string;
+  ts: Date;
+  /** The exact stored time as text (microseconds), for cursors. */
+  ts_text: string;
+  service_name: string;
+  team_owner: string | null;
+  status_code: number;
+  event_type: string | null;
+  latency_ms: number;
+  message: string | null;
+  attributes: Record<string, unknown> | null;
+}
+
+/** Select list for `log_events e join services s on s.id = e.service_id`. */
+export function eventColumns(sql: Sql): Fragment {
+  return sql`e.id, e."timestamp" as ts, e."timestamp"::text as ts_text, s.name as service_name,
+    s.team_owner, e.status_code, e.event_type, e.latency_ms, e.message, e.attributes`;
+}
+
+export function toEventOut(r: EventRow): LogEventOut {
+  return {
+    id: Number(r.id),
+    timestamp: r.ts.toISOString(),
+    service_name: r.service_name,
+    team_owner: r.team_owner,
+    status_code: r.status_code,
+    event_type: r.event_type,
+    latency_ms: r.latency_ms,
+    message: r.message,
+    attributes: r.attributes,
+  };
+}
