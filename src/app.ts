@@ -17,6 +17,7 @@ import { servicesRoutes } from "./http/routes/services.ts";
 import { summaryRoutes } from "./http/routes/summary.ts";
 import { EventWriter } from "./ingest/writer.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
+import { LiveHub } from "./query/live.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppDeps {
@@ -28,6 +29,8 @@ export interface AppDeps {
   writer?: EventWriter;
   /** The process registry; a fresh one (without process metrics) when absent. */
   metrics?: Metrics;
+  /** The live feed's shared listener; main closes it before draining requests. */
+  liveHub?: LiveHub;
 }
 
 /** What every route module receives: the dependencies, with defaults filled in. */
@@ -36,6 +39,7 @@ export interface AppContext {
   config: Config;
   writer: EventWriter;
   metrics: Metrics;
+  liveHub: LiveHub;
   version: string;
   startedAt: number;
 }
@@ -57,6 +61,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     config: deps.config,
     metrics,
     writer: deps.writer ?? writerFor(deps.sql, metrics),
+    liveHub: deps.liveHub ?? new LiveHub(deps.sql),
     version: VERSION,
     startedAt: deps.startedAt ?? 0,
   };

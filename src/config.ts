@@ -24,6 +24,9 @@ const seedServices = z.string().transform((raw, ctx) => {
   return out;
 });
 
+/** Five space-separated cron fields (minute hour day-of-month month day-of-week). */
+const CRON = /^\S+(\s+\S+){4}$/;
+
 /** Service names: letters, digits and . _ - / (the logs API accepts the same). */
 export const SERVICE_NAME = /^[A-Za-z0-9._\-/]{1,100}$/;
 
@@ -50,6 +53,23 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_S: int(0, 600).default(10),
   MIGRATE_ON_START: bool.default(true),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
+  LIVE_HEARTBEAT_S: int(1, 3600).default(15),
+  INGEST_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
+    .default("* * * * *"),
+  PRUNE_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
+    .default("0 3 * * *"),
+  GITHUB_SOURCE: z.string().trim().regex(
+    /^(public|org:[A-Za-z0-9_.-]+|repo:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+)(\s*,\s*(public|org:[A-Za-z0-9_.-]+|repo:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+))*$/,
+    "must be public, org:NAME, repo:OWNER/NAME, or a comma-separated list of them",
+  ).default("public"),
+  GITHUB_TOKEN: z.string().optional(),
+  GITHUB_API_URL: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .default("https://api.github.com"),
+  GITHUB_SERVICE: z.string().regex(SERVICE_NAME, "must be a valid service name")
+    .default("github"),
+  GITHUB_TIMEOUT_S: int(1, 300).default(10),
+  GITHUB_POLL_INTERVAL_S: int(1, 86400).default(60),
+  ROLLUP_RETENTION_DAYS: int(1, 3650).optional(),
 });
 
 export type Config = Readonly<{
@@ -68,6 +88,18 @@ export type Config = Readonly<{
   shutdownTimeoutS: number;
   migrateOnStart: boolean;
   maxBodyBytes: number;
+  liveHeartbeatS: number;
+  ingestCron: string;
+  pruneCron: string;
+  /** Each entry: "public", "org:NAME" or "repo:OWNER/NAME". */
+  githubSources: readonly string[];
+  githubToken: string | undefined;
+  githubApiUrl: string;
+  githubService: string;
+  githubTimeoutS: number;
+  githubPollIntervalS: number;
+  /** Days of rollups kept; defaults to retentionDays. */
+  rollupRetentionDays: number;
 }>;
 
 export class ConfigError extends Error {
@@ -110,6 +142,16 @@ export function parseConfig(
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
     migrateOnStart: e.MIGRATE_ON_START,
     maxBodyBytes: e.MAX_BODY_BYTES,
+    liveHeartbeatS: e.LIVE_HEARTBEAT_S,
+    ingestCron: e.INGEST_CRON,
+    pruneCron: e.PRUNE_CRON,
+    githubSources: Object.freeze(e.GITHUB_SOURCE.split(",").map((s) => s.trim())),
+    githubToken: e.GITHUB_TOKEN,
+    githubApiUrl: e.GITHUB_API_URL.replace(/\/+$/, ""),
+    githubService: e.GITHUB_SERVICE,
+    githubTimeoutS: e.GITHUB_TIMEOUT_S,
+    githubPollIntervalS: e.GITHUB_POLL_INTERVAL_S,
+    rollupRetentionDays: e.ROLLUP_RETENTION_DAYS ?? e.RETENTION_DAYS,
   });
 }
 

@@ -1,8 +1,10 @@
 // Wires configuration, database, app, server and (later) crons; owns start-up and shutdown.
-import { buildApp } from "./app.ts";
+import { buildApp, writerFor } from "./app.ts";
 import { ConfigError, loadEnv, parseConfig } from "./config.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
 import { configureLogging, logger } from "./logging.ts";
+import { createMetrics } from "./metrics/registry.ts";
+import { LiveHub } from "./query/live.ts";
 
 async function main(): Promise<void> {
   let config;
@@ -32,7 +34,11 @@ async function main(): Promise<void> {
     Deno.exit(1);
   }
 
-  const app = buildApp({ sql: db.sql, config });
+  const metrics = createMetrics();
+  metrics.dbPoolMax.set(config.dbPoolMax);
+  const writer = writerFor(db.sql, metrics);
+  const liveHub = new LiveHub(db.sql);
+  const app = buildApp({ sql: db.sql, config, metrics, writer, liveHub });
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,
@@ -49,11 +55,14 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info("{signal}: draining requests (up to {s}s)", { signal, s: config.shutdownTimeoutS });
+    // Live-feed streams never end by themselves; close them so draining can finish.
+    await liveHub.close();
     const drained = await Promise.race([
       server.shutdown().then(() => true),
       new Promise<false>((r) => setTimeout(() => r(false), config.shutdownTimeoutS * 1000)),
     ]);
     if (!drained) log.warning("requests still running after the timeout; closing anyway");
+    await writer.idle();
     await db.close().catch((err) => log.error("closing the database: {err}", { err: String(err) }));
     log.info("stopped");
     Deno.exit(0);
