@@ -44,8 +44,9 @@ export interface AppContext {
   startedAt: number;
 }
 
-export function writerFor(sql: Sql, metrics: Metrics): EventWriter {
+export function writerFor(sql: Sql, config: Config, metrics: Metrics): EventWriter {
   return new EventWriter(sql, {
+    retentionDays: config.retentionDays,
     onFlush: ({ events, durationMs, ok }) => {
       if (!ok) return;
       metrics.ingestBatchEvents.observe(events);
@@ -60,7 +61,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     sql: deps.sql,
     config: deps.config,
     metrics,
-    writer: deps.writer ?? writerFor(deps.sql, metrics),
+    writer: deps.writer ?? writerFor(deps.sql, deps.config, metrics),
     liveHub: deps.liveHub ?? new LiveHub(deps.sql),
     version: VERSION,
     startedAt: deps.startedAt ?? 0,

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
 
   const metrics = createMetrics();
   metrics.dbPoolMax.set(config.dbPoolMax);
-  const writer = writerFor(db.sql, metrics);
+  const writer = writerFor(db.sql, config, metrics);
   const liveHub = new LiveHub(db.sql);
   const app = buildApp({ sql: db.sql, config, metrics, writer, liveHub });
   const server = Deno.serve({

@@ -2,7 +2,7 @@
 // together in one transaction. Nobody is answered before their events are committed; the
 // throughput comes from sharing the commit, never from acknowledging early.
 import type { Sql } from "../db/connect.ts";
-import { ensurePartitions, utcDay } from "../db/partitions.ts";
+import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { logger } from "../logging.ts";
 import type { NewEvent } from "./validate.ts";
 
@@ -33,6 +33,8 @@ interface Pending {
 export interface EventWriterOptions {
   /** Most events one transaction takes; more wait for the next flush. */
   maxBatchEvents?: number;
+  /** Partitions are created on demand only inside the window ingest accepts. */
+  retentionDays?: number;
   onFlush?: (info: FlushInfo) => void;
 }
 
@@ -119,6 +121,8 @@ export class EventWriter {
       // Partition upkeep fell behind (e.g. the server ran past midnight without the pruner):
       // create the days these events need, then try once more.
       const days = events.map((e) => utcDay(e.timestamp)).sort();
+      const allowed = partitionWindow(new Date(), this.opts.retentionDays ?? 7);
+      if (days[0] < allowed.from || days[days.length - 1] > allowed.to) throw err;
       const created = await ensurePartitions(this.sql, days[0], days[days.length - 1]);
       this.#log.warning("created {created} missing partition(s) during ingest", { created });
       return await this.#insert(events, serviceIds);

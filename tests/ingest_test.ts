@@ -1,0 +1,367 @@
+import assert from "node:assert/strict";
+import { buildApp } from "../src/app.ts";
+import { EventWriter } from "../src/ingest/writer.ts";
+import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+
+const db = await preparedDatabase();
+const config = testConfig({ MAX_BODY_BYTES: "65536" });
+const app = buildApp({ sql: db.sql, config });
+
+const post = (body: unknown, contentType = "application/json") =>
+  app.request("/logs", {
+    method: "POST",
+    headers: { "content-type": contentType },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+const event = (over: Record<string, unknown> = {}) => ({
+  service_name: "checkout-service",
+  status_code: 200,
+  latency_ms: 12.5,
+  ...over,
+});
+
+async function count(): Promise<number> {
+  const [r] = await db.sql`select count(*)::int as n from log_events`;
+  return r.n;
+}
+
+async function rollupTotal(): Promise<number> {
+  const [r] = await db.sql`select coalesce(sum(count), 0)::int as n from log_rollup_1m`;
+  return r.n;
+}
+
+dbTest("[ingest] one event → 201 {id, status} and the row as sent", async () => {
+  const ts = new Date(Date.now() - 3_600_000).toISOString();
+  const res = await post(event({
+    status_code: 503,
+    event_type: "payment.charge",
+    timestamp: ts,
+    message: "card declined",
+    attributes: { region: "eu", attempt: 2, nested: { ok: true } },
+  }));
+  assert.equal(res.status, 201);
+  const body = await res.json();
+  assert.equal(body.status, "created");
+  assert.equal(typeof body.id, "number");
+  const [row] = await db.sql`
+    select s.name, e."timestamp", e.status_code, e.event_type, e.latency_ms, e.message,
+           e.attributes
+    from log_events e join services s on s.id = e.service_id where e.id = ${body.id}`;
+  assert.equal(row.name, "checkout-service");
+  assert.equal(row.timestamp.toISOString(), ts);
+  assert.equal(row.status_code, 503);
+  assert.equal(row.event_type, "payment.charge");
+  assert.equal(row.latency_ms, 12.5);
+  assert.equal(row.message, "card declined");
+  assert.deepEqual(row.attributes, { region: "eu", attempt: 2, nested: { ok: true } });
+});
+
+dbTest("[ingest] timestamp defaults to now", async () => {
+  const before = Date.now();
+  const res = await post(event());
+  const { id } = await res.json();
+  const [row] = await db.sql`select "timestamp" from log_events where id = ${id}`;
+  assert.ok(row.timestamp.getTime() >= before - 1000 && row.timestamp.getTime() <= Date.now());
+});
+
+dbTest("[ingest] a JSON array is one atomic batch → {status, accepted}", async () => {
+  const before = await count();
+  const res = await post(Array.from({ length: 250 }, (_, i) => event({ latency_ms: i })));
+  assert.equal(res.status, 201);
+  assert.deepEqual(await res.json(), { status: "created", accepted: 250 });
+  assert.equal(await count(), before + 250);
+});
+
+dbTest("[ingest] NDJSON batch, blank lines ignored", async () => {
+  const before = await count();
+  const lines = [event(), event({ status_code: 404 }), event({ service_name: "a/b" })]
+    .map((e) => JSON.stringify(e)).join("\n\n") + "\n";
+  const res = await post(lines, "application/x-ndjson");
+  assert.equal(res.status, 201);
+  assert.deepEqual(await res.json(), { status: "created", accepted: 3 });
+  assert.equal(await count(), before + 3);
+});
+
+dbTest("[ingest] one bad event fails the whole batch, listing every bad index", async () => {
+  const before = await count();
+  const batch = [
+    event(),
+    event({ status_code: 99 }),
+    event(),
+    event({ latency_ms: -1, service_name: "" }),
+  ];
+  const res = await post(batch);
+  assert.equal(res.status, 422);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  const body = await res.json();
+  const fields = body.errors.map((e: { field: string }) => e.field).sort();
+  assert.deepEqual(fields, ["[1].status_code", "[3].latency_ms", "[3].service_name"]);
+  assert.equal(await count(), before, "nothing written");
+});
+
+dbTest("[ingest] NDJSON errors are reported by event index", async () => {
+  const res = await post(
+    [JSON.stringify(event()), JSON.stringify(event({ status_code: "200" }))].join("\n"),
+    "application/x-ndjson",
+  );
+  assert.equal(res.status, 422);
+  const body = await res.json();
+  assert.deepEqual(body.errors.map((e: { field: string }) => e.field), ["[1].status_code"]);
+});
+
+dbTest(
+  "[ingest] an unknown service is registered once, even under concurrent first writes",
+  async () => {
+    const name = `new-svc-${crypto.randomUUID().slice(0, 8)}`;
+    // Separate writers model separate instances, each with an empty service cache.
+    const apps = Array.from({ length: 6 }, () => buildApp({ sql: db.sql, config }));
+    const results = await Promise.all(apps.map((a) =>
+      a.request("/logs", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(event({ service_name: name })),
+      })
+    ));
+    for (const r of results) assert.equal(r.status, 201);
+    const rows = await db.sql`select id, team_owner from services where name = ${name}`;
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].team_owner, null);
+    const [n] = await db.sql`
+    select count(*)::int as n from log_events where service_id = ${rows[0].id}`;
+    assert.equal(n.n, 6);
+  },
+);
+
+dbTest("[ingest] many concurrent requests share commits and every one is stored", async () => {
+  const before = await count();
+  const flushes: number[] = [];
+  const writer = new EventWriter(db.sql, { onFlush: (f) => flushes.push(f.requests) });
+  const grouped = buildApp({ sql: db.sql, config, writer });
+  const ids = await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+    const r = await grouped.request("/logs", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(event({ latency_ms: i })),
+    });
+    assert.equal(r.status, 201);
+    return (await r.json()).id as number;
+  }));
+  assert.equal(new Set(ids).size, 200, "distinct ids");
+  assert.equal(await count(), before + 200);
+  assert.equal(flushes.reduce((a, b) => a + b, 0), 200);
+  assert.ok(flushes.length < 200, `group commit: ${flushes.length} transactions for 200`);
+});
+
+dbTest("[ingest] a request failing in a shared commit does not fail the others", async () => {
+  const writer = new EventWriter(db.sql, { retentionDays: 7 });
+  const good = { ...baseEvent(), latencyMs: 1 };
+  // Bypasses validation to force a database refusal (no partition in 1999).
+  const bad = { ...baseEvent(), timestamp: new Date("1999-01-01T00:00:00Z") };
+  const before = await count();
+  const results = await Promise.allSettled([
+    writer.write([good]),
+    writer.write([bad]),
+    writer.write([good, good]),
+  ]);
+  assert.equal(results[0].status, "fulfilled");
+  assert.equal(results[1].status, "rejected");
+  assert.equal(results[2].status, "fulfilled");
+  assert.equal(await count(), before + 3);
+});
+
+dbTest("[ingest] a missing partition for an accepted day is created on demand", async () => {
+  // Tomorrow (UTC): its partition holds none of the other tests' rows.
+  const tomorrow = new Date(Date.now() + 86_400_000);
+  const day = new Date(`${tomorrow.toISOString().slice(0, 10)}T00:00:01Z`);
+  const name = `log_events_p${day.toISOString().slice(0, 10).replaceAll("-", "")}`;
+  await db.sql`drop table if exists ${db.sql(name)}`;
+  const res = await post(event({ timestamp: day.toISOString() }));
+  assert.equal(res.status, 201);
+  const [r] = await db.sql`select to_regclass(${name}) is not null as present`;
+  assert.equal(r.present, true);
+});
+
+dbTest("[ingest] rollups agree with the events after every kind of write", async () => {
+  const [events] = await db.sql`select count(*)::int as n,
+    count(*) filter (where status_code >= 500)::int as errors from log_events`;
+  for (const table of ["log_rollup_1m", "log_rollup_1h", "log_rollup_1d"]) {
+    const [r] = await db.sql`
+      select coalesce(sum(count), 0)::int as n, coalesce(sum(errors), 0)::int as errors,
+             coalesce(sum(h00 + h01 + h02 + h03 + h04 + h05 + h06 + h07 + h08 + h09 + h10 + h11
+               + h12 + h13 + h14 + h15 + h16 + h17 + h18 + h19), 0)::int as hist
+      from ${db.sql(table)}`;
+    assert.deepEqual([r.n, r.errors, r.hist], [events.n, events.errors, events.n], table);
+  }
+  const status = await db.sql`
+    select key, sum(value::int)::int as n from log_rollup_1h, jsonb_each_text(status_counts)
+    group by key order by key`;
+  const direct = await db.sql`
+    select status_code::text as key, count(*)::int as n from log_events group by 1 order by 1`;
+  assert.deepEqual(status.map((r) => [r.key, r.n]), direct.map((r) => [r.key, r.n]));
+  assert.equal(await rollupTotal(), events.n);
+});
+
+dbTest("[ingest] rebuilding rollups from the facts gives the same rollups", async () => {
+  const snapshot = async () =>
+    await db.sql`select service_id, bucket, count, errors, round(latency_sum::numeric, 6) as s,
+      h00, h05, h10, h19, status_counts, event_counts from log_rollup_1m order by 1, 2`;
+  const before = await snapshot();
+  await db
+    .sql`select observian_rollup_rebuild(now() - interval '30 days', now() + interval '2 days')`;
+  assert.deepEqual(await snapshot(), before);
+});
+
+function baseEvent() {
+  return {
+    serviceName: "auth-service",
+    timestamp: new Date(),
+    statusCode: 200,
+    eventType: null,
+    latencyMs: 3,
+    message: null,
+    attributes: null,
+  };
+}
+
+// --- Bad input corpus: each gets a 4xx problem and writes nothing. ---
+
+const nested = (depth: number) => {
+  let v: unknown = "x";
+  for (let i = 0; i < depth; i++) v = { a: v };
+  return v;
+};
+const old = new Date(Date.now() - 8 * 86_400_000).toISOString();
+const future = new Date(Date.now() + 2 * 86_400_000).toISOString();
+
+const badBodies: [string, string | unknown, number, string, string?][] = [
+  ["missing service_name", { status_code: 200, latency_ms: 1 }, 422, "service_name"],
+  ["missing status_code", { service_name: "a", latency_ms: 1 }, 422, "status_code"],
+  ["missing latency_ms", { service_name: "a", status_code: 200 }, 422, "latency_ms"],
+  ["status as string", event({ status_code: "200" }), 422, "status_code"],
+  ["status 600", event({ status_code: 600 }), 422, "status_code"],
+  ["status 99", event({ status_code: 99 }), 422, "status_code"],
+  ["status fractional", event({ status_code: 200.5 }), 422, "status_code"],
+  ["latency 'NaN'", event({ latency_ms: "NaN" }), 422, "latency_ms"],
+  ["latency 'Infinity'", event({ latency_ms: "Infinity" }), 422, "latency_ms"],
+  ["latency negative", event({ latency_ms: -0.5 }), 422, "latency_ms"],
+  ["latency null", event({ latency_ms: null }), 422, "latency_ms"],
+  [
+    "latency huge literal",
+    '{"service_name":"a","status_code":200,"latency_ms":1e999}',
+    422,
+    "latency_ms",
+  ],
+  ["bare NaN literal", '{"service_name":"a","status_code":200,"latency_ms":NaN}', 400, "(body)"],
+  ["service empty", event({ service_name: "" }), 422, "service_name"],
+  ["service too long", event({ service_name: "s".repeat(101) }), 422, "service_name"],
+  ["service with space", event({ service_name: "a b" }), 422, "service_name"],
+  ["service SQL", event({ service_name: "x'; drop table services; --" }), 422, "service_name"],
+  ["service NUL", event({ service_name: "a\u0000b" }), 422, "service_name"],
+  ["service number", event({ service_name: 42 }), 422, "service_name"],
+  ["event_type too long", event({ event_type: "e".repeat(201) }), 422, "event_type"],
+  ["event_type NUL", event({ event_type: "a\u0000" }), 422, "event_type"],
+  ["event_type object", event({ event_type: { a: 1 } }), 422, "event_type"],
+  ["message NUL", event({ message: "hi\u0000there" }), 422, "message"],
+  ["timestamp without zone", event({ timestamp: "2026-11-28T07:00:00" }), 422, "timestamp"],
+  ["timestamp garbage", event({ timestamp: "yesterday" }), 422, "timestamp"],
+  ["timestamp Feb 30", event({ timestamp: "2026-02-30T00:00:00Z" }), 422, "timestamp"],
+  ["timestamp epoch number", event({ timestamp: 1764313200 }), 422, "timestamp"],
+  ["timestamp too old", event({ timestamp: old }), 422, "timestamp"],
+  ["timestamp too far ahead", event({ timestamp: future }), 422, "timestamp"],
+  ["attributes array", event({ attributes: [1, 2] }), 422, "attributes"],
+  ["attributes string", event({ attributes: "x" }), 422, "attributes"],
+  ["attributes NUL value", event({ attributes: { k: "\u0000" } }), 422, "attributes"],
+  ["attributes NUL key", event({ attributes: { "k\u0000": 1 } }), 422, "attributes"],
+  ["attributes too big", event({ attributes: { k: "x".repeat(9000) } }), 422, "attributes"],
+  ["attributes too deep", event({ attributes: nested(40) }), 422, "attributes"],
+  ["body is a number", 42, 422, "(body)"],
+  ["body is null", "null", 422, "(body)"],
+  ["body is a string", '"hello"', 422, "(body)"],
+  ["empty array", [], 422, "(body)"],
+  ["array of non-objects", [1, "two", null], 422, "[0]"],
+  ["deeply nested arrays", "[".repeat(5000) + "]".repeat(5000), 422, "[0]"],
+  ["malformed JSON", '{"service_name": "a",', 400, "(body)"],
+  ["empty body", "", 400, "(body)"],
+  ["trailing garbage", JSON.stringify(event()) + "}", 400, "(body)"],
+  ["batch over 10,000", Array.from({ length: 10_001 }, () => ({})), 422, "(body)"],
+];
+
+for (const [name, body, status, field] of badBodies) {
+  dbTest(`[ingest] refuses ${name} with ${status}`, async () => {
+    const before = await count();
+    const res = await post(body);
+    assert.equal(res.status, status, await res.clone().text());
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    const problem = await res.json();
+    assert.equal(problem.status, status);
+    assert.ok(
+      problem.errors?.some((e: { field: string }) => e.field === field),
+      `expected a problem naming ${field}: ${JSON.stringify(problem.errors)}`,
+    );
+    assert.equal(await count(), before, "nothing written");
+  });
+}
+
+dbTest("[ingest] a wrong content type is 415", async () => {
+  for (const type of ["text/plain", "application/x-www-form-urlencoded", ""]) {
+    const res = await app.request("/logs", {
+      method: "POST",
+      headers: type ? { "content-type": type } : {},
+      body: JSON.stringify(event()),
+    });
+    assert.equal(res.status, 415, type);
+    assert.equal((await res.json()).errors[0].field, "content-type");
+  }
+});
+
+dbTest("[ingest] malformed NDJSON names the line", async () => {
+  const res = await post(`${JSON.stringify(event())}\n{oops\n`, "application/x-ndjson");
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).errors[0].field, "line 2");
+});
+
+dbTest("[ingest] a body over MAX_BODY_BYTES is 413, declared or streamed", async () => {
+  const before = await count();
+  const big = JSON.stringify(
+    Array.from({ length: 3000 }, () => event({ message: "x".repeat(30) })),
+  );
+  assert.ok(big.length > 65536);
+  const declared = await post(big);
+  assert.equal(declared.status, 413);
+  // Chunked: no Content-Length, the limit must still hold while reading.
+  const stream = new ReadableStream({
+    start(c) {
+      const bytes = new TextEncoder().encode(big);
+      for (let i = 0; i < bytes.length; i += 8192) c.enqueue(bytes.slice(i, i + 8192));
+      c.close();
+    },
+  });
+  const chunked = await app.request("/logs", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: stream,
+  });
+  assert.equal(chunked.status, 413);
+  assert.equal(await count(), before);
+});
+
+dbTest("[ingest] invalid UTF-8 is 400", async () => {
+  const res = await app.request("/logs", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+  });
+  assert.equal(res.status, 400);
+});
+
+dbTest("[ingest] unknown fields are ignored, not stored", async () => {
+  const res = await post({ ...event(), extra: "field", id: 5 });
+  assert.equal(res.status, 201);
+  const { id } = await res.json();
+  assert.notEqual(id, 5);
+});
+
+dbTest("[ingest] teardown", async () => {
+  await db.drop();
+});
