@@ -1,12 +1,63 @@
 import type { MiddlewareHandler } from "hono";
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext } from "../../app.ts";
+import { collectDatabaseMetrics } from "../../metrics/collect.ts";
+import { routeTemplate } from "../access-log.ts";
+
+const scrape = createRoute({
+  method: "get",
+  path: "/metrics",
+  tags: ["monitoring"],
+  summary: "Prometheus metrics of this instance (text exposition format 0.0.4)",
+  description: "HTTP traffic by route template, ingest, database, background jobs, GitHub " +
+    "polling, partitions and process metrics. Database-backed values are read at scrape time.",
+  responses: {
+    200: {
+      content: {
+        "text/plain": {
+          schema: z.string().openapi({
+            example: "# HELP http_requests_total HTTP requests answered...\n" +
+              '# TYPE http_requests_total counter\nhttp_requests_total{method="GET",' +
+              'route="/health",status="200"} 3\n',
+          }),
+        },
+      },
+      description: "Prometheus text exposition",
+    },
+  },
+});
 
 /** GET /metrics — Prometheus exposition of the process registry. */
-export function metricsRoutes(_app: OpenAPIHono, _ctx: AppContext): void {}
+export function metricsRoutes(app: OpenAPIHono, ctx: AppContext): void {
+  // main sets it too; an app built without main's registry still reports its pool size.
+  ctx.metrics.dbPoolMax.set(ctx.config.dbPoolMax);
+  app.openapi(scrape, async (c) => {
+    await collectDatabaseMetrics(ctx.metrics, ctx.sql);
+    const text = await ctx.metrics.registry.metrics();
+    return c.text(text, 200, { "Content-Type": ctx.metrics.registry.contentType });
+  });
+}
+
+// Anything else (WebDAV verbs, typos) shares one label value, so clients cannot mint series.
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 
 /** Counts and times every request by route template. */
-export const httpMetrics = (_ctx: AppContext): MiddlewareHandler =>
-  async function httpMetrics(_c, next) {
-    await next();
+export const httpMetrics = (ctx: AppContext): MiddlewareHandler =>
+  async function httpMetrics(c, next) {
+    const started = performance.now();
+    let escaped = false;
+    try {
+      await next();
+    } catch (err) {
+      // Hono hands Error throws to onError before this point; anything else reaches the
+      // server, which answers 500.
+      escaped = true;
+      throw err;
+    } finally {
+      const method = METHODS.has(c.req.method) ? c.req.method : "other";
+      const route = routeTemplate(c);
+      const status = escaped ? "500" : String(c.res.status);
+      ctx.metrics.httpRequests.inc({ method, route, status });
+      ctx.metrics.httpDuration.observe({ method, route }, (performance.now() - started) / 1000);
+    }
   };

@@ -1,0 +1,98 @@
+// Metrics read from PostgreSQL when /metrics is scraped rather than kept up to date by the
+// code paths: partitions ahead, pool use and the job switches. One cheap round-trip (catalog
+// views and a two-row table), bounded by a timeout so a slow database never stalls a scrape.
+import type { Sql } from "../db/connect.ts";
+import { logger } from "../logging.ts";
+import type { Metrics } from "./registry.ts";
+import { timeQuery } from "./db.ts";
+
+export const COLLECT_TIMEOUT_MS = 1000;
+
+/** pg_stat_activity.state → label value; every label is always exported so series persist. */
+const STATES: Record<string, string> = {
+  "active": "active",
+  "idle": "idle",
+  "idle in transaction": "idle_in_transaction",
+  "idle in transaction (aborted)": "idle_in_transaction",
+};
+const STATE_LABELS = ["active", "idle", "idle_in_transaction", "other"] as const;
+
+interface Row {
+  ahead: number;
+  connections: Record<string, number>;
+  jobs: { job: string; enabled: boolean; last_success: number | null }[];
+}
+
+/**
+ * Refreshes the database-backed gauges. Never throws: on error or timeout the
+ * partitions and connection gauges become NaN (unknown) rather than keeping stale values.
+ */
+export async function collectDatabaseMetrics(
+  metrics: Metrics,
+  sql: Sql,
+  opts: { timeoutMs?: number } = {},
+): Promise<boolean> {
+  const timeoutMs = opts.timeoutMs ?? COLLECT_TIMEOUT_MS;
+  // `ahead` counts the run of consecutive days from tomorrow: with days sorted, the n-th day
+  // after today equals today + n exactly until the first gap.
+  const query = sql<Row[]>`
+    with today as (select (now() at time zone 'UTC')::date as d)
+    select
+      (select count(*)::int
+         from (select p.day, row_number() over (order by p.day) as n
+                 from log_event_partitions p, today
+                where p.day > today.d) x, today
+        where x.day = today.d + x.n::int) as ahead,
+      coalesce((select json_object_agg(state, n)
+         from (select coalesce(state, 'unknown') as state, count(*) as n
+                 from pg_stat_activity
+                where datname = current_database()
+                  and application_name = current_setting('application_name')
+                  and pid <> pg_backend_pid()
+                group by 1) s), '{}'::json) as connections,
+      coalesce((select json_agg(json_build_object(
+                  'job', job, 'enabled', enabled,
+                  'last_success', extract(epoch from last_success_at)))
+         from job_control), '[]'::json) as jobs`;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const [row] = await timeQuery(metrics, "metrics_collect", () => Promise.race([query, timeout]));
+    metrics.partitionsAhead.set(row.ahead);
+    const byState: Record<string, number> = {};
+    for (const [state, n] of Object.entries(row.connections)) {
+      const label = STATES[state] ?? "other";
+      byState[label] = (byState[label] ?? 0) + Number(n);
+    }
+    for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, byState[state] ?? 0);
+    await recordJobs(metrics, row.jobs);
+    return true;
+  } catch (err) {
+    query.cancel();
+    metrics.collectFailures.inc();
+    metrics.partitionsAhead.set(NaN);
+    for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, NaN);
+    logger("metrics").warning("database metrics unavailable: {error}", {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function recordJobs(metrics: Metrics, jobs: Row["jobs"]): Promise<void> {
+  const current = new Map(
+    (await metrics.jobLastSuccess.get()).values.map((v) => [v.labels.job, v.value]),
+  );
+  for (const { job, enabled, last_success } of jobs) {
+    metrics.jobEnabled.set({ job }, enabled ? 1 : 0);
+    // job_control is shared by every instance, so an instance that lost the job's lock (or
+    // restarted) still reports when the job last succeeded anywhere.
+    if (last_success !== null && last_success > (current.get(job) ?? -Infinity)) {
+      metrics.jobLastSuccess.set({ job }, last_success);
+    }
+  }
+}
