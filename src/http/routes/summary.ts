@@ -1,5 +1,93 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext } from "../../app.ts";
+import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
+import { MAX_SPAN_DAYS, summarize, SummaryQuery } from "../../query/summary.ts";
+import { problemResponse } from "../openapi.ts";
+
+const pct = (example: number) => z.number().min(0).max(100).openapi({ example });
+const ms = (example: number) => z.number().nullable().openapi({ example });
+
+const ServiceSummary = z.object({
+  service_name: z.string().openapi({ example: "checkout-service" }),
+  team_owner: z.string().nullable().openapi({ example: "Payments Team" }),
+  total: z.number().int().openapi({ example: 120_431 }),
+  errors: z.number().int().openapi({ example: 1_204 }),
+  error_rate_percent: pct(1),
+  availability_percent: pct(99).openapi({
+    description: "Share of events below 500. Only services with events are listed, so " +
+      "total is never 0 and availability is always 100 - error_rate_percent.",
+  }),
+  p95_latency_ms: ms(240.5),
+}).openapi("ServiceSummary");
+
+const SeriesPoint = z.object({
+  start: z.string().openapi({
+    description: "Bucket start, aligned to the step in UTC. The first and last buckets " +
+      "count only the part inside the window.",
+    example: "2026-11-28T06:00:00.000Z",
+  }),
+  count: z.number().int().openapi({ example: 5_120 }),
+  errors: z.number().int().openapi({ example: 12 }),
+  p95_latency_ms: ms(210.3).openapi({ description: "null for an empty bucket." }),
+}).openapi("SummarySeriesPoint");
+
+const Summary = z.object({
+  window: z.enum(["15m", "1h", "24h", "7d", "30d"]).nullable().openapi({
+    description: "The named window used, or null for an explicit range.",
+    example: "24h",
+  }),
+  start_time: z.string().openapi({
+    description: "Inclusive.",
+    example: "2026-11-27T07:00:00.000Z",
+  }),
+  end_time: z.string().openapi({ description: "Exclusive.", example: "2026-11-28T07:00:00.000Z" }),
+  step: z.enum(["1m", "5m", "15m", "1h", "6h", "1d"]).openapi({ example: "1h" }),
+  total_logs: z.number().int().openapi({ example: 240_862 }),
+  total_errors: z.number().int().openapi({
+    description: "Events with status >= 500.",
+    example: 2_409,
+  }),
+  error_rate_percent: pct(1).openapi({
+    description: "Share of status >= 500, 0-100; 0 when empty.",
+  }),
+  status_code_breakdown: z.record(z.string(), z.number().int()).openapi({
+    example: { "200": 236_000, "404": 2_453, "503": 2_409 },
+  }),
+  event_type_breakdown: z.record(z.string(), z.number().int()).openapi({
+    description: "Events without a type are not listed.",
+    example: { deploy: 3, "payment.charge": 80_211 },
+  }),
+  latency: z.object({
+    avg: ms(86.2).openapi({ description: "Exact mean." }),
+    p50: ms(42.1),
+    p95: ms(240.5),
+    p99: ms(730.9),
+  }).openapi({ description: "null when the window has no events." }),
+  services: z.array(ServiceSummary).openapi({
+    description: "Services with events in the window, by total, most first.",
+  }),
+  series: z.array(SeriesPoint).openapi({
+    description: "Every step bucket touching the window, empty ones included.",
+  }),
+}).openapi("LogSummary");
+
+const route = createRoute({
+  method: "get",
+  path: "/logs/summary",
+  tags: ["logs"],
+  summary: "Counts, error rate, latency percentiles, per-service figures and a time series",
+  description: "Summarises events in [start_time, end_time): a named window ending now " +
+    `(default 24h), or an explicit range of at most ${MAX_SPAN_DAYS} days. ` +
+    "Read from per-minute, per-hour and per-day rollups plus the sub-minute edges, so counts " +
+    "are exact and current. " + BOUNDS_DESCRIPTION,
+  request: { query: SummaryQuery },
+  responses: {
+    200: { content: { "application/json": { schema: Summary } }, description: "The summary" },
+    400: problemResponse("A bad or contradictory parameter (each one is named)"),
+  },
+});
 
 /** GET /logs/summary. */
-export function summaryRoutes(_app: OpenAPIHono, _ctx: AppContext): void {}
+export function summaryRoutes(app: OpenAPIHono, ctx: AppContext): void {
+  app.openapi(route, async (c) => c.json(await summarize(ctx.sql, c.req.valid("query")), 200));
+}

@@ -1,0 +1,482 @@
+import assert from "node:assert/strict";
+import { buildApp } from "../src/app.ts";
+import { BOUNDS_DESCRIPTION } from "../src/ingest/histogram.ts";
+import { decompose, type Summary } from "../src/query/summary.ts";
+import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+
+// 30 days of retention lets events sit several days back, so windows cross whole UTC days.
+const db = await preparedDatabase({ RETENTION_DAYS: "30" });
+const app = buildApp({ sql: db.sql, config: testConfig({ RETENTION_DAYS: "30" }) });
+
+const MIN = 60_000, HOUR = 3_600_000, DAY = 86_400_000;
+const now = Date.now();
+const today = Math.floor(now / DAY) * DAY;
+
+// Windows deliberately off every minute, hour and day boundary.
+const WIDE = { // raw edges + minutes + hours + whole days
+  start: today - 4 * DAY + 3 * HOUR + 17 * MIN + 23_456,
+  end: today - DAY + 20 * HOUR + 44 * MIN + 31_987,
+};
+const HOURS = { // raw edges + minutes + hours
+  start: today - 2 * DAY + 5 * HOUR + 48 * MIN + 12_345,
+  end: today - 2 * DAY + 9 * HOUR + 3 * MIN + 7_001,
+};
+const MINUTES = { // raw edges + minutes
+  start: today - 3 * DAY + 11 * HOUR + 22 * MIN + 33_333,
+  end: today - 3 * DAY + 11 * HOUR + 51 * MIN + 2_222,
+};
+const SUBMINUTE = { // raw only, across a minute boundary
+  start: today - 2 * DAY + 14 * HOUR + 7 * MIN + 41_500,
+  end: today - 2 * DAY + 14 * HOUR + 8 * MIN + 19_250,
+};
+const WINDOWS = { WIDE, HOURS, MINUTES, SUBMINUTE };
+
+// ---- data ------------------------------------------------------------------------------------
+
+interface Ev {
+  service_name: string;
+  status_code: number;
+  latency_ms: number;
+  event_type?: string | null;
+  timestamp: string;
+}
+
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(42);
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+const SERVICES = ["auth-service", "checkout-service", "inventory-service", "search-svc"];
+const STATUSES = [200, 200, 200, 200, 201, 204, 301, 404, 429, 500, 502, 503];
+const TYPES = [null, null, null, "deploy", "payment.charge", "login"];
+const randomEvent = (t: number): Ev => ({
+  service_name: pick(SERVICES),
+  status_code: pick(STATUSES),
+  event_type: pick(TYPES),
+  latency_ms: Math.round(rand() * rand() * 3000 * 100) / 100,
+  timestamp: new Date(t).toISOString(),
+});
+
+const events: Ev[] = [];
+// Background: spread over the last six days, up to a moment ago.
+for (let i = 0; i < 2500; i++) {
+  events.push(randomEvent(today - 6 * DAY + Math.floor(rand() * (now - 1000 - (today - 6 * DAY)))));
+}
+// Around every edge and tier boundary of every window, just inside and just outside.
+const align = (t: number, unit: number, up: boolean) =>
+  (up ? Math.ceil(t / unit) : Math.floor(t / unit)) * unit;
+for (const w of Object.values(WINDOWS)) {
+  const marks = [w.start, w.end];
+  for (const unit of [MIN, HOUR, DAY]) {
+    marks.push(align(w.start, unit, true), align(w.end, unit, false));
+  }
+  for (const m of marks) {
+    for (const d of [-60_001, -15_000, -1_000, -1, 0, 1, 999, 15_000, 59_999]) {
+      events.push(randomEvent(m + d));
+    }
+  }
+}
+// A known latency mix for one service, spread over WIDE so every tier and both raw edges hold
+// some: 50 × 3 ms, 45 × 120 ms, 5 × 2000 ms.
+for (let i = 0; i < 100; i++) {
+  const t = i < 3
+    ? WIDE.start + 100 * i
+    : i > 96
+    ? WIDE.end - 100 * (100 - i)
+    : WIDE.start + Math.floor((WIDE.end - WIDE.start) * i / 100);
+  const latency = i % 20 < 10 ? 3 : i % 20 < 19 ? 120 : 2000;
+  events.push({
+    service_name: "latency-svc",
+    status_code: 200,
+    latency_ms: latency,
+    timestamp: iso(t),
+  });
+}
+// Latencies exactly on a bucket bound, read only from the fact table (raw edges).
+for (let i = 0; i < 20; i++) {
+  events.push({
+    service_name: "bounds-svc",
+    status_code: i < 5 ? 503 : 200,
+    latency_ms: 100,
+    event_type: "probe",
+    timestamp: iso(SUBMINUTE.start + 1_000 * i),
+  });
+}
+
+function iso(t: number) {
+  return new Date(t).toISOString();
+}
+
+const posted = await app.request("/logs", {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(events),
+});
+if (posted.status !== 201) throw new Error(`seeding failed: ${await posted.text()}`);
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+interface Direct {
+  total: number;
+  errors: number;
+  status: Record<string, number>;
+  types: Record<string, number>;
+  services: Map<string, { total: number; errors: number; team: string | null }>;
+  times: number[];
+}
+
+/** Counted straight from log_events, the slow way. */
+async function direct(start: number, end: number, services?: string[]): Promise<Direct> {
+  const rows = await db.sql<
+    {
+      name: string;
+      team_owner: string | null;
+      status_code: number;
+      event_type: string | null;
+      ts: Date;
+    }[]
+  >`
+    select s.name, s.team_owner, e.status_code, e.event_type, e."timestamp" as ts
+    from log_events e join services s on s.id = e.service_id
+    where e."timestamp" >= ${new Date(start)} and e."timestamp" < ${new Date(end)}`;
+  const out: Direct = {
+    total: 0,
+    errors: 0,
+    status: {},
+    types: {},
+    services: new Map(),
+    times: [],
+  };
+  for (const r of rows) {
+    if (services && !services.includes(r.name)) continue;
+    const err = r.status_code >= 500 ? 1 : 0;
+    out.total++;
+    out.errors += err;
+    out.status[r.status_code] = (out.status[r.status_code] ?? 0) + 1;
+    if (r.event_type !== null) out.types[r.event_type] = (out.types[r.event_type] ?? 0) + 1;
+    const s = out.services.get(r.name) ?? { total: 0, errors: 0, team: r.team_owner };
+    s.total++;
+    s.errors += err;
+    out.services.set(r.name, s);
+    out.times.push(r.ts.getTime());
+  }
+  return out;
+}
+
+async function summary(params: Record<string, string | string[]>): Promise<Summary> {
+  const res = await app.request(`/logs/summary?${query(params)}`);
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return JSON.parse(text);
+}
+
+function query(params: Record<string, string | string[]>): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    for (const x of Array.isArray(v) ? v : [v]) qs.append(k, x);
+  }
+  return qs.toString();
+}
+
+const range = (w: { start: number; end: number }) => ({
+  start_time: iso(w.start),
+  end_time: iso(w.end),
+});
+const round2 = (n: number) => Math.round(n * 100) / 100;
+const sortedEntries = (o: Record<string, number>) =>
+  Object.entries(o).sort(([a], [b]) => a < b ? -1 : 1);
+
+function assertMatches(s: Summary, d: Direct, label: string) {
+  assert.equal(s.total_logs, d.total, `${label}: total`);
+  assert.equal(s.total_errors, d.errors, `${label}: errors`);
+  assert.equal(s.error_rate_percent, d.total ? round2(d.errors / d.total * 100) : 0, label);
+  assert.deepEqual(
+    sortedEntries(s.status_code_breakdown),
+    sortedEntries(d.status),
+    `${label}: status`,
+  );
+  assert.deepEqual(
+    sortedEntries(s.event_type_breakdown),
+    sortedEntries(d.types),
+    `${label}: types`,
+  );
+  assert.deepEqual(
+    s.services.map((x) => [x.service_name, x.total, x.errors, x.team_owner]).sort(),
+    [...d.services].map(([name, v]) => [name, v.total, v.errors, v.team]).sort(),
+    `${label}: services`,
+  );
+}
+
+/** Series: aligned to the step, continuous, covering the window, each bucket exact. */
+function assertSeries(s: Summary, d: Direct, stepMs: number, label: string) {
+  const start = Date.parse(s.start_time), end = Date.parse(s.end_time);
+  const first = Math.floor(start / stepMs) * stepMs;
+  const expected = new Map<number, number>();
+  for (const t of d.times) {
+    const b = Math.floor(t / stepMs) * stepMs;
+    expected.set(b, (expected.get(b) ?? 0) + 1);
+  }
+  assert.equal(s.series.length, Math.ceil(end / stepMs) - first / stepMs, `${label}: points`);
+  s.series.forEach((p, i) => {
+    const t = Date.parse(p.start);
+    assert.equal(t, first + i * stepMs, `${label}: bucket ${i} aligned and in order`);
+    assert.equal(p.count, expected.get(t) ?? 0, `${label}: bucket ${p.start}`);
+    assert.ok(p.errors <= p.count);
+    assert.equal(p.p95_latency_ms === null, p.count === 0, `${label}: p95 null iff empty`);
+  });
+  assert.equal(s.series.reduce((a, p) => a + p.count, 0), s.total_logs, `${label}: series sum`);
+  assert.equal(s.series.reduce((a, p) => a + p.errors, 0), s.total_errors, `${label}: errors sum`);
+}
+
+async function assertProblem(params: Record<string, string | string[]>, field: string) {
+  const res = await app.request(`/logs/summary?${query(params)}`);
+  const text = await res.text();
+  assert.equal(res.status, 400, `${JSON.stringify(params)}: ${text}`);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  const body = JSON.parse(text);
+  assert.equal(body.status, 400);
+  assert.ok(
+    body.errors?.some((e: { field: string }) => e.field === field),
+    `${JSON.stringify(params)} should name ${field}: ${text}`,
+  );
+}
+
+// ---- tests -----------------------------------------------------------------------------------
+
+dbTest("[summary] windows are cut into raw edges and whole minutes, hours and days", () => {
+  for (const [name, w] of Object.entries(WINDOWS)) {
+    const pieces = decompose(w.start, w.end);
+    assert.equal(pieces[0].from, w.start, name);
+    assert.equal(pieces[pieces.length - 1].to, w.end, name);
+    for (let i = 1; i < pieces.length; i++) assert.equal(pieces[i].from, pieces[i - 1].to, name);
+    for (const p of pieces) {
+      assert.ok(p.from < p.to, name);
+      if (p.source === "raw") {
+        assert.equal(Math.floor(p.from / MIN), Math.floor((p.to - 1) / MIN), `${name}: one minute`);
+      } else {
+        const unit = { "1m": MIN, "1h": HOUR, "1d": DAY }[p.source];
+        assert.equal(p.from % unit, 0, name);
+        assert.equal(p.to % unit, 0, name);
+      }
+    }
+  }
+  const sources = (w: { start: number; end: number }, max?: number) =>
+    [...new Set(decompose(w.start, w.end, max).map((p) => p.source))].sort();
+  assert.deepEqual(sources(WIDE), ["1d", "1h", "1m", "raw"]);
+  assert.deepEqual(sources(HOURS), ["1h", "1m", "raw"]);
+  assert.deepEqual(sources(MINUTES), ["1m", "raw"]);
+  assert.deepEqual(sources(SUBMINUTE), ["raw"]);
+  assert.equal(decompose(SUBMINUTE.start, SUBMINUTE.end).length, 2);
+  // Capped at hours (a 6h series), no day piece.
+  assert.deepEqual(sources(WIDE, 1), ["1h", "1m", "raw"]);
+  return Promise.resolve(); // pure: no database work
+});
+
+dbTest("[summary] an unaligned multi-day window matches log_events exactly", async () => {
+  const s = await summary(range(WIDE));
+  const d = await direct(WIDE.start, WIDE.end);
+  assert.ok(d.total > 1000 && d.errors > 0, "the window holds data");
+  assert.equal(s.start_time, iso(WIDE.start));
+  assert.equal(s.end_time, iso(WIDE.end));
+  assert.equal(s.window, null);
+  assertMatches(s, d, "WIDE");
+  const teams = Object.fromEntries(s.services.map((x) => [x.service_name, x.team_owner]));
+  assert.equal(teams["auth-service"], "Identity Team");
+  assert.equal(teams["search-svc"], null);
+  for (let i = 1; i < s.services.length; i++) {
+    assert.ok(s.services[i - 1].total >= s.services[i].total, "services sorted by total");
+  }
+  for (const x of s.services) {
+    assert.equal(x.error_rate_percent, round2(x.errors / x.total * 100));
+    assert.equal(x.availability_percent, round2((x.total - x.errors) / x.total * 100));
+    assert.equal(typeof x.p95_latency_ms, "number");
+  }
+});
+
+dbTest("[summary] windows of hours, minutes and under a minute match log_events", async () => {
+  for (const [name, w] of Object.entries({ HOURS, MINUTES, SUBMINUTE })) {
+    const d = await direct(w.start, w.end);
+    assert.ok(d.total > 0, `${name} holds data`);
+    assertMatches(await summary(range(w)), d, name);
+  }
+  // Start inclusive, end exclusive: events sit exactly on both.
+  const edge = await summary({
+    start_time: iso(SUBMINUTE.start),
+    end_time: iso(SUBMINUTE.start + 1),
+  });
+  assert.equal(edge.total_logs, (await direct(SUBMINUTE.start, SUBMINUTE.start + 1)).total);
+  assert.ok(edge.total_logs >= 2, "the planted event and the first bounds-svc event");
+});
+
+dbTest("[summary] named windows end now and match log_events", async () => {
+  for (const window of ["15m", "1h", "24h", "7d", "30d"]) {
+    const s = await summary({ window });
+    assert.equal(s.window, window);
+    const start = Date.parse(s.start_time), end = Date.parse(s.end_time);
+    assert.equal(
+      end - start,
+      { "15m": 15 * MIN, "1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY }[window],
+    );
+    assert.ok(end >= now, "ends now");
+    assertMatches(s, await direct(start, end), window);
+  }
+  const dflt = await summary({});
+  assert.equal(dflt.window, "24h");
+  assert.equal(dflt.step, "1h");
+  assert.equal((await summary({ window: "7d" })).step, "6h");
+  assert.equal((await summary({ window: "30d" })).step, "1d");
+  assert.equal((await summary({ window: "15m" })).step, "1m");
+});
+
+dbTest(
+  "[summary] start alone runs until now; end alone covers the 24 hours before it",
+  async () => {
+    const s = await summary({ start_time: iso(WIDE.start) });
+    assert.equal(s.start_time, iso(WIDE.start));
+    assert.ok(Date.parse(s.end_time) >= now);
+    assertMatches(s, await direct(WIDE.start, Date.parse(s.end_time)), "start only");
+    const e = await summary({ end_time: iso(HOURS.end) });
+    assert.equal(e.start_time, iso(HOURS.end - DAY));
+    assert.equal(e.end_time, iso(HOURS.end));
+    assertMatches(e, await direct(HOURS.end - DAY, HOURS.end), "end only");
+  },
+);
+
+dbTest("[summary] percentiles fall in the bucket of a known latency mix", async () => {
+  const s = await summary({ ...range(WIDE), service_name: "latency-svc" });
+  assert.equal(s.total_logs, 100);
+  assert.equal(s.latency.avg, 155.5); // (50×3 + 45×120 + 5×2000) / 100, exact
+  const { p50, p95, p99 } = s.latency;
+  assert.ok(p50! > 2.5 && p50! <= 5, `p50 ${p50}`);
+  assert.ok(p95! > 100 && p95! <= 150, `p95 ${p95}`);
+  assert.ok(p99! > 1000 && p99! <= 2500, `p99 ${p99}`);
+  assert.equal(s.services[0].p95_latency_ms, p95);
+  // A latency exactly on a bound belongs to the bucket below it (bounds are inclusive), also
+  // when read from the fact table: 100 ms is in (75, 100].
+  const b = await summary({ ...range(SUBMINUTE), service_name: "bounds-svc" });
+  assert.equal(b.total_logs, 20);
+  assert.equal(b.total_errors, 5);
+  assert.equal(b.error_rate_percent, 25);
+  assert.equal(b.services[0].availability_percent, 75);
+  assert.deepEqual(b.event_type_breakdown, { probe: 20 });
+  for (const p of [b.latency.p50, b.latency.p95, b.latency.p99]) {
+    assert.ok(p! > 75 && p! <= 100, `${p}`);
+  }
+  assert.equal(b.latency.avg, 100);
+});
+
+dbTest("[summary] series buckets are aligned, continuous, exact and sum to the total", async () => {
+  const d = await direct(WIDE.start, WIDE.end);
+  const auto = await summary(range(WIDE));
+  assert.equal(auto.step, "1h", "the finest step with at most ~200 points");
+  assertSeries(auto, d, HOUR, "auto");
+  for (const [step, ms] of [["15m", 15 * MIN], ["6h", 6 * HOUR], ["1d", DAY]] as const) {
+    const s = await summary({ ...range(WIDE), step });
+    assert.equal(s.step, step);
+    assertSeries(s, d, ms, step);
+  }
+  for (const [name, w] of Object.entries({ HOURS, MINUTES, SUBMINUTE })) {
+    const s = await summary({ ...range(w), step: "1m" });
+    assertSeries(s, await direct(w.start, w.end), MIN, name);
+  }
+  const day = await summary({ window: "24h" });
+  assertSeries(
+    day,
+    await direct(Date.parse(day.start_time), Date.parse(day.end_time)),
+    HOUR,
+    "24h",
+  );
+});
+
+dbTest("[summary] service_name filters, repeatable; an unknown service gives zeros", async () => {
+  const two = ["auth-service", "search-svc"];
+  const s = await summary({ ...range(WIDE), service_name: two });
+  assertMatches(s, await direct(WIDE.start, WIDE.end, two), "two services");
+  assert.deepEqual(s.services.map((x) => x.service_name).sort(), two);
+  const comma = await summary({ ...range(WIDE), service_name: two.join(",") });
+  assert.equal(comma.total_logs, s.total_logs);
+  const none = await summary({ ...range(WIDE), service_name: "no-such-service" });
+  assert.equal(none.total_logs, 0);
+  assert.deepEqual(none.services, []);
+  assert.ok(none.series.every((p) => p.count === 0));
+});
+
+dbTest("[summary] an empty window answers zeros, nulls and empty buckets", async () => {
+  const start = today - 20 * DAY + 5 * HOUR + 123;
+  const s = await summary({ start_time: iso(start), end_time: iso(start + 2 * DAY) });
+  assert.equal(s.total_logs, 0);
+  assert.equal(s.total_errors, 0);
+  assert.equal(s.error_rate_percent, 0);
+  assert.deepEqual(s.status_code_breakdown, {});
+  assert.deepEqual(s.event_type_breakdown, {});
+  assert.deepEqual(s.latency, { avg: null, p50: null, p95: null, p99: null });
+  assert.deepEqual(s.services, []);
+  assert.equal(s.step, "15m");
+  assert.equal(s.series.length, 193);
+  assert.ok(s.series.every((p) => p.count === 0 && p.errors === 0 && p.p95_latency_ms === null));
+});
+
+dbTest("[summary] every bad parameter is a 400 problem naming it", async () => {
+  const at = (t: number) => iso(t);
+  await assertProblem({ window: "2h" }, "window");
+  await assertProblem({ window: ["24h", "7d"] }, "window");
+  await assertProblem({ window: "24h", start_time: at(HOURS.start) }, "window");
+  await assertProblem({ window: "7d", end_time: at(HOURS.end) }, "window");
+  await assertProblem({ start_time: at(HOURS.end), end_time: at(HOURS.start) }, "start_time");
+  await assertProblem({ start_time: at(HOURS.start), end_time: at(HOURS.start) }, "start_time");
+  await assertProblem({ start_time: at(now + HOUR) }, "start_time");
+  await assertProblem({ start_time: at(now - 32 * DAY), end_time: at(now) }, "start_time");
+  await assertProblem({ start_time: "yesterday" }, "start_time");
+  await assertProblem({ start_time: "2026-02-30T25:00:00Z" }, "start_time");
+  await assertProblem({ end_time: "2026-01-01T00:00:00" }, "end_time");
+  await assertProblem({ step: "2m" }, "step");
+  await assertProblem({ window: "30d", step: "1m" }, "step");
+  await assertProblem({ start_time: at(now - 2 * DAY), end_time: at(now), step: "1m" }, "step");
+  // Exactly 31 days is allowed, and 1440 one-minute points too.
+  await summary({ start_time: at(today - 31 * DAY), end_time: at(today) });
+  await summary({ start_time: at(today - DAY), end_time: at(today), step: "1m" });
+});
+
+dbTest("[summary] SQL metacharacters in service_name are refused as an invalid name", async () => {
+  const [before] = await db.sql`select count(*)::int as n from services`;
+  for (const name of ["x'; drop table services; --", "' or 1=1 --", 'a"b', "a;b", "%", "a b"]) {
+    await assertProblem({ service_name: name }, "service_name");
+    await assertProblem({ service_name: ["auth-service", name] }, "service_name");
+  }
+  const [after] = await db.sql`select count(*)::int as n from services`;
+  assert.equal(after.n, before.n);
+  assert.ok((await summary(range(WIDE))).total_logs > 0);
+});
+
+dbTest("[summary] the OpenAPI document describes /logs/summary and the histogram", async () => {
+  const doc = await (await app.request("/openapi.json")).json();
+  const op = doc.paths["/logs/summary"]?.get;
+  assert.ok(op, "documented");
+  assert.ok(op.description.includes(BOUNDS_DESCRIPTION));
+  const params = op.parameters.map((p: { name: string }) => p.name).sort();
+  assert.deepEqual(params, ["end_time", "service_name", "start_time", "step", "window"]);
+  assert.ok(op.responses["400"]);
+  const schema = op.responses["200"].content["application/json"].schema;
+  assert.ok(schema.$ref?.endsWith("LogSummary"));
+  const props = doc.components.schemas.LogSummary.properties;
+  for (
+    const key of [
+      "total_logs",
+      "error_rate_percent",
+      "status_code_breakdown",
+      "event_type_breakdown",
+      "latency",
+      "services",
+      "series",
+    ]
+  ) {
+    assert.ok(props[key], key);
+  }
+});
+
+dbTest("[summary] teardown", () => db.drop());
