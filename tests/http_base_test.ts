@@ -98,6 +98,22 @@ dbTest("[http] the OpenAPI document describes the health endpoints", async () =>
   assert.ok(doc.paths["/health/ready"].get.responses["503"]);
 });
 
+dbTest("[http] a database outage is a 503 problem, not a 500", async () => {
+  const dead = createDb(`postgres://nobody:x@127.0.0.1:${freePort()}/none`, { max: 1 });
+  try {
+    const res = await buildApp({ sql: dead, config }).request("/logs", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service_name: "a", status_code: 200, latency_ms: 1 }),
+    });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    assert.equal(res.headers.get("retry-after"), "5");
+  } finally {
+    await dead.end();
+  }
+});
+
 dbTest("[http] teardown", async () => {
   await db.drop();
 });

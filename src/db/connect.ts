@@ -3,6 +3,8 @@ import postgres from "postgres";
 import { logger } from "../logging.ts";
 
 export type Sql = postgres.Sql;
+/** A handle inside sql.begin(); functions that must run in the caller's transaction take it. */
+export type Tx = postgres.TransactionSql;
 
 export interface DbOptions {
   max?: number;
@@ -68,4 +70,26 @@ export async function waitForDb(
       delay = Math.min(delay * 2, 2000);
     }
   }
+}
+
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "57P01", // admin shutdown
+  "57P02", // crash shutdown
+  "57P03", // cannot connect now (starting up)
+  "53300", // too many connections
+]);
+
+/** True when the error means the database cannot be reached now (not a bad query). */
+export function isDbUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  return UNAVAILABLE_CODES.has(code) || code.startsWith("08");
 }

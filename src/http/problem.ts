@@ -11,6 +11,7 @@ import {
   UnavailableError,
 } from "../errors.ts";
 import { logger } from "../logging.ts";
+import { isDbUnavailable } from "../db/connect.ts";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -71,6 +72,16 @@ export const onError: ErrorHandler = (err, c) => {
   if (err instanceof ForbiddenError) return problem(c, 403, err.message);
   if (err instanceof UnavailableError) {
     return problem(c, 503, err.message, { headers: { "retry-after": "5" } });
+  }
+  if (isDbUnavailable(err)) {
+    logger("http").warning("database unavailable in {method} {path}: {error}", {
+      method: c.req.method,
+      path: c.req.path,
+      error: String((err as Error).message ?? err),
+    });
+    return problem(c, 503, "The database is unavailable; retry shortly.", {
+      headers: { "retry-after": "5" },
+    });
   }
   if (err instanceof HTTPException) {
     // Hono raises these for bodies it cannot read (malformed JSON, size limits).

@@ -4,6 +4,7 @@
 import type { Sql } from "../db/connect.ts";
 import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { logger } from "../logging.ts";
+import { rollupCtes, rollupParams } from "./rollup.ts";
 import type { NewEvent } from "./validate.ts";
 
 export const EVENTS_CHANNEL = "observian_events";
@@ -146,24 +147,26 @@ export class EventWriter {
       messages[i] = e.message;
       attrs[i] = e.attributes ? JSON.stringify(e.attributes) : null;
     }
-    return await this.sql.begin(async (tx) => {
-      const rows = await tx<{ id: string }[]>`
-        insert into log_events
-          (service_id, "timestamp", status_code, event_type, latency_ms, message, attributes)
-        select s, t, c, e, l, m, a::jsonb
-        from unnest(
-          ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
-          ${latency}::float8[], ${messages}::text[], ${attrs}::text[]
-        ) as u (s, t, c, e, l, m, a)
-        returning id`;
-      await tx`
-        select observian_rollup_add(
-          ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
-          ${latency}::float8[])`;
-      const ids = rows.map((r) => Number(r.id));
-      await tx`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice(ts, ids))})`;
-      return ids;
-    });
+    const rollups = rollupParams(events.map((e, i) => ({
+      serviceId: serviceIds[i],
+      time: e.timestamp.getTime(),
+      statusCode: e.statusCode,
+      eventType: e.eventType,
+      latencyMs: e.latencyMs,
+    })));
+    // One statement, so one round trip and its own transaction: events, rollups and the
+    // notice for live feeds commit together or not at all.
+    const [row] = await this.sql.unsafe<{ ids: string[] }[]>(FLUSH_SQL, [
+      serviceIds,
+      ts,
+      status,
+      types,
+      latency,
+      messages,
+      attrs,
+      ...rollups,
+    ], { prepare: true });
+    return row.ids.map(Number);
   }
 
   /** Service ids by name; unknown names are registered (safe under concurrent first writes). */
@@ -182,6 +185,24 @@ export class EventWriter {
     return events.map((e) => this.#serviceIds.get(e.serviceName)!);
   }
 }
+
+// Ids come back sorted: one statement takes its sequence values in row order, so sorted ids
+// line up with the input. The notice covers the commit's id span; listeners dedupe by id.
+const FLUSH_SQL = `
+  with ins as (
+    insert into log_events
+      (service_id, "timestamp", status_code, event_type, latency_ms, message, attributes)
+    select s, t, c, e, l, m, a::jsonb
+    from unnest($1::int[], $2::timestamptz[], $3::smallint[], $4::text[], $5::float8[],
+                $6::text[], $7::text[]) as u (s, t, c, e, l, m, a)
+    returning id, "timestamp"
+  ),
+  ${rollupCtes(8)}
+  select array_agg(id order by id) as ids,
+    pg_notify('${EVENTS_CHANNEL}', json_build_object(
+      'from', min("timestamp"), 'to', max("timestamp"),
+      'ids', json_build_array(json_build_array(min(id), max(id))))::text) as notified
+  from ins`;
 
 function isMissingPartition(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
