@@ -21,7 +21,11 @@ export type LogEventOut = z.infer<typeof LogEventOut>;
 export interface EventRow {
   id: string;
   ts: Date;
-  /** The exact stored time as text (microseconds), for cursors. */
+  /**
+   * The exact stored time as fixed-width UTC text to the microsecond
+   * (2026-11-28T07:00:00.123456Z), for cursors: PostgreSQL reads it back as the same instant,
+   * and it does not depend on the session's TimeZone or DateStyle.
+   */
   ts_text: string;
   service_name: string;
   team_owner: string | null;
@@ -34,8 +38,10 @@ export interface EventRow {
 
 /** Select list for `log_events e join services s on s.id = e.service_id`. */
 export function eventColumns(sql: Sql): Fragment {
-  return sql`e.id, e."timestamp" as ts, e."timestamp"::text as ts_text, s.name as service_name,
-    s.team_owner, e.status_code, e.event_type, e.latency_ms, e.message, e.attributes`;
+  return sql`e.id, e."timestamp" as ts,
+    to_char(e."timestamp" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as ts_text,
+    s.name as service_name, s.team_owner, e.status_code, e.event_type, e.latency_ms, e.message,
+    e.attributes`;
 }
 
 export function toEventOut(r: EventRow): LogEventOut {

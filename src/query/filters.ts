@@ -6,13 +6,43 @@ import { SERVICE_NAME } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
 
 const ISO_WITH_ZONE =
-  /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})$/;
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|[+-]\d{2}:?\d{2})$/;
+// PostgreSQL refuses year 0 and before; an offset can push 0001-01-01 or 9999-12-31 out of
+// range, which would otherwise fail in the database as a 500 instead of a 400.
+const MIN_TIME = Date.parse("0001-01-01T00:00:00Z");
+const MAX_TIME = Date.parse("9999-12-31T23:59:59.999Z");
+
+/**
+ * A strict ISO 8601 time with a zone, or null. Date.parse alone rolls 2026-02-30 over to
+ * March and accepts 24:00, so the calendar is checked by hand. `exact` is the same instant in
+ * UTC with the fraction kept to microseconds (PostgreSQL's precision; a Date keeps only ms).
+ */
+export function parseIsoTime(s: string): { date: Date; exact: string } | null {
+  const m = s.match(ISO_WITH_ZONE);
+  if (!m) return null;
+  const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? "0"].map(Number);
+  const day = new Date(0);
+  day.setUTCFullYear(y, mo - 1, d);
+  if (
+    mo < 1 || mo > 12 || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 ||
+    mi > 59 || sec > 59
+  ) return null;
+  const fraction = (m[7] ?? "").padEnd(6, "0").slice(0, 6);
+  const zone = m[8].toUpperCase() === "Z" ? "Z" : m[8].replace(/^([+-]\d{2}):?(\d{2})$/, "$1:$2");
+  const ms = Date.parse(
+    `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? "00"}.${fraction.slice(0, 3)}${zone}`,
+  );
+  if (Number.isNaN(ms) || ms < MIN_TIME || ms > MAX_TIME) return null;
+  const date = new Date(ms);
+  return { date, exact: `${date.toISOString().slice(0, 19)}.${fraction}Z` };
+}
 
 const isoTime = (name: string) =>
-  z.string().regex(ISO_WITH_ZONE, { error: "must be an ISO 8601 time with a zone" })
-    .refine((s) => !Number.isNaN(Date.parse(s.replace(" ", "T"))), {
-      error: "is not a valid time",
-    })
+  z.string().refine((s) => ISO_WITH_ZONE.test(s), {
+    error: "must be an ISO 8601 time with a zone, e.g. 2026-11-28T07:00:00Z",
+    abort: true,
+  })
+    .refine((s) => parseIsoTime(s) !== null, { error: "is not a valid time" })
     .optional().openapi({
       param: { name, in: "query" },
       example: "2026-11-28T00:00:00Z",
@@ -21,15 +51,20 @@ const isoTime = (name: string) =>
 const serviceNames = z.union([z.string(), z.array(z.string())]).optional()
   .transform((v, ctx) => {
     if (v === undefined) return undefined;
-    const names = (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")).map((s) => s.trim())
-      .filter(Boolean);
+    const names = (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")).map((s) => s.trim());
     for (const n of names) {
+      // An empty name is refused rather than read as "no filter": a client that sent the
+      // parameter meant to narrow the result.
+      if (n === "") {
+        ctx.addIssue({ code: "custom", message: "must not be empty" });
+        return z.NEVER;
+      }
       if (!SERVICE_NAME.test(n)) {
         ctx.addIssue({ code: "custom", message: `"${n.slice(0, 120)}" is not a service name` });
         return z.NEVER;
       }
     }
-    return names.length ? names : undefined;
+    return [...new Set(names)];
   })
   .openapi({
     param: { name: "service_name", in: "query", style: "form", explode: true },
@@ -54,13 +89,15 @@ export const filterQueryFields = {
   status_class: z.enum(["1xx", "2xx", "3xx", "4xx", "5xx"], {
     error: "must be one of 1xx, 2xx, 3xx, 4xx, 5xx",
   }).optional().openapi({ param: { name: "status_class", in: "query" }, example: "5xx" }),
-  event_type: z.string().min(1).max(200, { error: "must be at most 200 characters" })
+  event_type: z.string().min(1, { error: "must not be empty" }).max(200, {
+    error: "must be at most 200 characters",
+  })
     .refine((s) => !s.includes("\0"), { error: "must not contain NUL characters" })
     .optional().openapi({ param: { name: "event_type", in: "query" }, example: "deploy" }),
   start_time: isoTime("start_time"),
   end_time: isoTime("end_time"),
-  min_latency_ms: z.string().regex(/^\d+(\.\d+)?$/, { error: "must be a number >= 0" })
-    .transform(Number).optional()
+  min_latency_ms: z.string().regex(/^(\d+(\.\d*)?|\.\d+)$/, { error: "must be a number >= 0" })
+    .transform(Number).pipe(z.number({ error: "must be a finite number >= 0" })).optional()
     .openapi({ param: { name: "min_latency_ms", in: "query" }, example: "250" }),
 };
 
@@ -75,6 +112,13 @@ export interface LogFilter {
   eventType?: string;
   start?: Date;
   end?: Date;
+  /**
+   * `start`/`end` as UTC ISO text to the microsecond (set by toFilter); a Date keeps only
+   * milliseconds. Used by filterSql only while it still denotes the same millisecond as the
+   * Date, so code that replaces `start` or `end` need not know about these.
+   */
+  startExact?: string;
+  endExact?: string;
   minLatencyMs?: number;
 }
 
@@ -86,19 +130,35 @@ export class FilterRangeError extends Error {
 
 /** From the validated query; throws FilterRangeError for contradictions (start after end). */
 export function toFilter(q: LogFilterQueryInput): LogFilter {
+  const time = (field: string, s: string | undefined) => {
+    if (s === undefined) return undefined;
+    const t = parseIsoTime(s);
+    if (!t) throw new FilterRangeError(field, "is not a valid time");
+    return t;
+  };
+  const start = time("start_time", q.start_time);
+  const end = time("end_time", q.end_time);
   const f: LogFilter = {
     services: q.service_name,
     statusCode: q.status_code,
     statusClass: q.status_class ? Number(q.status_class[0]) : undefined,
     eventType: q.event_type,
-    start: q.start_time ? new Date(q.start_time.replace(" ", "T")) : undefined,
-    end: q.end_time ? new Date(q.end_time.replace(" ", "T")) : undefined,
+    start: start?.date,
+    end: end?.date,
+    startExact: start?.exact,
+    endExact: end?.exact,
     minLatencyMs: q.min_latency_ms,
   };
-  if (f.start && f.end && f.start > f.end) {
+  // Fixed-width UTC text compares like the instants it denotes.
+  if (start && end && start.exact > end.exact) {
     throw new FilterRangeError("start_time", "must not be after end_time");
   }
   return f;
+}
+
+/** The bound to send PostgreSQL: the microsecond text when it still matches the Date. */
+function exactTime(d: Date, exact: string | undefined): Date | string {
+  return exact !== undefined && Date.parse(exact) === d.getTime() ? exact : d;
 }
 
 /** `and …` conditions on log_events aliased `e`; every value is a bound parameter. */
@@ -115,8 +175,10 @@ export function filterSql(sql: Sql, f: LogFilter): Fragment {
     );
   }
   if (f.eventType !== undefined) parts.push(sql`and e.event_type = ${f.eventType}`);
-  if (f.start) parts.push(sql`and e."timestamp" >= ${f.start}`);
-  if (f.end) parts.push(sql`and e."timestamp" <= ${f.end}`);
+  if (f.start) {
+    parts.push(sql`and e."timestamp" >= ${exactTime(f.start, f.startExact)}::timestamptz`);
+  }
+  if (f.end) parts.push(sql`and e."timestamp" <= ${exactTime(f.end, f.endExact)}::timestamptz`);
   if (f.minLatencyMs !== undefined) parts.push(sql`and e.latency_ms >= ${f.minLatencyMs}`);
   return parts.reduce((acc, p) => sql`${acc} ${p}`, sql``);
 }

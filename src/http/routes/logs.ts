@@ -1,5 +1,56 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext } from "../../app.ts";
+import { LogEventOut } from "../../query/events.ts";
+import { LogsQuery, MAX_LIMIT, MAX_OFFSET, queryLogs, toLogsRequest } from "../../query/logs.ts";
+import { problemResponse } from "../openapi.ts";
+
+const listLogs = createRoute({
+  method: "get",
+  path: "/logs",
+  tags: ["logs"],
+  summary: "Query events, newest first",
+  description: "Every filter is optional and they combine (AND); service_name may repeat " +
+    "(OR between services). Ordered by timestamp, then id, newest first. Page with `limit` " +
+    `(1-${MAX_LIMIT}) and either \`cursor\` (keyset: exact while events arrive) or \`offset\` ` +
+    `(at most ${MAX_OFFSET}). When another page may follow, its URL is in the Link header ` +
+    "(rel=next) and its cursor in X-Next-Cursor; the last page has neither.",
+  request: { query: LogsQuery },
+  responses: {
+    200: {
+      description: "Matching events (an empty array when nothing matches)",
+      headers: z.object({
+        Link: z.string().optional().openapi({
+          description: "The next page: the same query with cursor set and offset removed.",
+          example: '</logs?service_name=checkout-service&cursor=MjAy…>; rel="next"',
+        }),
+        "X-Next-Cursor": z.string().optional().openapi({
+          description: "The cursor of the next page.",
+          example: "MjAyNi0xMS0yOFQwNzowMDowMC4xMjM0NTZafDEwNDJ8MGE5YjNmMTI",
+        }),
+      }),
+      content: { "application/json": { schema: z.array(LogEventOut) } },
+    },
+    400: problemResponse("A bad parameter; `errors` names each one"),
+    500: problemResponse("Unexpected error"),
+  },
+});
 
 /** GET /logs — filtered, paginated query. */
-export function logsRoutes(_app: OpenAPIHono, _ctx: AppContext): void {}
+export function logsRoutes(app: OpenAPIHono, ctx: AppContext): void {
+  app.openapi(listLogs, async (c) => {
+    const page = await queryLogs(ctx.sql, toLogsRequest(c.req.valid("query")));
+    if (page.nextCursor) {
+      c.header("Link", `<${nextUrl(c.req.url, page.nextCursor)}>; rel="next"`);
+      c.header("X-Next-Cursor", page.nextCursor);
+    }
+    return c.json(page.events, 200);
+  });
+}
+
+/** Path and query of the next page, relative so that it survives proxies and rewrites. */
+function nextUrl(requestUrl: string, cursor: string): string {
+  const url = new URL(requestUrl);
+  url.searchParams.delete("offset");
+  url.searchParams.set("cursor", cursor);
+  return `${url.pathname}?${url.searchParams}`;
+}
