@@ -1,0 +1,94 @@
+// Stores GitHub events exactly once: the ids go into github_seen_events and the events into
+// log_events (with their rollups and the live-feed NOTIFY, as the ingest writer does) in one
+// transaction, so an id is marked seen if and only if its event is stored. Concurrent
+// pollers block on the id's unique key until the first commits, then see a conflict.
+import type { Sql } from "../db/connect.ts";
+import { ensurePartitions, utcDay } from "../db/partitions.ts";
+import { EVENTS_CHANNEL, notice } from "../ingest/writer.ts";
+
+export interface GitHubRow {
+  githubId: string;
+  serviceName: string;
+  timestamp: Date;
+  statusCode: number;
+  eventType: string | null;
+  latencyMs: number;
+  message: string | null;
+  attributes: Record<string, unknown>;
+}
+
+export interface StoreResult {
+  inserted: number;
+  duplicates: number;
+}
+
+export async function storeGitHubEvents(sql: Sql, rows: GitHubRow[]): Promise<StoreResult> {
+  // One row per id (a page can repeat an event), in id order so that concurrent
+  // transactions take the unique-key locks in the same order and cannot deadlock.
+  const byId = new Map<string, GitHubRow>();
+  for (const r of rows) if (!byId.has(r.githubId)) byId.set(r.githubId, r);
+  const unique = [...byId.values()].sort((a, b) => a.githubId < b.githubId ? -1 : 1);
+  if (unique.length === 0) return { inserted: 0, duplicates: rows.length };
+  try {
+    return await insertOnce(sql, unique, rows.length);
+  } catch (err) {
+    if (!isMissingPartition(err)) throw err;
+    // Partition upkeep fell behind (no pruner run since midnight): add the days, retry once.
+    const days = unique.map((r) => utcDay(r.timestamp)).sort();
+    await ensurePartitions(sql, days[0], days[days.length - 1]);
+    return await insertOnce(sql, unique, rows.length);
+  }
+}
+
+async function insertOnce(sql: Sql, unique: GitHubRow[], given: number): Promise<StoreResult> {
+  return await sql.begin(async (tx) => {
+    const fresh = await tx<{ github_id: string }[]>`
+      insert into github_seen_events (github_id, created_at)
+      select id, t from unnest(
+        ${unique.map((r) => r.githubId)}::text[],
+        ${unique.map((r) => r.timestamp.toISOString())}::timestamptz[]
+      ) with ordinality as u (id, t, n)
+      order by n
+      on conflict (github_id) do nothing
+      returning github_id`;
+    const isNew = new Set(fresh.map((r) => r.github_id));
+    const events = unique.filter((r) => isNew.has(r.githubId));
+    if (events.length === 0) return { inserted: 0, duplicates: given };
+
+    const names = [...new Set(events.map((e) => e.serviceName))];
+    await tx`
+      insert into services (name) select unnest(${names}::text[])
+      on conflict (name) do nothing`;
+    const services = await tx<{ id: number; name: string }[]>`
+      select id, name from services where name = any(${names}::text[])`;
+    const idOf = new Map(services.map((s) => [s.name, s.id]));
+
+    const serviceIds = events.map((e) => idOf.get(e.serviceName)!);
+    const ts = events.map((e) => e.timestamp.toISOString());
+    const status = events.map((e) => e.statusCode);
+    const types = events.map((e) => e.eventType);
+    const latency = events.map((e) => e.latencyMs);
+    const inserted = await tx<{ id: string }[]>`
+      insert into log_events
+        (service_id, "timestamp", status_code, event_type, latency_ms, message, attributes)
+      select s, t, c, e, l, m, a::jsonb
+      from unnest(
+        ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
+        ${latency}::float8[], ${events.map((e) => e.message)}::text[],
+        ${events.map((e) => JSON.stringify(e.attributes))}::text[]
+      ) as u (s, t, c, e, l, m, a)
+      returning id`;
+    await tx`
+      select observian_rollup_add(
+        ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
+        ${latency}::float8[])`;
+    const ids = inserted.map((r) => Number(r.id));
+    await tx`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice(ts, ids))})`;
+    return { inserted: events.length, duplicates: given - events.length };
+  });
+}
+
+function isMissingPartition(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === "23514" && /no partition/i.test(e.message ?? "");
+}
