@@ -1,5 +1,76 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { streamSSE } from "hono/streaming";
 import type { AppContext } from "../../app.ts";
+import { LogEventOut } from "../../query/events.ts";
+import {
+  latestFeed,
+  LIVE_DEFAULT_LIMIT,
+  LIVE_MAX_LIMIT,
+  LIVE_MAX_RESUME,
+  LiveHeaders,
+  LiveQuery,
+  openLiveFeed,
+  toLiveRequest,
+  wantsEventStream,
+} from "../../query/live.ts";
+import { problemResponse } from "../openapi.ts";
+
+const liveFeed = createRoute({
+  method: "get",
+  path: "/logs/live-feed",
+  tags: ["logs"],
+  summary: "The latest events as JSON, or a live Server-Sent Events stream",
+  description: `Without \`Accept: text/event-stream\`: the latest \`limit\` matching events ` +
+    `(default ${LIVE_DEFAULT_LIMIT}, at most ${LIVE_MAX_LIMIT}), newest first.\n\n` +
+    "With it: a stream that first sends those events oldest first, then every matching " +
+    "event as soon as it is committed. Each is `event: log`, `id: <event id>`, " +
+    "`data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open " +
+    "(LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or " +
+    `\`last_event_id\`, the stream starts with the matching events after that id (at most ` +
+    `${LIVE_MAX_RESUME}, oldest first) instead. A client too slow to keep up is disconnected ` +
+    "and resumes on reconnect. Filters are those of GET /logs.",
+  request: { query: LiveQuery, headers: LiveHeaders },
+  responses: {
+    200: {
+      description: "The latest events, or the stream",
+      headers: z.object({ vary: z.string().openapi({ example: "Accept" }) }),
+      content: {
+        "application/json": { schema: z.array(LogEventOut) },
+        "text/event-stream": {
+          schema: z.string().openapi({
+            description: "Server-Sent Events: `log` events carrying a LogEvent, and pings",
+            example: 'event: log\ndata: {"id":1042,"timestamp":"2026-11-28T07:00:00.123Z",' +
+              '"service_name":"checkout-service","team_owner":"Payments Team",' +
+              '"status_code":503,"event_type":"payment.charge","latency_ms":182.4,' +
+              '"message":"card declined by issuer","attributes":null}\nid: 1042\n\n: ping\n\n',
+          }),
+        },
+      },
+    },
+    400: problemResponse("A bad filter, limit or event id; names each field"),
+    503: problemResponse("Shutting down, or the database cannot be reached"),
+  },
+});
 
 /** GET /logs/live-feed (JSON and Server-Sent Events). */
-export function liveRoutes(_app: OpenAPIHono, _ctx: AppContext): void {}
+export function liveRoutes(app: OpenAPIHono, ctx: AppContext): void {
+  const retention = { retentionDays: ctx.config.retentionDays };
+  app.openapi(liveFeed, async (c) => {
+    const headers = c.req.valid("header");
+    const req = toLiveRequest(c.req.valid("query"), headers["last-event-id"]);
+    c.header("Vary", "Accept");
+    if (!wantsEventStream(headers.accept)) {
+      return c.json(await latestFeed(ctx.sql, req, retention), 200);
+    }
+    // Opened before the response starts, so a failure is still a proper problem answer.
+    const feed = await openLiveFeed(ctx.liveHub, req, retention);
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(() => feed.cancel());
+      await feed.pipe({
+        send: (e) => stream.writeSSE({ event: "log", id: String(e.id), data: JSON.stringify(e) }),
+        ping: async () => void await stream.write(": ping\n\n"),
+        abort: () => stream.abort(),
+      }, ctx.config.liveHeartbeatS * 1000);
+    });
+  });
+}
