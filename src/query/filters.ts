@@ -156,9 +156,13 @@ export function toFilter(q: LogFilterQueryInput): LogFilter {
   return f;
 }
 
-/** The bound to send PostgreSQL: the microsecond text when it still matches the Date. */
-function exactTime(d: Date, exact: string | undefined): Date | string {
-  return exact !== undefined && Date.parse(exact) === d.getTime() ? exact : d;
+/**
+ * The bound as text for PostgreSQL: to the microsecond while `exact` still denotes the Date.
+ * It goes in as text (cast in SQL) because postgres.js serialises timestamptz parameters
+ * through a JS Date, which would drop the microseconds.
+ */
+function exactTime(d: Date, exact: string | undefined): string {
+  return exact !== undefined && Date.parse(exact) === d.getTime() ? exact : d.toISOString();
 }
 
 /** `and …` conditions on log_events aliased `e`; every value is a bound parameter. */
@@ -176,9 +180,11 @@ export function filterSql(sql: Sql, f: LogFilter): Fragment {
   }
   if (f.eventType !== undefined) parts.push(sql`and e.event_type = ${f.eventType}`);
   if (f.start) {
-    parts.push(sql`and e."timestamp" >= ${exactTime(f.start, f.startExact)}::timestamptz`);
+    parts.push(sql`and e."timestamp" >= ${exactTime(f.start, f.startExact)}::text::timestamptz`);
   }
-  if (f.end) parts.push(sql`and e."timestamp" <= ${exactTime(f.end, f.endExact)}::timestamptz`);
+  if (f.end) {
+    parts.push(sql`and e."timestamp" <= ${exactTime(f.end, f.endExact)}::text::timestamptz`);
+  }
   if (f.minLatencyMs !== undefined) parts.push(sql`and e.latency_ms >= ${f.minLatencyMs}`);
   return parts.reduce((acc, p) => sql`${acc} ${p}`, sql``);
 }

@@ -158,9 +158,11 @@ export interface LogsPage {
 export async function queryLogs(sql: Sql, req: LogsRequest): Promise<LogsPage> {
   const { filter, limit, offset, cursor } = req;
   const others = filterSql(sql, { ...filter, services: undefined });
+  // The time goes in as text: a timestamptz parameter would pass through a JS Date in
+  // postgres.js and lose its microseconds, and the cursor would skip or repeat rows.
   const after = cursor
-    ? sql`and e."timestamp" <= ${cursor.ts}::timestamptz
-      and (e."timestamp", e.id) < (${cursor.ts}::timestamptz, ${cursor.id}::bigint)`
+    ? sql`and e."timestamp" <= ${cursor.ts}::text::timestamptz
+      and (e."timestamp", e.id) < (${cursor.ts}::text::timestamptz, ${cursor.id}::text::bigint)`
     : sql``;
   // The best plan depends on the values (5xx is 5% of rows or 0.01%; the range is a minute or a
   // week). A prepared statement switches to a value-blind generic plan after five runs,
