@@ -7,6 +7,7 @@ import { buildApp } from "../src/app.ts";
 import { freePort } from "../src/db/embedded.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { FakeGitHub, ghEvent } from "./helpers/fake-github.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const PROM_DIR = `${ROOT}deploy/prometheus`;
@@ -98,9 +99,9 @@ function expandMacros(sql: string): string {
 }
 
 /** A live Observian on a free loopback port, over this file's database. */
-function serveApp() {
+function serveApp(cfg = config) {
   const metrics = createMetrics();
-  const app = buildApp({ sql: db.sql, config, metrics });
+  const app = buildApp({ sql: db.sql, config: cfg, metrics });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
   return { metrics, app, server, base: `http://127.0.0.1:${server.addr.port}` };
 }
@@ -399,7 +400,20 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const { metrics, server, base } = serveApp();
+    // The background jobs run through the control API against a fake GitHub, so the job and
+    // GitHub metrics come from real runs too.
+    const gh = FakeGitHub.start();
+    gh.feed("/repos/octo/hello/events", [
+      ghEvent("9100000002", { minutesAgo: 1 }),
+      ghEvent("9100000001", { minutesAgo: 2 }),
+    ]);
+    const key = "deploy-test-key";
+    const { server, base } = serveApp(testConfig({
+      API_KEYS: key,
+      GITHUB_API_URL: gh.url,
+      GITHUB_SOURCE: "repo:octo/hello",
+      GITHUB_TIMEOUT_S: "5",
+    }));
     const dir = await Deno.makeTempDir({ prefix: "observian-prometheus-" });
     let child: Deno.ChildProcess | undefined;
     let output = "";
@@ -448,16 +462,17 @@ Deno.test({
       }
       assert.ok(ready, `Prometheus did not become ready:\n${output}`);
 
-      // The background jobs are not part of this app (cron) and the GitHub ingestor needs the
-      // internet, so their activity is recorded as a run would record it: the shared run
-      // record in job_control (read at scrape) and the counters the job code increments.
-      await db.sql`update job_control set enabled = true, last_success_at = now()`;
-      for (const job of ["ingestor", "pruner"]) {
-        metrics.jobRuns.inc({ job, outcome: "success" });
-        metrics.jobDuration.observe({ job }, 0.2);
-      }
-      metrics.githubPolls.inc({ outcome: "ok", status: "200" });
-      metrics.githubRateLimitRemaining.set(4999);
+      const control = async (path: string) => {
+        const res = await fetch(base + path, { method: "POST", headers: { "X-API-Key": key } });
+        const body = await res.json();
+        assert.equal(res.status, 200, `${path}: ${JSON.stringify(body)}`);
+        return body;
+      };
+      assert.equal((await control("/control/ingestor-toggle?enable=true")).enabled, true);
+      const run = await control("/control/ingestor-run");
+      assert.equal(run.status, "success", JSON.stringify(run));
+      assert.equal(run.new, 2);
+      assert.equal((await control("/control/prune")).status, "success");
 
       const dashboard = await promqlOfDashboard();
       assert.ok(dashboard.length >= 15, `${dashboard.length} dashboard expressions`);
@@ -540,6 +555,7 @@ Deno.test({
         await child.status;
       }
       await server.shutdown();
+      await gh.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
