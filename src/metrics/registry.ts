@@ -81,8 +81,8 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
 
     jobRuns: new Counter({
       name: "observian_job_runs_total",
-      help: "Background job runs, by job and outcome (success, failure, skipped_locked, " +
-        "skipped_disabled).",
+      help: "Background job runs, by job and outcome (success, failure, idle, " +
+        "skipped_locked, skipped_disabled).",
       labelNames: ["job", "outcome"] as const,
       registers,
     }),
