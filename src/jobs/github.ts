@@ -485,15 +485,21 @@ async function pollSource(ctx: PollContext, source: Source): Promise<PollRecord>
     }
   }
   st.last = rec;
-  const level = rec.error ? "warning" : rec.new > 0 ? "info" : "debug";
-  log[level]("poll {source}: {outcome} {status}, {new} new, {duplicates} seen{error}", {
+  const fields = {
     source: source.key,
     outcome: rec.outcome,
     status: rec.status ?? "-",
     new: rec.new,
     duplicates: rec.duplicates,
-    error: rec.error ? ` (${rec.error})` : "",
-  });
+    error: rec.error,
+  };
+  if (rec.error) log.warning("poll {source} failed after {new} new events: {error}", fields);
+  else {
+    log[rec.new > 0 ? "info" : "debug"](
+      "poll {source}: {outcome} ({status}), {new} new, {duplicates} already stored",
+      fields,
+    );
+  }
   return rec;
 }
 
