@@ -2,6 +2,7 @@
 import { buildApp, writerFor } from "./app.ts";
 import { ConfigError, loadEnv, parseConfig } from "./config.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
+import { registerJobCrons } from "./jobs/schedule.ts";
 import { configureLogging, logger } from "./logging.ts";
 import { createMetrics } from "./metrics/registry.ts";
 import { LiveHub } from "./query/live.ts";
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   const writer = writerFor(db.sql, config, metrics);
   const liveHub = new LiveHub(db.sql);
   const app = buildApp({ sql: db.sql, config, metrics, writer, liveHub });
+  // After prepareSchema: the jobs need the migrated job_control rows and partitions.
+  registerJobCrons({ sql: db.sql, config, metrics });
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,

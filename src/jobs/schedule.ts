@@ -1,0 +1,56 @@
+// Deno.cron registration for both jobs. The handlers only call the job functions; the lock,
+// the switch and the run record are theirs, so every instance can register the same crons.
+import { logger } from "../logging.ts";
+import { runIngestor } from "./ingestor.ts";
+import { runPruner } from "./pruner.ts";
+import type { JobDeps } from "./runner.ts";
+
+/**
+ * Ingest failures are not retried by the scheduler: the next tick comes within the poll
+ * interval, and a retry sooner would be skipped by it anyway. A failed prune (say, a lock
+ * that could not be taken) is worth retrying the same night.
+ */
+export const INGEST_BACKOFF_MS: number[] = [];
+export const PRUNE_BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000];
+
+export interface RegisteredCrons {
+  ingestor: string;
+  pruner: string;
+}
+
+export function registerJobCrons(deps: JobDeps): RegisteredCrons | null {
+  const log = logger("jobs");
+  if (typeof Deno.cron !== "function") {
+    log.warning("Deno.cron is unavailable (run with --unstable-cron); background jobs are off");
+    return null;
+  }
+  const { config } = deps;
+  void Deno.cron(
+    "observian-ingestor",
+    config.ingestCron,
+    { backoffSchedule: INGEST_BACKOFF_MS },
+    async () => {
+      try {
+        await runIngestor(deps);
+      } catch (err) {
+        // Recorded failures come back as outcomes; this is the database itself failing.
+        log.error("ingestor run failed: {error}", { error: String(err) });
+      }
+    },
+  );
+  void Deno.cron(
+    "observian-pruner",
+    config.pruneCron,
+    { backoffSchedule: PRUNE_BACKOFF_MS },
+    async () => {
+      const run = await runPruner(deps);
+      // Throwing hands the retry to Deno.cron's backoff schedule.
+      if (run.outcome === "failure") throw new Error(`prune failed: ${run.error}`);
+    },
+  );
+  log.info("jobs scheduled: ingestor {ingest}, pruner {prune} (UTC)", {
+    ingest: config.ingestCron,
+    prune: config.pruneCron,
+  });
+  return { ingestor: config.ingestCron, pruner: config.pruneCron };
+}
