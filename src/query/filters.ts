@@ -157,12 +157,13 @@ export function toFilter(q: LogFilterQueryInput): LogFilter {
 }
 
 /**
- * The bound as text for PostgreSQL: to the microsecond while `exact` still denotes the Date.
- * It goes in as text (cast in SQL) because postgres.js serialises timestamptz parameters
+ * The exact bound when it carries digits below the millisecond (and still denotes `d`), else
+ * undefined. It is sent as text, cast in SQL: postgres.js serialises timestamptz parameters
  * through a JS Date, which would drop the microseconds.
  */
-function exactTime(d: Date, exact: string | undefined): string {
-  return exact !== undefined && Date.parse(exact) === d.getTime() ? exact : d.toISOString();
+function subMillisecond(d: Date, exact: string | undefined): string | undefined {
+  if (exact === undefined || Date.parse(exact) !== d.getTime()) return undefined;
+  return /\.\d{3}000Z$/.test(exact) ? undefined : exact;
 }
 
 /** `and …` conditions on log_events aliased `e`; every value is a bound parameter. */
@@ -179,11 +180,21 @@ export function filterSql(sql: Sql, f: LogFilter): Fragment {
     );
   }
   if (f.eventType !== undefined) parts.push(sql`and e.event_type = ${f.eventType}`);
+  // The Date bounds are constants to the planner, which prunes partitions with them while
+  // planning; a cast from text is only known when the query runs. So the millisecond bound
+  // always goes in as a Date (widened to whole milliseconds), and an exact bound joins it
+  // only when there are microseconds to respect.
   if (f.start) {
-    parts.push(sql`and e."timestamp" >= ${exactTime(f.start, f.startExact)}::text::timestamptz`);
+    parts.push(sql`and e."timestamp" >= ${f.start}`);
+    const exact = subMillisecond(f.start, f.startExact);
+    if (exact) parts.push(sql`and e."timestamp" >= ${exact}::text::timestamptz`);
   }
   if (f.end) {
-    parts.push(sql`and e."timestamp" <= ${exactTime(f.end, f.endExact)}::text::timestamptz`);
+    const exact = subMillisecond(f.end, f.endExact);
+    if (exact) {
+      parts.push(sql`and e."timestamp" < ${new Date(f.end.getTime() + 1)}
+        and e."timestamp" <= ${exact}::text::timestamptz`);
+    } else parts.push(sql`and e."timestamp" <= ${f.end}`);
   }
   if (f.minLatencyMs !== undefined) parts.push(sql`and e.latency_ms >= ${f.minLatencyMs}`);
   return parts.reduce((acc, p) => sql`${acc} ${p}`, sql``);
