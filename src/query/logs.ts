@@ -69,6 +69,8 @@ export function decodeCursor(s: string): Cursor | null {
   return { ts, id };
 }
 
+export const EXAMPLE_CURSOR = encodeCursor({ ts: "2026-11-28T07:00:00.123456Z", id: "1042" });
+
 const wholeNumber = (min: number, max: number) =>
   z.string().regex(/^\d{1,12}$/, { error: `must be a whole number from ${min} to ${max}` })
     .transform(Number)
@@ -106,7 +108,7 @@ export const LogsQuery = z.object({
     param: { name: "cursor", in: "query" },
     description: "Opaque: the X-Next-Cursor of the previous page (also in its Link header). " +
       "Pages stay free of duplicates and gaps while events arrive. Not with offset.",
-    example: "MjAyNi0xMS0yOFQwNzowMDowMC4xMjM0NTZafDEwNDJ8MGE5YjNmMTI",
+    example: EXAMPLE_CURSOR,
   }),
 });
 export type LogsQueryInput = z.infer<typeof LogsQuery>;

@@ -1,7 +1,14 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext } from "../../app.ts";
 import { LogEventOut } from "../../query/events.ts";
-import { LogsQuery, MAX_LIMIT, MAX_OFFSET, queryLogs, toLogsRequest } from "../../query/logs.ts";
+import {
+  EXAMPLE_CURSOR,
+  LogsQuery,
+  MAX_LIMIT,
+  MAX_OFFSET,
+  queryLogs,
+  toLogsRequest,
+} from "../../query/logs.ts";
 import { problemResponse } from "../openapi.ts";
 
 const listLogs = createRoute({
@@ -21,11 +28,11 @@ const listLogs = createRoute({
       headers: z.object({
         Link: z.string().optional().openapi({
           description: "The next page: the same query with cursor set and offset removed.",
-          example: '</logs?service_name=checkout-service&cursor=MjAy…>; rel="next"',
+          example: `</logs?service_name=checkout-service&cursor=${EXAMPLE_CURSOR}>; rel="next"`,
         }),
         "X-Next-Cursor": z.string().optional().openapi({
           description: "The cursor of the next page.",
-          example: "MjAyNi0xMS0yOFQwNzowMDowMC4xMjM0NTZafDEwNDJ8MGE5YjNmMTI",
+          example: EXAMPLE_CURSOR,
         }),
       }),
       content: { "application/json": { schema: z.array(LogEventOut) } },
