@@ -170,7 +170,8 @@ export async function queryLogs(sql: Sql, req: LogsRequest): Promise<LogsPage> {
   // The best plan depends on the values (5xx is 5% of rows or 0.01%; the range is a minute or a
   // week). A prepared statement switches to a value-blind generic plan after five runs,
   // measured at 50 ms instead of 2 ms for status_class + 24h; so every run is planned with its
-  // values. The two statements are pipelined: one round trip more than a bare query.
+  // values. SET LOCAL needs a transaction: begin and commit cost two local round trips; the SET
+  // is pipelined with the query.
   const [, rows] = await sql.begin((tx) => [
     tx`set local plan_cache_mode = force_custom_plan`,
     // One row more than the page tells whether a next page exists.
