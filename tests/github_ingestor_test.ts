@@ -154,6 +154,9 @@ dbTest(
     const state = readIngestorState((await control()).state);
     assert.equal(state.rate_limit.remaining, 0);
     assert.equal(state.rate_limit.blocked_until, new Date(resetAt * 1000).toISOString());
+    assert.equal((await d.metrics.githubRateLimitRemaining.get()).values[0].value, 0);
+    const polls = (await d.metrics.githubPolls.get()).values;
+    assert.deepEqual(polls.map((v) => v.labels), [{ outcome: "rate_limited", status: "403" }]);
     assert.equal(gh.requestsTo(REPO).length, 1);
 
     // Neither the cron nor a manual run asks again before the reset.

@@ -3,7 +3,6 @@
 import type { Sql } from "../db/connect.ts";
 
 export type JobName = "ingestor" | "pruner";
-export const JOBS: readonly JobName[] = ["ingestor", "pruner"];
 
 export interface JobControl {
   job: JobName;
@@ -102,13 +101,4 @@ export async function markJobFinished(
                                                  else consecutive_failures end,
       state = coalesce(${state === null ? null : sql.json(state as never)}::jsonb, state)
     where job = ${job}`;
-}
-
-/** Saves the job's cursor state on its own (e.g. progress made before a failure). */
-export async function saveJobState(
-  sql: Sql,
-  job: JobName,
-  state: Record<string, unknown>,
-): Promise<void> {
-  await sql`update job_control set state = ${sql.json(state as never)} where job = ${job}`;
 }
