@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { BOUNDS_DESCRIPTION } from "../src/ingest/histogram.ts";
-import { decompose, type Summary } from "../src/query/summary.ts";
+import { decompose, rangesOf, summarize, type Summary } from "../src/query/summary.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 // 30 days of retention lets events sit several days back, so windows cross whole UTC days.
@@ -81,6 +81,9 @@ for (const w of Object.values(WINDOWS)) {
     }
   }
 }
+// A little ahead of now (ingest accepts up to a day ahead): stored in today's rollups, but
+// outside every window that ends now.
+for (const ahead of [2 * MIN, 30 * MIN, 3 * HOUR]) events.push(randomEvent(now + ahead));
 // A known latency mix for one service, spread over WIDE so every tier and both raw edges hold
 // some: 50 × 3 ms, 45 × 120 ms, 5 × 2000 ms.
 for (let i = 0; i < 100; i++) {
@@ -248,32 +251,71 @@ async function assertProblem(params: Record<string, string | string[]>, field: s
 
 // ---- tests -----------------------------------------------------------------------------------
 
-dbTest("[summary] windows are cut into raw edges and whole minutes, hours and days", () => {
-  for (const [name, w] of Object.entries(WINDOWS)) {
-    const pieces = decompose(w.start, w.end);
-    assert.equal(pieces[0].from, w.start, name);
-    assert.equal(pieces[pieces.length - 1].to, w.end, name);
-    for (let i = 1; i < pieces.length; i++) assert.equal(pieces[i].from, pieces[i - 1].to, name);
-    for (const p of pieces) {
-      assert.ok(p.from < p.to, name);
-      if (p.source === "raw") {
-        assert.equal(Math.floor(p.from / MIN), Math.floor((p.to - 1) / MIN), `${name}: one minute`);
-      } else {
-        const unit = { "1m": MIN, "1h": HOUR, "1d": DAY }[p.source];
-        assert.equal(p.from % unit, 0, name);
-        assert.equal(p.to % unit, 0, name);
+dbTest("[summary] windows are cut into signed pieces that add up to exactly the window", () => {
+  const cases = {
+    ...WINDOWS,
+    LAST_7D: { start: now - 7 * DAY, end: now },
+    LAST_24H: { start: now - DAY, end: now },
+    ALIGNED: { start: today - 3 * DAY, end: today - DAY },
+  };
+  const forms = ["cheapest", "additive", "subtractive"] as const;
+  for (const [name, w] of Object.entries(cases)) {
+    for (const [maxTier, form] of [0, 1, 2].flatMap((t) => forms.map((f) => [t, f] as const))) {
+      const label = `${name}/${maxTier}/${form}`;
+      const pieces = decompose(w.start, w.end, { maxTier, now, form });
+      const probes = new Set([w.start - 1, w.start, w.end - 1, w.end]);
+      for (const p of pieces) for (const t of [p.from - 1, p.from, p.to - 1, p.to]) probes.add(t);
+      // Netted per source, as the queries read them: disjoint ranges whose weights add up to
+      // 1 inside the window and 0 outside.
+      const ranges = (["raw", "1m", "1h", "1d"] as const).flatMap((src) => rangesOf(pieces, src));
+      for (const src of ["raw", "1m", "1h", "1d"] as const) {
+        const rs = rangesOf(pieces, src);
+        for (let i = 1; i < rs.length; i++) {
+          assert.ok(rs[i - 1].to <= rs[i].from, `${label}: disjoint`);
+        }
+      }
+      for (const t of probes) {
+        const inside = w.start <= t && t < w.end ? 1 : 0;
+        const weight = pieces.reduce((a, p) => a + (p.from <= t && t < p.to ? p.sign : 0), 0);
+        assert.equal(weight, inside, `${label}: weight at ${iso(t)}`);
+        const netted = ranges.reduce(
+          (a, r) => a + (r.from.getTime() <= t && t < r.to.getTime() ? r.weight : 0),
+          0,
+        );
+        assert.equal(netted, inside, `${label}: netted weight at ${iso(t)}`);
+      }
+      for (const p of pieces) {
+        assert.ok(p.from < p.to, label);
+        if (p.source === "raw") {
+          assert.equal(Math.floor(p.from / MIN), Math.floor((p.to - 1) / MIN), `${label}: minute`);
+        } else {
+          const tier = ["1m", "1h", "1d"].indexOf(p.source);
+          assert.ok(tier <= maxTier, `${label}: ${p.source} is coarser than allowed`);
+          const unit = [MIN, HOUR, DAY][tier];
+          assert.equal(p.from % unit, 0, label);
+          assert.equal(p.to % unit, 0, label);
+        }
       }
     }
   }
-  const sources = (w: { start: number; end: number }, max?: number) =>
-    [...new Set(decompose(w.start, w.end, max).map((p) => p.source))].sort();
+  const sources = (w: { start: number; end: number }) =>
+    [...new Set(decompose(w.start, w.end, { now }).map((p) => p.source))].sort();
   assert.deepEqual(sources(WIDE), ["1d", "1h", "1m", "raw"]);
   assert.deepEqual(sources(HOURS), ["1h", "1m", "raw"]);
   assert.deepEqual(sources(MINUTES), ["1m", "raw"]);
   assert.deepEqual(sources(SUBMINUTE), ["raw"]);
-  assert.equal(decompose(SUBMINUTE.start, SUBMINUTE.end).length, 2);
-  // Capped at hours (a 6h series), no day piece.
-  assert.deepEqual(sources(WIDE, 1), ["1h", "1m", "raw"]);
+  assert.deepEqual(decompose(cases.ALIGNED.start, cases.ALIGNED.end, { now }), [
+    { source: "1d", from: cases.ALIGNED.start, to: cases.ALIGNED.end, sign: 1 },
+  ]);
+  // A long partial day reads the day row less what lies outside the window …
+  assert.ok(decompose(WIDE.start, WIDE.end, { now }).some((p) => p.sign === -1));
+  // … and a window ending now reads today's row: nothing after now is stored, so it is cheap.
+  const last = decompose(now - 7 * DAY, now, { now });
+  if (now - today > 2 * HOUR) {
+    assert.ok(last.some((p) => p.source === "1d" && p.from === today && p.sign === 1));
+  }
+  // Short edges stay additive, as the brief's decomposition: no subtraction in MINUTES.
+  assert.ok(decompose(MINUTES.start, MINUTES.end, { now }).every((p) => p.sign === 1));
   return Promise.resolve(); // pure: no database work
 });
 
@@ -295,6 +337,25 @@ dbTest("[summary] an unaligned multi-day window matches log_events exactly", asy
     assert.equal(x.error_rate_percent, round2(x.errors / x.total * 100));
     assert.equal(x.availability_percent, round2((x.total - x.errors) / x.total * 100));
     assert.equal(typeof x.p95_latency_ms, "number");
+  }
+});
+
+dbTest("[summary] the additive and the subtractive forms are both exact", async () => {
+  // Edges are read as finer pieces or as a coarser row less the part outside the window,
+  // whichever reads less; force each form everywhere to check both.
+  const windows = { ...WINDOWS, LAST_7D: { start: now - 7 * DAY, end: now } };
+  for (const form of ["additive", "subtractive"] as const) {
+    for (const [name, w] of Object.entries(windows)) {
+      const d = await direct(w.start, w.end);
+      for (const step of ["1m", "1h", "6h", "1d"] as const) {
+        const stepMs = { "1m": MIN, "1h": HOUR, "6h": 6 * HOUR, "1d": DAY }[step];
+        if (Math.ceil(w.end / stepMs) - Math.floor(w.start / stepMs) > 1440) continue;
+        const q = { start_time: iso(w.start), end_time: iso(w.end), step, service_name: undefined };
+        const s = await summarize(db.sql, q, { form, now });
+        assertMatches(s, d, `${form} ${name} ${step}`);
+        assertSeries(s, d, stepMs, `${form} ${name} ${step}`);
+      }
+    }
   }
 });
 

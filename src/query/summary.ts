@@ -145,36 +145,120 @@ export function pointCount(start: number, end: number, stepMs: number): number {
 // ---- decomposition -------------------------------------------------------------------------
 
 export type Tier = "1m" | "1h" | "1d";
-const TIERS: readonly { tier: Tier; ms: number; table: string }[] = [
-  { tier: "1m", ms: MINUTE_MS, table: "log_rollup_1m" },
-  { tier: "1h", ms: HOUR_MS, table: "log_rollup_1h" },
-  { tier: "1d", ms: DAY_MS, table: "log_rollup_1d" },
+const TIERS: readonly { tier: Tier; ms: number; table: string; weight: number }[] = [
+  // weight: rough cost of reading one row, relative to a minute row (coarser rows carry more
+  // status and event keys to expand).
+  { tier: "1m", ms: MINUTE_MS, table: "log_rollup_1m", weight: 1 },
+  { tier: "1h", ms: HOUR_MS, table: "log_rollup_1h", weight: 2 },
+  { tier: "1d", ms: DAY_MS, table: "log_rollup_1d", weight: 4 },
 ];
+/** Rough cost of a minute of raw events, per service, relative to one minute row. */
+const RAW_WEIGHT_PER_MINUTE = 1.5;
 
 export interface Piece {
   /** Where the piece is read from: a rollup tier, or the fact table. */
   source: Tier | "raw";
   from: number;
   to: number;
+  /** -1: subtracted (the part of a coarser row that lies outside the window). */
+  sign: 1 | -1;
+}
+
+interface Cover {
+  pieces: Piece[];
+  cost: number;
 }
 
 /**
- * Cuts [from, to) into the whole units of the coarsest tier allowed (index into 1m, 1h, 1d)
- * and, at each edge, the finer pieces left over; raw pieces each lie inside one UTC minute.
+ * Signed pieces that add up to exactly [from, to): whole units of the coarsest tier allowed
+ * (index into 1m, 1h, 1d) in the middle and, at each edge, the cheaper of
+ *   - the finer pieces of the partial unit (minutes for a partial hour, …, raw events for a
+ *     partial minute), or
+ *   - the whole unit minus the finer pieces of the part outside the window,
+ * by the rows each reads. Nothing is stored after `now`, so near now the second is almost
+ * free: a window ending now reads today's day row instead of up to 23 hour and 59 minute
+ * rows per service. Rollups are exact and additive, so both give exact counts. Raw pieces
+ * each lie inside one UTC minute, and a piece of a tier never straddles a boundary of a
+ * coarser one.
  */
-export function decompose(from: number, to: number, maxTier = TIERS.length - 1): Piece[] {
-  if (from >= to) return [];
-  if (maxTier < 0) return [{ source: "raw", from, to }];
-  const { tier, ms } = TIERS[maxTier];
+export function decompose(
+  from: number,
+  to: number,
+  opts: { maxTier?: number; now?: number; form?: Form } = {},
+): Piece[] {
+  const ctx = { now: opts.now ?? Date.now(), form: opts.form ?? "cheapest" };
+  return cover(from, to, opts.maxTier ?? TIERS.length - 1, ctx).pieces;
+}
+
+/** How edges are read: the cheaper form (the default), or one form throughout (tests). */
+export type Form = "cheapest" | "additive" | "subtractive";
+
+interface Ctx {
+  now: number;
+  form: Form;
+}
+
+function cover(from: number, to: number, t: number, ctx: Ctx): Cover {
+  if (from >= to) return { pieces: [], cost: 0 };
+  const now = ctx.now;
+  // The additive form unless the other reads less.
+  const cheaper = (additive: Cover, subtractive: Cover): Cover =>
+    ctx.form === "additive"
+      ? additive
+      : ctx.form === "subtractive" || subtractive.cost < additive.cost
+      ? subtractive
+      : additive;
+  if (t < 0) return single("raw", from, to, now);
+  const { tier, ms } = TIERS[t];
   const a = Math.ceil(from / ms) * ms;
   const b = Math.floor(to / ms) * ms;
-  if (a > b) return decompose(from, to, maxTier - 1);
-  return [
-    ...decompose(from, a, maxTier - 1),
-    ...(a < b ? [{ source: tier, from: a, to: b }] : []),
-    ...decompose(b, to, maxTier - 1),
-  ];
+  if (a > b) {
+    // Inside one unit: its finer pieces, or the unit minus what lies either side.
+    const u = Math.floor(from / ms) * ms;
+    return cheaper(
+      cover(from, to, t - 1, ctx),
+      join(
+        single(tier, u, u + ms, now),
+        negate(cover(u, from, t - 1, ctx)),
+        negate(cover(to, u + ms, t - 1, ctx)),
+      ),
+    );
+  }
+  return join(
+    a < b ? single(tier, a, b, now) : { pieces: [], cost: 0 },
+    from < a
+      ? cheaper(
+        cover(from, a, t - 1, ctx),
+        join(single(tier, a - ms, a, now), negate(cover(a - ms, from, t - 1, ctx))),
+      )
+      : { pieces: [], cost: 0 },
+    b < to
+      ? cheaper(
+        cover(b, to, t - 1, ctx),
+        join(single(tier, b, b + ms, now), negate(cover(to, b + ms, t - 1, ctx))),
+      )
+      : { pieces: [], cost: 0 },
+  );
 }
+
+function single(source: Piece["source"], from: number, to: number, now: number): Cover {
+  const stored = Math.max(0, Math.min(to, now) - from);
+  const t = TIERS.find((x) => x.tier === source);
+  const cost = t
+    ? Math.ceil(stored / t.ms) * t.weight
+    : (stored / MINUTE_MS) * RAW_WEIGHT_PER_MINUTE;
+  return { pieces: [{ source, from, to, sign: 1 }], cost };
+}
+
+const join = (...covers: Cover[]): Cover => ({
+  pieces: covers.flatMap((c) => c.pieces),
+  cost: covers.reduce((a, c) => a + c.cost, 0),
+});
+
+const negate = (c: Cover): Cover => ({
+  pieces: c.pieces.map((p) => ({ ...p, sign: p.sign === 1 ? -1 : 1 })),
+  cost: c.cost,
+});
 
 /** Index of the coarsest tier whose buckets never straddle a step boundary. */
 function seriesMaxTier(stepMs: number): number {
@@ -190,27 +274,23 @@ export interface Range {
   to: Date;
 }
 
-/** Per service, one rollup tier (or the raw edges), before merging. */
-export interface ServiceRow {
-  service_name: string;
+/** A range whose rows count `weight` times (usually 1 or -1); a source's ranges are disjoint. */
+export interface WeightedRange extends Range {
+  weight: number;
+}
+
+/** One row of a tier read, tagged by what it aggregates. */
+export interface TierRow {
+  /** service: per service; series: per step bucket; status/event: one count. */
+  kind: "service" | "series" | "status" | "event";
+  service_name: string | null;
   team_owner: string | null;
+  start: Date | null;
+  key: string | null;
   count: number;
-  errors: number;
-  latency_sum: number;
-  hist: number[];
-}
-
-export interface CountRow {
-  kind: "status" | "event";
-  key: string;
-  n: number;
-}
-
-export interface SeriesRow {
-  start: Date;
-  count: number;
-  errors: number;
-  hist: number[];
+  errors: number | null;
+  latency_sum: number | null;
+  hist: number[] | null;
 }
 
 export interface RawRow {
@@ -227,9 +307,20 @@ export interface RawRow {
 const tableOf = (tier: Tier) => TIERS.find((t) => t.tier === tier)!.table;
 
 function inRanges(sql: Sql, column: Fragment, ranges: Range[]): Fragment {
+  if (ranges.length === 0) return sql`false`;
   return ranges
     .map((r) => sql`(${column} >= ${r.from}::timestamptz and ${column} < ${r.to}::timestamptz)`)
     .reduce((acc, p) => sql`${acc} or ${p}`);
+}
+
+/** The weight of a row at `column`: the weight of the range it lies in. */
+function weightOf(sql: Sql, column: Fragment, ranges: WeightedRange[]): Fragment {
+  const weights = [...new Set(ranges.map((r) => r.weight))];
+  if (weights.length === 1) return sql`${weights[0]}::int`;
+  const whens = weights.map((w) =>
+    sql`when ${inRanges(sql, column, ranges.filter((r) => r.weight === w))} then ${w}::int`
+  ).reduce((acc, p) => sql`${acc} ${p}`);
+  return sql`(case ${whens} end)`;
 }
 
 function serviceFilter(sql: Sql, column: Fragment, services: string[] | undefined): Fragment {
@@ -238,80 +329,99 @@ function serviceFilter(sql: Sql, column: Fragment, services: string[] | undefine
     select id from services where name = any(${services}::text[])))`;
 }
 
-/** array[sum(h00), …, sum(h19)] as float8[]: the histogram of the rows summed. */
+/** array[sum(wt * h00), …, sum(wt * h19)] as float8[]: the weighted histogram of the rows. */
 function histogramSums(sql: Sql): Fragment {
-  const sums = HISTOGRAM_COLUMNS.map((c) => sql`sum(${sql(c)})`)
+  const sums = HISTOGRAM_COLUMNS.map((c) => sql`sum(wt * ${sql(c)})`)
     .reduce((acc, p) => sql`${acc}, ${p}`);
   return sql`array[${sums}]::float8[]`;
 }
 
-/** Counts, latency sum and histogram per service from one rollup tier over whole buckets. */
-export async function rollupServiceStats(
+const stepInterval = (sql: Sql, stepMs: number) =>
+  sql`(${stepMs / 1000}::int * interval '1 second')`;
+
+/**
+ * What one rollup tier contributes to the summary: per-service figures and status/event
+ * counts and, when `stepMs` is given (the series reads the same ranges of this tier), the
+ * per-step-bucket figures too, from the same pass over the rows.
+ */
+export async function tierSummary(
   sql: Sql,
   tier: Tier,
-  ranges: Range[],
+  ranges: WeightedRange[],
+  stepMs: number | null,
   services?: string[],
-): Promise<ServiceRow[]> {
-  return await sql<ServiceRow[]>`
-    select s.name as service_name, s.team_owner, x.count, x.errors, x.latency_sum, x.hist
-    from (
-      select r.service_id, sum(r.count)::float8 as count, sum(r.errors)::float8 as errors,
-             sum(r.latency_sum) as latency_sum, ${histogramSums(sql)} as hist
+): Promise<TierRow[]> {
+  const series = stepMs
+    ? sql`
+      union all
+      select 'series', null, null, date_bin(${stepInterval(sql, stepMs)}, bucket, to_timestamp(0)),
+             null, sum(wt * count)::float8, sum(wt * errors)::float8, null, ${histogramSums(sql)}
+      from r group by 4`
+    : sql``;
+  // Materialized: each row is read once, and the map expansion above it (estimated at 100
+  // keys a row) cannot become a parallel plan, whose worker start-up costs more than the query.
+  // jsonb_object_keys + ->> rather than jsonb_each_text: a value per call instead of a
+  // tuplestore per row, about twice as fast over thousands of rows.
+  return await sql<TierRow[]>`
+    with r as materialized (
+      select r.*, ${weightOf(sql, sql`r.bucket`, ranges)} as wt
       from ${sql(tableOf(tier))} r
       where (${inRanges(sql, sql`r.bucket`, ranges)})
         ${serviceFilter(sql, sql`r.service_id`, services)}
-      group by r.service_id
+    )
+    select 'service' as kind, s.name as service_name, s.team_owner, null::timestamptz as start,
+           null::text as key, x.count, x.errors, x.latency_sum, x.hist
+    from (
+      select service_id, sum(wt * count)::float8 as count, sum(wt * errors)::float8 as errors,
+             sum(wt * latency_sum) as latency_sum, ${histogramSums(sql)} as hist
+      from r group by service_id
     ) x
-    join services s on s.id = x.service_id`;
-}
-
-/** Status-code and event-type counts merged over one rollup tier. */
-export async function rollupBreakdowns(
-  sql: Sql,
-  tier: Tier,
-  ranges: Range[],
-  services?: string[],
-): Promise<CountRow[]> {
-  return await sql<CountRow[]>`
-    select kv.kind, kv.key, sum(kv.n)::float8 as n
-    from ${sql(tableOf(tier))} r
-    cross join lateral (
-      select 'status' as kind, key, value::bigint as n from jsonb_each_text(r.status_counts)
+    join services s on s.id = x.service_id
+    ${series}
+    union all
+    select kind, null, null, null, key, sum(n)::float8, null, null, null
+    from (
+      select 'status' as kind, key, wt * (counts ->> key)::bigint as n
+      from (select wt, status_counts as counts, jsonb_object_keys(status_counts) as key
+            from r) s
       union all
-      select 'event', key, value::bigint from jsonb_each_text(r.event_counts)
+      select 'event', key, wt * (counts ->> key)::bigint
+      from (select wt, event_counts as counts, jsonb_object_keys(event_counts) as key
+            from r) e
     ) kv
-    where (${inRanges(sql, sql`r.bucket`, ranges)})
-      ${serviceFilter(sql, sql`r.service_id`, services)}
-    group by kv.kind, kv.key`;
+    group by kind, key`;
 }
 
 /** Count, errors and histogram per step bucket (UTC-aligned) from one rollup tier. */
-export async function rollupSeries(
+export async function tierSeries(
   sql: Sql,
   tier: Tier,
-  ranges: Range[],
+  ranges: WeightedRange[],
   stepMs: number,
   services?: string[],
-): Promise<SeriesRow[]> {
-  return await sql<SeriesRow[]>`
-    select date_bin(${stepMs / 1000}::int * interval '1 second', r.bucket, to_timestamp(0))
-             as start,
-           sum(r.count)::float8 as count, sum(r.errors)::float8 as errors,
-           ${histogramSums(sql)} as hist
-    from ${sql(tableOf(tier))} r
-    where (${inRanges(sql, sql`r.bucket`, ranges)})
-      ${serviceFilter(sql, sql`r.service_id`, services)}
-    group by 1`;
+): Promise<TierRow[]> {
+  return await sql<TierRow[]>`
+    select 'series' as kind, null as service_name, null as team_owner,
+           date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as start,
+           null as key, sum(wt * r.count)::float8 as count,
+           sum(wt * r.errors)::float8 as errors, null as latency_sum, ${histogramSums(sql)} as hist
+    from (
+      select r.*, ${weightOf(sql, sql`r.bucket`, ranges)} as wt
+      from ${sql(tableOf(tier))} r
+      where (${inRanges(sql, sql`r.bucket`, ranges)})
+        ${serviceFilter(sql, sql`r.service_id`, services)}
+    ) r
+    group by 4`;
 }
 
 /**
- * The sub-minute edges from the fact table, grouped finely enough to feed every figure:
+ * The sub-minute pieces from the fact table, grouped finely enough to feed every figure:
  * per service, status, event type, histogram bucket (same bounds as the rollups, passed in)
  * and series step bucket.
  */
 export async function rawEdgeStats(
   sql: Sql,
-  ranges: Range[],
+  ranges: WeightedRange[],
   stepMs: number,
   services?: string[],
 ): Promise<RawRow[]> {
@@ -321,11 +431,11 @@ export async function rawEdgeStats(
            x.n, x.latency_sum
     from (
       select e.service_id, e.status_code, e.event_type, e.hidx,
-             date_bin(${stepMs / 1000}::int * interval '1 second', e.ts, to_timestamp(0))
-               as start,
-             count(*)::float8 as n, sum(e.latency_ms) as latency_sum
+             date_bin(${stepInterval(sql, stepMs)}, e.ts, to_timestamp(0)) as start,
+             sum(e.wt)::float8 as n, sum(e.wt * e.latency_ms) as latency_sum
       from (
         select e.service_id, e.status_code, e.event_type, e.latency_ms, e."timestamp" as ts,
+               ${weightOf(sql, sql`e."timestamp"`, ranges)} as wt,
                -- upper bounds are inclusive: the bucket is the number of bounds below
                (select count(*) from unnest(${bounds}::float8[]) b where b < e.latency_ms)::int
                  as hidx
@@ -400,40 +510,70 @@ function addHist(into: number[], from: readonly number[]) {
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const percent = (part: number, whole: number) => whole === 0 ? 0 : round2((part / whole) * 100);
 
-function groupRanges(pieces: Piece[], source: Piece["source"]): Range[] {
-  return pieces.filter((p) => p.source === source)
-    .map((p) => ({ from: new Date(p.from), to: new Date(p.to) }));
+/**
+ * The pieces of one source netted into disjoint ranges with their weights: pieces may
+ * overlap (both edges of a window in one hour can each subtract from that hour's row).
+ */
+export function rangesOf(pieces: Piece[], source: Piece["source"]): WeightedRange[] {
+  const deltas = new Map<number, number>();
+  for (const p of pieces) {
+    if (p.source !== source) continue;
+    deltas.set(p.from, (deltas.get(p.from) ?? 0) + p.sign);
+    deltas.set(p.to, (deltas.get(p.to) ?? 0) - p.sign);
+  }
+  const points = [...deltas.keys()].sort((a, b) => a - b);
+  const out: WeightedRange[] = [];
+  let weight = 0;
+  for (let i = 0; i < points.length - 1; i++) {
+    weight += deltas.get(points[i])!;
+    if (weight === 0) continue;
+    const last = out[out.length - 1];
+    if (last && last.weight === weight && last.to.getTime() === points[i]) {
+      last.to = new Date(points[i + 1]);
+    } else out.push({ from: new Date(points[i]), to: new Date(points[i + 1]), weight });
+  }
+  return out;
 }
+
+const sameRanges = (a: WeightedRange[], b: WeightedRange[]) =>
+  JSON.stringify(a) === JSON.stringify(b);
 
 /** The whole summary; independent queries run concurrently on the pool. */
 export async function summarize(
   sql: Sql,
   q: SummaryQueryInput,
-  opts: { now?: number } = {},
+  opts: { now?: number; form?: Form } = {},
 ): Promise<Summary> {
-  const w = resolveWindow(q, opts.now ?? Date.now());
+  const now = opts.now ?? Date.now();
+  const form = opts.form;
+  const w = resolveWindow(q, now);
   const stepMs = STEPS[w.step];
   const services = q.service_name;
-  const pieces = decompose(w.start, w.end);
+  const maxSeriesTier = seriesMaxTier(stepMs);
+  const pieces = decompose(w.start, w.end, { now, form });
   // The series may not use a tier coarser than its step (a day row cannot be split into 6h).
-  const seriesPieces = decompose(w.start, w.end, seriesMaxTier(stepMs));
+  const seriesPieces = decompose(w.start, w.end, { maxTier: maxSeriesTier, now, form });
 
-  const raw = groupRanges(pieces, "raw");
-  const tiers = TIERS.map((t) => t.tier);
-  const [rawRows, statsByTier, countsByTier, seriesByTier] = await Promise.all([
-    raw.length ? rawEdgeStats(sql, raw, stepMs, services) : [],
-    Promise.all(tiers.map((t) => {
-      const r = groupRanges(pieces, t);
-      return r.length ? rollupServiceStats(sql, t, r, services) : [];
-    })),
-    Promise.all(tiers.map((t) => {
-      const r = groupRanges(pieces, t);
-      return r.length ? rollupBreakdowns(sql, t, r, services) : [];
-    })),
-    Promise.all(tiers.map((t) => {
-      const r = groupRanges(seriesPieces, t);
-      return r.length ? rollupSeries(sql, t, r, stepMs, services) : [];
-    })),
+  const queries: Promise<TierRow[]>[] = [];
+  TIERS.forEach(({ tier }, i) => {
+    const summary = rangesOf(pieces, tier);
+    const series = i <= maxSeriesTier ? rangesOf(seriesPieces, tier) : null;
+    const shared = series !== null && sameRanges(summary, series);
+    if (summary.length > 0) {
+      queries.push(tierSummary(sql, tier, summary, shared ? stepMs : null, services));
+    }
+    if (series && series.length > 0 && !shared) {
+      queries.push(tierSeries(sql, tier, series, stepMs, services));
+    }
+  });
+  // Raw pieces differ between the two only when an edge is read in different forms.
+  const raw = rangesOf(pieces, "raw");
+  const seriesRaw = rangesOf(seriesPieces, "raw");
+  const rawShared = sameRanges(raw, seriesRaw);
+  const [rawRows, seriesRawRows, ...tierRows] = await Promise.all([
+    raw.length === 0 ? [] : rawEdgeStats(sql, raw, stepMs, services),
+    rawShared || seriesRaw.length === 0 ? [] : rawEdgeStats(sql, seriesRaw, stepMs, services),
+    ...queries,
   ]);
 
   const byService = new Map<string, { team: string | null; acc: Acc }>();
@@ -450,43 +590,48 @@ export async function summarize(
   const points = pointCount(w.start, w.end, stepMs);
   const series: Acc[] = Array.from({ length: points }, newAcc);
   const seriesAcc = (start: Date) => series[Math.round((start.getTime() - firstBucket) / stepMs)];
+  const add = (a: Acc, count: number, errors: number, latencySum: number) => {
+    a.count += count;
+    a.errors += errors;
+    a.latencySum += latencySum;
+  };
 
-  for (const r of statsByTier.flat()) {
-    const a = serviceAcc(r.service_name, r.team_owner);
-    a.count += r.count;
-    a.errors += r.errors;
-    a.latencySum += r.latency_sum;
-    addHist(a.hist, r.hist);
-  }
-  for (const r of countsByTier.flat()) {
-    bump(r.kind === "status" ? statusCounts : eventCounts, r.key, r.n);
-  }
-  for (const r of seriesByTier.flat()) {
-    const a = seriesAcc(r.start);
-    a.count += r.count;
-    a.errors += r.errors;
-    addHist(a.hist, r.hist);
+  for (const r of tierRows.flat()) {
+    if (r.kind === "status") bump(statusCounts, r.key!, r.count);
+    else if (r.kind === "event") bump(eventCounts, r.key!, r.count);
+    else {
+      const a = r.kind === "service"
+        ? serviceAcc(r.service_name!, r.team_owner)
+        : seriesAcc(r.start!);
+      add(a, r.count, r.errors!, r.latency_sum ?? 0);
+      addHist(a.hist, r.hist!);
+    }
   }
   for (const r of rawRows) {
     const errors = r.status_code >= 500 ? r.n : 0;
-    for (const a of [serviceAcc(r.service_name, r.team_owner), seriesAcc(r.start)]) {
-      a.count += r.n;
-      a.errors += errors;
-      a.latencySum += r.latency_sum;
+    const targets = rawShared
+      ? [serviceAcc(r.service_name, r.team_owner), seriesAcc(r.start)]
+      : [serviceAcc(r.service_name, r.team_owner)];
+    for (const a of targets) {
+      add(a, r.n, errors, r.latency_sum);
       a.hist[r.hidx] += r.n;
     }
     bump(statusCounts, String(r.status_code), r.n);
     if (r.event_type !== null) bump(eventCounts, r.event_type, r.n);
   }
+  for (const r of seriesRawRows) {
+    const a = seriesAcc(r.start);
+    add(a, r.n, r.status_code >= 500 ? r.n : 0, r.latency_sum);
+    a.hist[r.hidx] += r.n;
+  }
 
-  // Totals are derived from the per-service figures, so both always agree.
+  // Totals are derived from the per-service figures, so both always agree. A service whose
+  // figures net to zero had no events in the window.
   const total = newAcc();
   const serviceList: ServiceSummary[] = [];
   for (const [name, { team, acc }] of byService) {
-    if (acc.count === 0) continue;
-    total.count += acc.count;
-    total.errors += acc.errors;
-    total.latencySum += acc.latencySum;
+    if (acc.count <= 0) continue;
+    add(total, acc.count, acc.errors, acc.latencySum);
     addHist(total.hist, acc.hist);
     serviceList.push({
       service_name: name,
