@@ -428,14 +428,13 @@ export function progressPrinter(label: string, everyMs = 2000): (p: SeedProgress
     last = now;
     const secs = (now - phaseStart) / 1000;
     const rate = secs > 0 ? p.done / secs : 0;
+    const rateText = rate < 10 ? rate.toFixed(2) : fmt.format(Math.round(rate));
     const eta = rate > 0 ? Math.round((p.total - p.done) / rate) : NaN;
     const unit = p.phase === "copy" ? "rows" : p.phase === "rollups" ? "days" : "tables";
     console.error(
       `${label}: ${p.phase} ${fmt.format(p.done)} / ${fmt.format(p.total)} ${unit} (${
         (100 * p.done / Math.max(1, p.total)).toFixed(1)
-      }%) · ${fmt.format(Math.round(rate))} ${unit}/s · ${
-        Number.isFinite(eta) ? `ETA ${eta} s` : "ETA ?"
-      }`,
+      }%) · ${rateText} ${unit}/s · ${Number.isFinite(eta) ? `ETA ${eta} s` : "ETA ?"}`,
     );
   };
 }
