@@ -329,9 +329,14 @@ function serviceFilter(sql: Sql, column: Fragment, services: string[] | undefine
     select id from services where name = any(${services}::text[])))`;
 }
 
-/** array[sum(wt * h00), …, sum(wt * h19)] as float8[]: the weighted histogram of the rows. */
-function histogramSums(sql: Sql): Fragment {
-  const sums = HISTOGRAM_COLUMNS.map((c) => sql`sum(wt * ${sql(c)})`)
+/** `wt * ` when some weight is not 1; multiplying by 1 costs ~15% over thousands of rows. */
+function times(sql: Sql, ranges: WeightedRange[]): Fragment {
+  return ranges.every((r) => r.weight === 1) ? sql`` : sql`wt * `;
+}
+
+/** array[sum(h00), …, sum(h19)] as float8[], weighted by `x`: the histogram of the rows. */
+function histogramSums(sql: Sql, x: Fragment): Fragment {
+  const sums = HISTOGRAM_COLUMNS.map((c) => sql`sum(${x}${sql(c)})`)
     .reduce((acc, p) => sql`${acc}, ${p}`);
   return sql`array[${sums}]::float8[]`;
 }
@@ -351,11 +356,12 @@ export async function tierSummary(
   stepMs: number | null,
   services?: string[],
 ): Promise<TierRow[]> {
+  const x = times(sql, ranges);
   const series = stepMs
     ? sql`
       union all
       select 'series', null, null, date_bin(${stepInterval(sql, stepMs)}, bucket, to_timestamp(0)),
-             null, sum(wt * count)::float8, sum(wt * errors)::float8, null, ${histogramSums(sql)}
+             null, sum(${x}count)::float8, sum(${x}errors)::float8, null, ${histogramSums(sql, x)}
       from r group by 4`
     : sql``;
   // Materialized: each row is read once, and the map expansion above it (estimated at 100
@@ -372,8 +378,8 @@ export async function tierSummary(
     select 'service' as kind, s.name as service_name, s.team_owner, null::timestamptz as start,
            null::text as key, x.count, x.errors, x.latency_sum, x.hist
     from (
-      select service_id, sum(wt * count)::float8 as count, sum(wt * errors)::float8 as errors,
-             sum(wt * latency_sum) as latency_sum, ${histogramSums(sql)} as hist
+      select service_id, sum(${x}count)::float8 as count, sum(${x}errors)::float8 as errors,
+             sum(${x}latency_sum) as latency_sum, ${histogramSums(sql, x)} as hist
       from r group by service_id
     ) x
     join services s on s.id = x.service_id
@@ -381,11 +387,11 @@ export async function tierSummary(
     union all
     select kind, null, null, null, key, sum(n)::float8, null, null, null
     from (
-      select 'status' as kind, key, wt * (counts ->> key)::bigint as n
+      select 'status' as kind, key, ${x}(counts ->> key)::bigint as n
       from (select wt, status_counts as counts, jsonb_object_keys(status_counts) as key
             from r) s
       union all
-      select 'event', key, wt * (counts ->> key)::bigint
+      select 'event', key, ${x}(counts ->> key)::bigint
       from (select wt, event_counts as counts, jsonb_object_keys(event_counts) as key
             from r) e
     ) kv
@@ -400,11 +406,14 @@ export async function tierSeries(
   stepMs: number,
   services?: string[],
 ): Promise<TierRow[]> {
+  const x = times(sql, ranges);
   return await sql<TierRow[]>`
     select 'series' as kind, null as service_name, null as team_owner,
            date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as start,
-           null as key, sum(wt * r.count)::float8 as count,
-           sum(wt * r.errors)::float8 as errors, null as latency_sum, ${histogramSums(sql)} as hist
+           null as key, sum(${x}r.count)::float8 as count,
+           sum(${x}r.errors)::float8 as errors, null as latency_sum, ${
+    histogramSums(sql, x)
+  } as hist
     from (
       select r.*, ${weightOf(sql, sql`r.bucket`, ranges)} as wt
       from ${sql(tableOf(tier))} r
