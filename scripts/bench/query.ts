@@ -5,6 +5,7 @@ import postgres from "postgres";
 import type { BenchContext } from "./run.ts";
 import { keptDatabase } from "./lib/env.ts";
 import { log, mb, ms, num, summarize, ticker } from "./lib/report.ts";
+import { interrupt } from "./lib/interrupt.ts";
 import { startServer } from "./lib/server.ts";
 import { progressPrinter, seedDatabase } from "../seed.ts";
 
@@ -184,7 +185,8 @@ async function timeSeries(
   try {
     // At least 3 samples even when one takes longer than the whole budget.
     while (
-      samples.length < max && (samples.length < 3 || performance.now() - started < BUDGET_MS)
+      samples.length < max && !interrupt.signal.aborted &&
+      (samples.length < 3 || performance.now() - started < BUDGET_MS)
     ) {
       const t0 = performance.now();
       await fn();

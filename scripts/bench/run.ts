@@ -7,6 +7,7 @@ import { SEED_DEFAULTS } from "../seed.ts";
 import { ingestBatch } from "./ingest_batch.ts";
 import { ingestSingle } from "./ingest_single.ts";
 import { query } from "./query.ts";
+import { interrupt } from "./lib/interrupt.ts";
 import { Report } from "./lib/report.ts";
 
 export interface BenchContext {
@@ -94,14 +95,18 @@ async function main(): Promise<number> {
       }
     }
   };
-  let interrupted = false;
-  const onSignal = async () => {
-    if (interrupted) return;
-    interrupted = true;
+  // On a signal, this handler owns the ending: the benchmark's own flow may still fail or
+  // finish meanwhile, but only the handler cleans up and exits.
+  let stopping: Promise<never> | null = null;
+  const onSignal = () => {
+    if (stopping) return;
+    interrupt.abort();
     console.error("\nbench: interrupted; stopping the server and databases");
-    await runCleanups();
-    report.print();
-    Deno.exit(130);
+    stopping = (async () => {
+      await runCleanups();
+      report.print();
+      Deno.exit(130);
+    })();
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
@@ -124,6 +129,7 @@ async function main(): Promise<number> {
         defer: (fn) => cleanups.push(fn),
       });
     } catch (err) {
+      if (stopping) await stopping;
       errors++;
       report.add({
         bench: name,
@@ -136,6 +142,7 @@ async function main(): Promise<number> {
         note: (err as Error).stack ?? String(err),
       });
     } finally {
+      if (stopping) await stopping;
       await runCleanups();
     }
     console.error(`[${name}] finished in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

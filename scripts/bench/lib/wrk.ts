@@ -1,4 +1,5 @@
 // Runs wrk with scripts/bench/lua/observian.lua, installing wrk when missing and allowed.
+import { interrupt } from "./interrupt.ts";
 import { log, ticker } from "./report.ts";
 
 const LUA = new URL("../lua/observian.lua", import.meta.url).pathname;
@@ -96,7 +97,10 @@ export async function runWrk(
       args,
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout((opts.durationS + 60) * 1000),
+      signal: AbortSignal.any([
+        AbortSignal.timeout((opts.durationS + 60) * 1000),
+        interrupt.signal,
+      ]),
     }).output();
   } finally {
     tick.stop();
@@ -156,7 +160,7 @@ export async function runDenoLoad(
   });
   try {
     await Promise.all(Array.from({ length: opts.connections }, async () => {
-      while (performance.now() < deadline) {
+      while (performance.now() < deadline && !interrupt.signal.aborted) {
         const { method, body } = opts.next(sent++);
         const t0 = performance.now();
         try {
