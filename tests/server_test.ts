@@ -41,6 +41,14 @@ async function startServer(env: Record<string, string>): Promise<Running> {
   throw new Error(`server did not become ready:\n${out}`);
 }
 
+async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 dbTest("[server] starts on DATABASE_URL, serves, and drains on SIGTERM", async () => {
   const db = await emptyDatabase();
   try {
@@ -48,12 +56,31 @@ dbTest("[server] starts on DATABASE_URL, serves, and drains on SIGTERM", async (
     const res = await fetch(`http://127.0.0.1:${s.port}/health`);
     assert.equal(res.status, 200);
     await res.body?.cancel();
-    // A request that is under way when the signal arrives still gets its answer.
-    const inFlight = fetch(`http://127.0.0.1:${s.port}/health/ready`);
+    // A request under way when the signal arrives still gets its answer: its commit is held
+    // back by a table lock until the server has begun draining.
+    const locker = await db.sql.reserve();
+    await locker`begin`;
+    await locker`lock table log_rollup_1d in exclusive mode`;
+    const inFlight = fetch(`http://127.0.0.1:${s.port}/logs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service_name: "drain-test", status_code: 200, latency_ms: 1 }),
+    });
+    const waiting = async () => {
+      const [r] = await db.sql`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`;
+      return r.n > 0;
+    };
+    while (!(await waiting())) await new Promise((r) => setTimeout(r, 20));
     s.child.kill("SIGTERM");
+    await waitFor(() => s.output().includes("draining requests"));
+    await locker`commit`;
+    locker.release();
     const late = await inFlight;
-    assert.equal(late.status, 200);
-    await late.body?.cancel();
+    assert.equal(late.status, 201, s.output());
+    const { id } = await late.json();
+    const [row] = await db.sql`select count(*)::int as n from log_events where id = ${id}`;
+    assert.equal(row.n, 1, "the drained request's event was committed");
     const status = await s.child.status;
     assert.equal(status.code, 0, s.output());
     const lines = s.output().trim().split("\n").map((l) => JSON.parse(l));

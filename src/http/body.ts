@@ -32,7 +32,17 @@ export async function readText(req: Request, maxBytes: number): Promise<string> 
   let size = 0;
   const reader = req.body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // The client went away (or the connection broke) mid-body: nothing was stored.
+      throw new InvalidInputError(
+        [{ field: "(body)", message: "could not be read to the end" }],
+        400,
+      );
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
