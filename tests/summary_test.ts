@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
+import { createDb } from "../src/db/connect.ts";
 import { BOUNDS_DESCRIPTION } from "../src/ingest/histogram.ts";
-import { decompose, rangesOf, summarize, type Summary } from "../src/query/summary.ts";
+import {
+  decompose,
+  rangesOf,
+  summarize,
+  type Summary,
+  type SummaryQueryInput,
+} from "../src/query/summary.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 // 30 days of retention lets events sit several days back, so windows cross whole UTC days.
@@ -465,6 +472,27 @@ dbTest("[summary] service_name filters, repeatable; an unknown service gives zer
   assert.equal(none.total_logs, 0);
   assert.deepEqual(none.services, []);
   assert.ok(none.series.every((p) => p.count === 0));
+});
+
+dbTest("[summary] a service filter works on the first request of a fresh pool", async () => {
+  // The tier queries run concurrently; on a fresh one-connection pool they queue while
+  // postgres.js fetches array types, when JS array parameters can be sent malformed. The
+  // timing varies, so several fresh pools and windows.
+  const two = ["auth-service", "search-svc"];
+  const windows = [range(WIDE), range(HOURS), range(MINUTES), { window: "24h" }, { window: "7d" }];
+  for (let round = 0; round < 5; round++) {
+    for (const w of windows) {
+      const pool = createDb(db.url, { max: 1 });
+      try {
+        // Straight to the query layer, so that nothing else has fetched the types first.
+        const s = await summarize(pool, { ...w, service_name: two } as SummaryQueryInput);
+        const d = await direct(Date.parse(s.start_time), Date.parse(s.end_time), two);
+        assert.equal(s.total_logs, d.total);
+      } finally {
+        await pool.end();
+      }
+    }
+  }
 });
 
 dbTest("[summary] an empty window answers zeros, nulls and empty buckets", async () => {
