@@ -570,8 +570,16 @@ export async function summarize(
   const services = q.service_name;
   const maxSeriesTier = seriesMaxTier(stepMs);
   const pieces = decompose(w.start, w.end, { now, form });
-  // The series may not use a tier coarser than its step (a day row cannot be split into 6h).
-  const seriesPieces = decompose(w.start, w.end, { maxTier: maxSeriesTier, now, form });
+  // The series reads the same pieces, except that it may not use a tier coarser than its
+  // step (a day row cannot be split into 6h buckets): those are read at the coarsest tier
+  // that fits, and netting cancels the overlap with their subtracted parts. Every row left
+  // outside the window then lies in the first or the last step bucket.
+  const seriesTier = TIERS[maxSeriesTier].tier;
+  const seriesPieces = pieces.map((p) =>
+    p.source !== "raw" && TIERS.findIndex((t) => t.tier === p.source) > maxSeriesTier
+      ? { ...p, source: seriesTier }
+      : p
+  );
 
   const queries: Promise<TierRow[]>[] = [];
   TIERS.forEach(({ tier }, i) => {
@@ -585,13 +593,10 @@ export async function summarize(
       queries.push(tierSeries(sql, tier, series, stepMs, services));
     }
   });
-  // Raw pieces differ between the two only when an edge is read in different forms.
+  // Raw pieces (partial minutes) are the same for both.
   const raw = rangesOf(pieces, "raw");
-  const seriesRaw = rangesOf(seriesPieces, "raw");
-  const rawShared = sameRanges(raw, seriesRaw);
-  const [rawRows, seriesRawRows, ...tierRows] = await Promise.all([
+  const [rawRows, ...tierRows] = await Promise.all([
     raw.length === 0 ? [] : rawEdgeStats(sql, raw, stepMs, services),
-    rawShared || seriesRaw.length === 0 ? [] : rawEdgeStats(sql, seriesRaw, stepMs, services),
     ...queries,
   ]);
 
@@ -608,7 +613,11 @@ export async function summarize(
   const firstBucket = Math.floor(w.start / stepMs) * stepMs;
   const points = pointCount(w.start, w.end, stepMs);
   const series: Acc[] = Array.from({ length: points }, newAcc);
-  const seriesAcc = (start: Date) => series[Math.round((start.getTime() - firstBucket) / stepMs)];
+  const seriesAcc = (start: Date) => {
+    const a = series[Math.round((start.getTime() - firstBucket) / stepMs)];
+    if (!a) throw new Error(`series row at ${start.toISOString()} outside the window's buckets`);
+    return a;
+  };
   const add = (a: Acc, count: number, errors: number, latencySum: number) => {
     a.count += count;
     a.errors += errors;
@@ -628,20 +637,12 @@ export async function summarize(
   }
   for (const r of rawRows) {
     const errors = r.status_code >= 500 ? r.n : 0;
-    const targets = rawShared
-      ? [serviceAcc(r.service_name, r.team_owner), seriesAcc(r.start)]
-      : [serviceAcc(r.service_name, r.team_owner)];
-    for (const a of targets) {
+    for (const a of [serviceAcc(r.service_name, r.team_owner), seriesAcc(r.start)]) {
       add(a, r.n, errors, r.latency_sum);
       a.hist[r.hidx] += r.n;
     }
     bump(statusCounts, String(r.status_code), r.n);
     if (r.event_type !== null) bump(eventCounts, r.event_type, r.n);
-  }
-  for (const r of seriesRawRows) {
-    const a = seriesAcc(r.start);
-    add(a, r.n, r.status_code >= 500 ? r.n : 0, r.latency_sum);
-    a.hist[r.hidx] += r.n;
   }
 
   // Totals are derived from the per-service figures, so both always agree. A service whose
