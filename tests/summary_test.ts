@@ -351,19 +351,44 @@ dbTest("[summary] the additive and the subtractive forms are both exact", async 
   // Edges are read as finer pieces or as a coarser row less the part outside the window,
   // whichever reads less; force each form everywhere to check both.
   const windows = { ...WINDOWS, LAST_7D: { start: now - 7 * DAY, end: now } };
-  for (const form of ["additive", "subtractive"] as const) {
-    for (const [name, w] of Object.entries(windows)) {
-      const d = await direct(w.start, w.end);
-      for (const step of ["1m", "1h", "6h", "1d"] as const) {
-        const stepMs = { "1m": MIN, "1h": HOUR, "6h": 6 * HOUR, "1d": DAY }[step];
-        if (Math.ceil(w.end / stepMs) - Math.floor(w.start / stepMs) > 1440) continue;
-        const q = { start_time: iso(w.start), end_time: iso(w.end), step, service_name: undefined };
-        const s = await summarize(db.sql, q, { form, now });
-        assertMatches(s, d, `${form} ${name} ${step}`);
-        assertSeries(s, d, stepMs, `${form} ${name} ${step}`);
+  for (const [name, w] of Object.entries(windows)) {
+    const d = await direct(w.start, w.end);
+    for (const step of ["1m", "1h", "6h", "1d"] as const) {
+      const stepMs = { "1m": MIN, "1h": HOUR, "6h": 6 * HOUR, "1d": DAY }[step];
+      if (Math.ceil(w.end / stepMs) - Math.floor(w.start / stepMs) > 1440) continue;
+      const q = { start_time: iso(w.start), end_time: iso(w.end), step, service_name: undefined };
+      const [add, sub] = await Promise.all([
+        summarize(db.sql, q, { form: "additive", now }),
+        summarize(db.sql, q, { form: "subtractive", now }),
+      ]);
+      const label = `${name} ${step}`;
+      for (const s of [add, sub]) {
+        assertMatches(s, d, label);
+        assertSeries(s, d, stepMs, label);
       }
+      // Histograms are exact counts in both forms, so every percentile agrees; the mean may
+      // differ in the last bits of a float sum.
+      const { avg: a1, ...p1 } = add.latency, { avg: a2, ...p2 } = sub.latency;
+      assert.deepEqual(p2, p1, `${label}: percentiles`);
+      assert.ok(a1 === a2 || Math.abs(a1! - a2!) <= 0.01, `${label}: avg ${a1} vs ${a2}`);
+      assert.deepEqual(
+        sub.services.map((x) => [x.service_name, x.p95_latency_ms]),
+        add.services.map((x) => [x.service_name, x.p95_latency_ms]),
+        `${label}: service p95`,
+      );
+      assert.deepEqual(
+        sub.series.map((p) => p.p95_latency_ms),
+        add.series.map((p) => p.p95_latency_ms),
+        `${label}: series p95`,
+      );
     }
   }
+  // The known latency mix, read subtracting wherever possible.
+  const q = { ...range(WIDE), service_name: ["latency-svc"] };
+  const lat = await summarize(db.sql, q as SummaryQueryInput, { form: "subtractive", now });
+  assert.equal(lat.total_logs, 100);
+  assert.equal(lat.latency.avg, 155.5);
+  assert.ok(lat.latency.p95! > 100 && lat.latency.p95! <= 150, `p95 ${lat.latency.p95}`);
 });
 
 dbTest("[summary] windows of hours, minutes and under a minute match log_events", async () => {
