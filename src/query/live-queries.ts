@@ -8,30 +8,50 @@ import { filterSql, type LogFilter } from "./filters.ts";
 /**
  * The newest `limit` matching events, newest first.
  *
- * Walks log_events_time_idx (or the PK / status index when a filter suits them better) and
- * stops after `limit` rows. The upper bound (ingest refuses times more than a day ahead) skips
- * the empty future partitions; the lower bound skips partitions the pruner has not dropped yet.
+ * Without service_name, log_events_time_idx (or the status / event type index when a filter
+ * suits it better) is walked newest first and stops after `limit` rows. With it, each service is
+ * read backwards through its own primary-key range (service_id, "timestamp", id) in a LATERAL
+ * subquery: `service_id = any(…)` would walk the time index instead, filtering out every other
+ * service's rows, which for a quiet service means the whole window (seconds at 10M events).
+ * The upper time bound (ingest refuses times more than a day ahead) skips the empty future
+ * partitions; the lower one skips partitions the pruner has not dropped yet. Measured at 10M
+ * events: about 2 ms, most of it planning. (PostgreSQL keeps planning each run with its values
+ * here, never a generic plan, as pg_prepared_statements shows, so no plan_cache_mode is set.)
  */
 export async function latestEvents(
   sql: Sql,
   filter: LogFilter,
   opts: { limit: number; retentionDays: number },
 ): Promise<LogEventOut[]> {
-  const rows = await sql<EventRow[]>`
-    select ${eventColumns(sql)}
-    from log_events e join services s on s.id = e.service_id
-    where e."timestamp" <= now() + interval '1 day'
-      and e."timestamp" >= now() - make_interval(days => ${opts.retentionDays + 1})
-      ${filterSql(sql, filter)}
-    order by e."timestamp" desc, e.id desc
-    limit ${opts.limit}`;
+  const window = sql`e."timestamp" <= now() + interval '1 day'
+    and e."timestamp" >= now() - make_interval(days => ${opts.retentionDays + 1})`;
+  const rows = filter.services
+    ? await sql<EventRow[]>`
+      select ${eventColumns(sql)}
+      from services s
+      cross join lateral (
+        select e.* from log_events e
+        where e.service_id = s.id and ${window}
+          ${filterSql(sql, { ...filter, services: undefined })}
+        order by e."timestamp" desc, e.id desc
+        limit ${opts.limit}
+      ) e
+      where s.name = any(${filter.services}::text[])
+      order by e."timestamp" desc, e.id desc
+      limit ${opts.limit}`
+    : await sql<EventRow[]>`
+      select ${eventColumns(sql)}
+      from log_events e join services s on s.id = e.service_id
+      where ${window} ${filterSql(sql, filter)}
+      order by e."timestamp" desc, e.id desc
+      limit ${opts.limit}`;
   return rows.map(toEventOut);
 }
 
 /**
  * Matching events with id > `afterId`, oldest (lowest id) first: what a reconnecting client
- * missed. There is no index on id alone, so this reads every partition of the window; it runs
- * once per reconnect, not per event.
+ * missed. There is no index on id alone, so this reads every partition of the window (about a
+ * second at 10M events); it runs once per reconnect, not per event.
  */
 export async function eventsAfterId(
   sql: Sql,
@@ -52,16 +72,19 @@ export async function eventsAfterId(
 
 /**
  * The committed events a notice points at, by id. The time bounds let the planner prune
- * partitions and use the time index; the id ranges pick the commit's rows within them.
+ * partitions and use the time index; the id ranges pick the commit's rows within them. The
+ * bounds are widened by a millisecond because a notice's times are JavaScript Dates (ms) and a
+ * row written another way may carry microseconds.
  */
 export async function noticeEvents(sql: Sql, n: CommitNotice): Promise<LogEventOut[]> {
   if (n.ids.length === 0) return [];
   const lo = n.ids.map((r) => r[0]);
   const hi = n.ids.map((r) => r[1]);
+  const from = new Date(Date.parse(n.from) - 1), to = new Date(Date.parse(n.to) + 1);
   const rows = await sql<EventRow[]>`
     select ${eventColumns(sql)}
     from log_events e join services s on s.id = e.service_id
-    where e."timestamp" between ${n.from}::timestamptz and ${n.to}::timestamptz
+    where e."timestamp" between ${from} and ${to}
       and e.id between ${Math.min(...lo)} and ${Math.max(...hi)}
       and exists (
         select 1 from unnest(${lo}::int8[], ${hi}::int8[]) as r (lo, hi)
