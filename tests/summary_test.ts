@@ -137,7 +137,8 @@ interface Direct {
   status: Record<string, number>;
   types: Record<string, number>;
   services: Map<string, { total: number; errors: number; team: string | null }>;
-  times: number[];
+  /** [time, 1 if status >= 500] of every event. */
+  times: [number, number][];
 }
 
 /** Counted straight from log_events, the slow way. */
@@ -173,7 +174,7 @@ async function direct(start: number, end: number, services?: string[]): Promise<
     s.total++;
     s.errors += err;
     out.services.set(r.name, s);
-    out.times.push(r.ts.getTime());
+    out.times.push([r.ts.getTime(), err]);
   }
   return out;
 }
@@ -226,17 +227,21 @@ function assertMatches(s: Summary, d: Direct, label: string) {
 function assertSeries(s: Summary, d: Direct, stepMs: number, label: string) {
   const start = Date.parse(s.start_time), end = Date.parse(s.end_time);
   const first = Math.floor(start / stepMs) * stepMs;
-  const expected = new Map<number, number>();
-  for (const t of d.times) {
+  const expected = new Map<number, { count: number; errors: number }>();
+  for (const [t, err] of d.times) {
     const b = Math.floor(t / stepMs) * stepMs;
-    expected.set(b, (expected.get(b) ?? 0) + 1);
+    const e = expected.get(b) ?? { count: 0, errors: 0 };
+    e.count++;
+    e.errors += err;
+    expected.set(b, e);
   }
   assert.equal(s.series.length, Math.ceil(end / stepMs) - first / stepMs, `${label}: points`);
   s.series.forEach((p, i) => {
     const t = Date.parse(p.start);
     assert.equal(t, first + i * stepMs, `${label}: bucket ${i} aligned and in order`);
-    assert.equal(p.count, expected.get(t) ?? 0, `${label}: bucket ${p.start}`);
-    assert.ok(p.errors <= p.count);
+    const e = expected.get(t) ?? { count: 0, errors: 0 };
+    assert.equal(p.count, e.count, `${label}: bucket ${p.start}`);
+    assert.equal(p.errors, e.errors, `${label}: errors in bucket ${p.start}`);
     assert.equal(p.p95_latency_ms === null, p.count === 0, `${label}: p95 null iff empty`);
   });
   assert.equal(s.series.reduce((a, p) => a + p.count, 0), s.total_logs, `${label}: series sum`);
