@@ -329,7 +329,7 @@ export async function seedDatabase(
     const services = new Weighted(profs, order.map((rank) => 1 / (rank + 1) ** 0.9));
 
     if (opts.truncate) {
-      await sql`truncate log_events, log_rollup_1m, log_rollup_1h, log_rollup_1d`;
+      await sql`truncate log_events, log_rollup_pending, log_rollup_1m_store, log_rollup_1h_store, log_rollup_1d_store`;
     }
 
     // One COPY (one transaction) per UTC day, days spread over the connections.
@@ -364,7 +364,13 @@ export async function seedDatabase(
     const rollupSeconds = (performance.now() - rollupStarted) / 1000;
 
     // Sets the visibility map (index-only scans) and statistics, as autovacuum eventually would.
-    const tables = ["log_events", "log_rollup_1m", "log_rollup_1h", "log_rollup_1d", "services"];
+    const tables = [
+      "log_events",
+      "log_rollup_1m_store",
+      "log_rollup_1h_store",
+      "log_rollup_1d_store",
+      "services",
+    ];
     onProgress({ phase: "vacuum", done: 0, total: tables.length });
     let vacuumed = 0;
     await parallel(tables, opts.jobs, async (t) => {

@@ -1,4 +1,4 @@
-// Wires configuration, database, app, server and (later) crons; owns start-up and shutdown.
+// Wires configuration, database, app, server and crons; owns start-up and shutdown.
 import { buildApp, writerFor } from "./app.ts";
 import { ConfigError, loadEnv, parseConfig } from "./config.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
@@ -42,20 +42,35 @@ async function main(): Promise<void> {
   const app = buildApp({ sql: db.sql, config, metrics, writer, liveHub });
   // After prepareSchema: the jobs need the migrated job_control rows and partitions.
   registerJobCrons({ sql: db.sql, config, metrics });
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) =>
-      log.info("listening on http://{hostname}:{port} ({ms} ms after start)", {
-        hostname,
-        port,
-        ms: Math.round(performance.now()),
-      }),
-  }, app.fetch);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      onListen: ({ hostname, port }) =>
+        log.info("listening on http://{hostname}:{port} ({ms} ms after start)", {
+          hostname,
+          port,
+          ms: Math.round(performance.now()),
+        }),
+    }, app.fetch);
+  } catch (err) {
+    // Port taken or not allowed: say so in one line and leave no database running.
+    log.fatal("cannot listen on {host}:{port}: {error}", {
+      host: config.host,
+      port: config.port,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    await db.close().catch(() => {});
+    Deno.exit(1);
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      log.warning("{signal} again: exiting without waiting", { signal });
+      Deno.exit(1);
+    }
     stopping = true;
     log.info("{signal}: draining requests (up to {s}s)", { signal, s: config.shutdownTimeoutS });
     // Live-feed streams never end by themselves; close them so draining can finish.

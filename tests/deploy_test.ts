@@ -330,7 +330,7 @@ dbTest("[deploy] the grafana_reader init script yields a read-only role", async 
       /read-only transaction|permission denied/,
     );
     await assert.rejects(
-      () => asReader`begin read write; delete from log_rollup_1m; commit`.simple(),
+      () => asReader`begin read write; delete from services; commit`.simple(),
       /permission denied/,
     );
   } finally {

@@ -35,8 +35,8 @@ async function reset() {
       consecutive_failures = 0, last_success_at = null, last_started_at = null,
       last_finished_at = null
     where job = 'ingestor'`;
-  await db.sql`truncate github_seen_events, log_events, log_rollup_1m, log_rollup_1h,
-    log_rollup_1d`;
+  await db
+    .sql`truncate github_seen_events, log_events, log_rollup_pending, log_rollup_1m_store, log_rollup_1h_store, log_rollup_1d_store`;
   gh.requests.length = 0;
   gh.pollInterval = 60;
   gh.pageSize = 100;

@@ -32,7 +32,8 @@ const TOTAL = ROWS.reduce((n, r) => n + r[2], 0);
 
 /** Old data the ingest path would refuse: partitions made by hand, rows inserted with SQL. */
 async function seed() {
-  await db.sql`truncate log_events, log_rollup_1m, log_rollup_1h, log_rollup_1d,
+  await db
+    .sql`truncate log_events, log_rollup_pending, log_rollup_1m_store, log_rollup_1h_store, log_rollup_1d_store,
     github_seen_events`;
   await ensurePartitions(db.sql, day(-12), day(7));
   const services = await db.sql<{ id: number }[]>`select id from services order by id limit 2`;
@@ -79,8 +80,9 @@ async function assertRollupsMatchRows() {
              sum(latency_ms) as latency_sum
       from log_events group by 1, 2 order by 1, 2`;
     const fromRollups = await db.sql`
-      select service_id, bucket, count::int, errors::int, latency_sum
-      from ${db.sql(table)} order by 1, 2`;
+      select service_id, bucket, sum(count)::int as count, sum(errors)::int as errors,
+             sum(latency_sum) as latency_sum
+      from ${db.sql(table)} group by 1, 2 order by 1, 2`;
     assert.deepEqual([...fromRollups], [...fromRows], `${table} agrees with log_events`);
   }
 }

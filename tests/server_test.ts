@@ -60,7 +60,7 @@ dbTest("[server] starts on DATABASE_URL, serves, and drains on SIGTERM", async (
     // back by a table lock until the server has begun draining.
     const locker = await db.sql.reserve();
     await locker`begin`;
-    await locker`lock table log_rollup_1d in exclusive mode`;
+    await locker`lock table log_rollup_pending in exclusive mode`;
     const inFlight = fetch(`http://127.0.0.1:${s.port}/logs`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -142,4 +142,31 @@ dbTest("[server] an unreachable DATABASE_URL fails start-up with one clear line"
   assert.ok(fatal, text);
   assert.match(fatal.msg, new RegExp(`127\\.0\\.0\\.1:${port}/db unreachable after 1s`));
   assert.ok(!text.includes("topsecret"));
+});
+
+dbTest("[server] a port already in use stops start-up with one clear line", async () => {
+  const db = await emptyDatabase();
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--unstable-cron", `--config=${CONFIG}`, MAIN],
+      env: {
+        DATABASE_URL: db.url,
+        HOST: "127.0.0.1",
+        PORT: String((taken.addr as Deno.NetAddr).port),
+        LOG_FORMAT: "json",
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, text);
+    const lines = text.trim().split("\n").map((l) => JSON.parse(l));
+    const fatal = lines.find((l) => l.level === "fatal");
+    assert.match(fatal?.msg ?? "", /cannot listen on 127\.0\.0\.1:\d+/);
+  } finally {
+    taken.close();
+    await db.drop();
+  }
 });

@@ -1,6 +1,7 @@
-// Folds a committed group of events into the minute/hour/day rollups. Computed here rather
-// than by observian_rollup_add() because one prepared statement with three upserts costs a
-// fraction of that function's per-call planning; tests/ingest_test.ts checks both agree.
+// Rollup deltas of a committed group of events: aggregated here per service and minute, appended
+// in the same statement as the events, compacted into the tiers in the background.
+// tests/ingest_test.ts checks the result equals observian_rollup_rebuild() from the facts.
+import type { Sql } from "../db/connect.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "./histogram.ts";
 
 export interface RollupInput {
@@ -23,7 +24,7 @@ interface Row {
   [h: string]: unknown;
 }
 
-const TIERS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+const MINUTE_MS = 60_000;
 
 export function histogramIndex(latencyMs: number): number {
   let i = 0;
@@ -66,19 +67,26 @@ export function aggregate(events: readonly RollupInput[], sizeMs: number): Row[]
   );
 }
 
-/** The three rollup upserts as CTEs over parameters $first..$first+2 (minute, hour, day). */
-export function rollupCtes(first: number): string {
-  return `
-    rollup_m as (${upsert("log_rollup_1m", `$${first}`)}),
-    rollup_h as (${upsert("log_rollup_1h", `$${first + 1}`)}),
-    rollup_d as (${upsert("log_rollup_1d", `$${first + 2}`)})`;
+/**
+ * A CTE appending this commit's per-minute deltas (parameter $param) to log_rollup_pending;
+ * observian_rollup_compact() folds them into the tiers later (sql/006_rollup_pending.sql).
+ */
+export function pendingCte(param: number): string {
+  return `rollup_pending as (
+    insert into log_rollup_pending (${COLUMNS})
+    select ${COLUMNS} from jsonb_to_recordset($${param}::text::jsonb) as x (${RECORD_TYPE})
+    returning 1)`;
 }
 
-/** Parameters for rollupCtes(): the rows of each tier as JSON text. */
-export function rollupParams(events: readonly RollupInput[]): string[] {
-  return [TIERS.minute, TIERS.hour, TIERS.day].map((size) =>
-    JSON.stringify(aggregate(events, size))
-  );
+/** The parameter for pendingCte(): the commit's rows per service and minute, as JSON text. */
+export function pendingParam(events: readonly RollupInput[]): string {
+  return JSON.stringify(aggregate(events, MINUTE_MS));
+}
+
+/** Folds pending deltas into the tiers; -1 when another session is already doing it. */
+export async function compactRollups(sql: Sql): Promise<number> {
+  const [row] = await sql<{ moved: string }[]>`select observian_rollup_compact() as moved`;
+  return Number(row.moved);
 }
 
 // Built once from this module's constants; the rows are the only parameters.
@@ -97,21 +105,3 @@ const COLUMNS = [
   "status_counts",
   "event_counts",
 ].join(", ");
-// Adds only the keys this batch brings (usually one or two) into the stored map.
-const addCounts = (col: string) =>
-  `${col} = r.${col} || coalesce((select jsonb_object_agg(k, coalesce((r.${col} ->> k)::bigint, 0)
-     + v::bigint) from jsonb_each_text(excluded.${col}) as t (k, v)), '{}'::jsonb)`;
-const ADD = [
-  "count = r.count + excluded.count",
-  "errors = r.errors + excluded.errors",
-  "latency_sum = r.latency_sum + excluded.latency_sum",
-  ...HISTOGRAM_COLUMNS.map((h) => `${h} = r.${h} + excluded.${h}`),
-  addCounts("status_counts"),
-  addCounts("event_counts"),
-].join(", ");
-const upsert = (table: string, param: string) => `
-  insert into ${table} as r (${COLUMNS})
-  select ${COLUMNS} from jsonb_to_recordset(${param}::text::jsonb) as x (${RECORD_TYPE})
-  order by service_id, bucket
-  on conflict (service_id, bucket) do update set ${ADD}
-  returning 1`;

@@ -4,7 +4,7 @@
 import type { Sql } from "../db/connect.ts";
 import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { logger } from "../logging.ts";
-import { rollupCtes, rollupParams } from "./rollup.ts";
+import { compactRollups, pendingCte, pendingParam } from "./rollup.ts";
 import type { NewEvent } from "./validate.ts";
 
 export const EVENTS_CHANNEL = "observian_events";
@@ -36,19 +36,29 @@ export interface EventWriterOptions {
   maxBatchEvents?: number;
   /** Partitions are created on demand only inside the window ingest accepts. */
   retentionDays?: number;
+  /** Least time between two rollup compactions started by this writer. */
+  compactEveryMs?: number;
+  /** Transactions in flight at once (default 4). */
+  concurrentFlushes?: number;
   onFlush?: (info: FlushInfo) => void;
 }
 
 export class EventWriter {
   #queue: Pending[] = [];
-  #queued = 0;
-  #flushing: Promise<void> | null = null;
+  /** Flushes under way; each ends by starting the next while events wait. */
+  #flushes = new Set<Promise<void>>();
+  readonly #maxFlushes: number;
+  #compacting: Promise<void> | null = null;
+  #lastCompaction = 0;
+  readonly #compactEveryMs: number;
   #serviceIds = new Map<string, number>();
   readonly #max: number;
   readonly #log = logger("ingest");
 
   constructor(private readonly sql: Sql, private readonly opts: EventWriterOptions = {}) {
     this.#max = opts.maxBatchEvents ?? 20_000;
+    this.#maxFlushes = opts.concurrentFlushes ?? 4;
+    this.#compactEveryMs = opts.compactEveryMs ?? 1000;
   }
 
   /** Stores the events atomically; resolves with their ids once committed. */
@@ -56,35 +66,58 @@ export class EventWriter {
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.#queue.push({ events, resolve, reject });
-      this.#queued += events.length;
-      if (!this.#flushing) this.#flushing = this.#drain();
+      this.#startFlush();
     });
   }
 
   /** Waits until everything queued so far is committed (or failed). */
   async idle(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+    while (this.#flushes.size || this.#compacting) {
+      await Promise.all(this.#flushes);
+      await this.#compacting;
+    }
   }
 
-  async #drain(): Promise<void> {
-    try {
-      while (this.#queue.length) {
-        const group: Pending[] = [];
-        let n = 0;
-        while (
-          this.#queue.length &&
-          (group.length === 0 || n + this.#queue[0].events.length <= this.#max)
-        ) {
-          const p = this.#queue.shift()!;
-          group.push(p);
-          n += p.events.length;
-        }
-        this.#queued -= n;
-        await this.#flushGroup(group);
-      }
-    } finally {
-      this.#flushing = null;
+  /**
+   * Folds rollup deltas into the tiers at most once per interval, after commits and off the
+   * request path: readers see pending deltas anyway, so this only keeps the pending table
+   * small. Driven by writes rather than a timer, so an idle instance (or Deno Deploy isolate)
+   * does no work.
+   */
+  #maybeCompact(): void {
+    const now = Date.now();
+    if (this.#compacting || now - this.#lastCompaction < this.#compactEveryMs) return;
+    this.#lastCompaction = now;
+    this.#compacting = compactRollups(this.sql)
+      .catch((err) =>
+        this.#log.warning("rollup compaction failed: {error}", { error: String(err) })
+      )
+      .then(() => {
+        this.#compacting = null;
+      });
+  }
+
+  /**
+   * Starts a flush of what is queued when fewer than the limit are under way. A few flushes in
+   * flight let one transaction insert while another waits for its WAL flush; under load each
+   * takes everything queued meanwhile, which is where the batching comes from.
+   */
+  #startFlush(): void {
+    if (this.#flushes.size >= this.#maxFlushes || this.#queue.length === 0) return;
+    const group: Pending[] = [];
+    let n = 0;
+    while (
+      this.#queue.length && (group.length === 0 || n + this.#queue[0].events.length <= this.#max)
+    ) {
+      const p = this.#queue.shift()!;
+      group.push(p);
+      n += p.events.length;
     }
+    const flush: Promise<void> = this.#flushGroup(group).finally(() => {
+      this.#flushes.delete(flush);
+      this.#startFlush();
+    });
+    this.#flushes.add(flush);
   }
 
   async #flushGroup(group: Pending[]): Promise<void> {
@@ -98,6 +131,7 @@ export class EventWriter {
         at += p.events.length;
       }
       this.#report(events.length, group.length, started, true);
+      this.#maybeCompact();
     } catch (err) {
       if (group.length === 1) {
         group[0].reject(err);
@@ -147,7 +181,7 @@ export class EventWriter {
       messages[i] = e.message;
       attrs[i] = e.attributes ? JSON.stringify(e.attributes) : null;
     }
-    const rollups = rollupParams(events.map((e, i) => ({
+    const rollups = pendingParam(events.map((e, i) => ({
       serviceId: serviceIds[i],
       time: e.timestamp.getTime(),
       statusCode: e.statusCode,
@@ -164,7 +198,7 @@ export class EventWriter {
       latency,
       messages,
       attrs,
-      ...rollups,
+      rollups,
     ], { prepare: true });
     return row.ids.map(Number);
   }
@@ -197,7 +231,7 @@ const FLUSH_SQL = `
                 $6::text[], $7::text[]) as u (s, t, c, e, l, m, a)
     returning id, "timestamp"
   ),
-  ${rollupCtes(8)}
+  ${pendingCte(8)}
   select array_agg(id order by id) as ids,
     pg_notify('${EVENTS_CHANNEL}', json_build_object(
       'from', min("timestamp"), 'to', max("timestamp"),

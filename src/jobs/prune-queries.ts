@@ -74,9 +74,11 @@ export async function pruneBoundary(
       ? (await tx`delete from ${tx(opts.partition)} where "timestamp" < ${opts.cutoff}`).count
       : 0;
     const rc = opts.rollupCutoff;
-    await tx`delete from log_rollup_1m where bucket <= ${rc}::timestamptz - interval '1 minute'`;
-    await tx`delete from log_rollup_1h where bucket <= ${rc}::timestamptz - interval '1 hour'`;
-    await tx`delete from log_rollup_1d where bucket <= ${rc}::timestamptz - interval '1 day'`;
+    // Pending deltas are minute buckets on their way to the tiers: old ones go too.
+    await tx`delete from log_rollup_pending where bucket <= ${rc}::timestamptz - interval '1 minute'`;
+    await tx`delete from log_rollup_1m_store where bucket <= ${rc}::timestamptz - interval '1 minute'`;
+    await tx`delete from log_rollup_1h_store where bucket <= ${rc}::timestamptz - interval '1 hour'`;
+    await tx`delete from log_rollup_1d_store where bucket <= ${rc}::timestamptz - interval '1 day'`;
     if (deleted > 0 && rc.getTime() === opts.cutoff.getTime()) {
       // Widened by the function to the whole UTC day that holds the cutoff.
       await tx`
