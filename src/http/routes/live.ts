@@ -13,6 +13,7 @@ import {
   toLiveRequest,
   wantsEventStream,
 } from "../../query/live.ts";
+import { timeQuery } from "../../metrics/db.ts";
 import { problemResponse } from "../openapi.ts";
 
 const liveFeed = createRoute({
@@ -20,8 +21,9 @@ const liveFeed = createRoute({
   path: "/logs/live-feed",
   tags: ["logs"],
   summary: "The latest events as JSON, or a live Server-Sent Events stream",
-  description: `Without \`Accept: text/event-stream\`: the latest \`limit\` matching events ` +
-    `(default ${LIVE_DEFAULT_LIMIT}, at most ${LIVE_MAX_LIMIT}), newest first.\n\n` +
+  description: "Without `Accept: text/event-stream` (no Accept, or JSON): the latest `limit` " +
+    `matching events (default ${LIVE_DEFAULT_LIMIT}, at most ${LIVE_MAX_LIMIT}), newest ` +
+    "first.\n\n" +
     "With it: a stream that first sends those events oldest first, then every matching " +
     "event as soon as it is committed. Each is `event: log`, `id: <event id>`, " +
     "`data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open " +
@@ -56,14 +58,22 @@ const liveFeed = createRoute({
 export function liveRoutes(app: OpenAPIHono, ctx: AppContext): void {
   const retention = { retentionDays: ctx.config.retentionDays };
   app.openapi(liveFeed, async (c) => {
-    const headers = c.req.valid("header");
-    const req = toLiveRequest(c.req.valid("query"), headers["last-event-id"]);
+    const req = toLiveRequest(c.req.valid("query"), c.req.valid("header")["last-event-id"]);
     c.header("Vary", "Accept");
-    if (!wantsEventStream(headers.accept)) {
-      return c.json(await latestFeed(ctx.sql, req, retention), 200);
+    if (!wantsEventStream(c.req.header("accept"))) {
+      const events = await timeQuery(
+        ctx.metrics,
+        "live_latest",
+        () => latestFeed(ctx.sql, req, retention),
+      );
+      return c.json(events, 200);
     }
     // Opened before the response starts, so a failure is still a proper problem answer.
-    const feed = await openLiveFeed(ctx.liveHub, req, retention);
+    const feed = await timeQuery(
+      ctx.metrics,
+      "live_open",
+      () => openLiveFeed(ctx.liveHub, req, retention),
+    );
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => feed.cancel());
       await feed.pipe({
