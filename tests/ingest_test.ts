@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
+import { createDb } from "../src/db/connect.ts";
 import { compactRollups } from "../src/ingest/rollup.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
@@ -152,6 +153,25 @@ dbTest("[ingest] many concurrent requests share commits and every one is stored"
   assert.equal(await count(), before + 200);
   assert.equal(flushes.reduce((a, b) => a + b, 0), 200);
   assert.ok(flushes.length < 200, `group commit: ${flushes.length} transactions for 200`);
+});
+
+dbTest("[ingest] writes queued on a brand-new connection all succeed", async () => {
+  // postgres.js may mis-serialise array parameters before a new connection has fetched its
+  // array types; the writer sends JSON instead, so this must never fail.
+  for (let round = 0; round < 3; round++) {
+    const fresh = createDb(db.url, { max: 1 });
+    try {
+      const writer = new EventWriter(fresh, { concurrentFlushes: 2 });
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+        writer.write([
+          { ...baseEvent(), serviceName: `fresh-${round}-${i % 3}` },
+          { ...baseEvent(), eventType: "x" },
+        ])));
+      assert.equal(results.flat().length, 20);
+    } finally {
+      await fresh.end();
+    }
+  }
 });
 
 dbTest("[ingest] a request failing in a shared commit does not fail the others", async () => {

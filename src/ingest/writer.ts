@@ -165,22 +165,17 @@ export class EventWriter {
   }
 
   async #insert(events: NewEvent[], serviceIds: number[]): Promise<number[]> {
-    const n = events.length;
-    const ts = new Array<string>(n);
-    const status = new Array<number>(n);
-    const types = new Array<string | null>(n);
-    const latency = new Array<number>(n);
-    const messages = new Array<string | null>(n);
-    const attrs = new Array<string | null>(n);
-    for (let i = 0; i < n; i++) {
-      const e = events[i];
-      ts[i] = e.timestamp.toISOString();
-      status[i] = e.statusCode;
-      types[i] = e.eventType;
-      latency[i] = e.latencyMs;
-      messages[i] = e.message;
-      attrs[i] = e.attributes ? JSON.stringify(e.attributes) : null;
-    }
+    // Rows travel as one JSON text parameter: postgres.js can serialise array parameters
+    // wrongly on a connection that has not fetched its array types yet (porsager/postgres#952).
+    const rows = JSON.stringify(events.map((e, i) => ({
+      s: serviceIds[i],
+      t: e.timestamp.toISOString(),
+      c: e.statusCode,
+      e: e.eventType,
+      l: e.latencyMs,
+      m: e.message,
+      a: e.attributes,
+    })));
     const rollups = pendingParam(events.map((e, i) => ({
       serviceId: serviceIds[i],
       time: e.timestamp.getTime(),
@@ -190,17 +185,10 @@ export class EventWriter {
     })));
     // One statement, so one round trip and its own transaction: events, rollups and the
     // notice for live feeds commit together or not at all.
-    const [row] = await this.sql.unsafe<{ ids: string[] }[]>(FLUSH_SQL, [
-      serviceIds,
-      ts,
-      status,
-      types,
-      latency,
-      messages,
-      attrs,
-      rollups,
-    ], { prepare: true });
-    return row.ids.map(Number);
+    const [row] = await this.sql.unsafe<{ ids: number[] }[]>(FLUSH_SQL, [rows, rollups], {
+      prepare: true,
+    });
+    return row.ids;
   }
 
   /** Service ids by name; unknown names are registered (safe under concurrent first writes). */
@@ -209,11 +197,14 @@ export class EventWriter {
       !this.#serviceIds.has(name)
     );
     if (missing.length) {
+      const names = JSON.stringify(missing);
       await this.sql`
-        insert into services (name) select unnest(${missing}::text[])
+        insert into services (name)
+        select jsonb_array_elements_text(${names}::text::jsonb)
         on conflict (name) do nothing`;
       const rows = await this.sql<{ id: number; name: string }[]>`
-        select id, name from services where name = any(${missing}::text[])`;
+        select id, name from services
+        where name in (select jsonb_array_elements_text(${names}::text::jsonb))`;
       for (const r of rows) this.#serviceIds.set(r.name, r.id);
     }
     return events.map((e) => this.#serviceIds.get(e.serviceName)!);
@@ -226,13 +217,13 @@ const FLUSH_SQL = `
   with ins as (
     insert into log_events
       (service_id, "timestamp", status_code, event_type, latency_ms, message, attributes)
-    select s, t, c, e, l, m, a::jsonb
-    from unnest($1::int[], $2::timestamptz[], $3::smallint[], $4::text[], $5::float8[],
-                $6::text[], $7::text[]) as u (s, t, c, e, l, m, a)
+    select s, t, c, e, l, m, a
+    from json_to_recordset($1::text::json)
+      as r (s int, t timestamptz, c smallint, e text, l float8, m text, a jsonb)
     returning id, "timestamp"
   ),
-  ${pendingCte(8)}
-  select array_agg(id order by id) as ids,
+  ${pendingCte(2)}
+  select json_agg(id order by id) as ids,
     pg_notify('${EVENTS_CHANNEL}', json_build_object(
       'from', min("timestamp"), 'to', max("timestamp"),
       'ids', json_build_array(json_build_array(min(id), max(id))))::text) as notified
