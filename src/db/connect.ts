@@ -13,6 +13,11 @@ export interface DbOptions {
   applicationName?: string;
 }
 
+/**
+ * postgres.js learns array type oids on its first connection; array parameters of queries
+ * queued before that are sent as text (porsager/postgres#789). main runs waitForDb first, and
+ * the hot paths send lists as JSON anyway.
+ */
 export function createDb(url: string, opts: DbOptions = {}): Sql {
   return postgres(url, {
     max: opts.max ?? 10,
