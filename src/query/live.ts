@@ -231,6 +231,7 @@ export class LiveFeed {
         const batch = await sub.take(Math.max(0, nextPing - Date.now()));
         if (batch === null) return;
         for (const e of batch) {
+          if (sub.ended && sub.ended !== "closed") return;
           // Committed between subscribing and the initial query: already sent.
           if (this.#initialIds.has(e.id)) continue;
           await sink.send(e);
