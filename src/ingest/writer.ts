@@ -38,7 +38,10 @@ export interface EventWriterOptions {
   retentionDays?: number;
   /** Least time between two rollup compactions started by this writer. */
   compactEveryMs?: number;
-  /** Transactions in flight at once (default 4). */
+  /**
+   * Transactions in flight at once. Default 1: on two cores one flush at a time batches more
+   * and measured faster (about 9k vs 7k single-event requests/s) than 2 or 4.
+   */
   concurrentFlushes?: number;
   onFlush?: (info: FlushInfo) => void;
 }
@@ -57,7 +60,7 @@ export class EventWriter {
 
   constructor(private readonly sql: Sql, private readonly opts: EventWriterOptions = {}) {
     this.#max = opts.maxBatchEvents ?? 20_000;
-    this.#maxFlushes = opts.concurrentFlushes ?? 4;
+    this.#maxFlushes = opts.concurrentFlushes ?? 1;
     this.#compactEveryMs = opts.compactEveryMs ?? 1000;
   }
 
@@ -98,9 +101,8 @@ export class EventWriter {
   }
 
   /**
-   * Starts a flush of what is queued when fewer than the limit are under way. A few flushes in
-   * flight let one transaction insert while another waits for its WAL flush; under load each
-   * takes everything queued meanwhile, which is where the batching comes from.
+   * Starts a flush of what is queued when fewer than the limit are under way. Under load each
+   * flush takes everything queued while the previous one ran: that is the group commit.
    */
   #startFlush(): void {
     if (this.#flushes.size >= this.#maxFlushes || this.#queue.length === 0) return;
