@@ -25,7 +25,8 @@ export async function startServer(
   const outFile = await Deno.open(logPath, { append: true });
   const errFile = await Deno.open(logPath, { append: true });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-cron", "src/main.ts"],
+    // The start task's flags (deno.json), minus the task runner, so VmRSS is the server's own.
+    args: ["run", "-A", "--unstable-cron", "--v8-flags=--max-semi-space-size=4", "src/main.ts"],
     cwd: ROOT,
     env: {
       DATABASE_URL: databaseUrl,
