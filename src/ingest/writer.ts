@@ -4,19 +4,9 @@
 import type { Sql } from "../db/connect.ts";
 import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { logger } from "../logging.ts";
-import { compactRollups, pendingCte, pendingParam } from "./rollup.ts";
+import { compactRollups } from "./rollup.ts";
+import { insertEvents, isMissingPartition, registerServices } from "./store.ts";
 import type { NewEvent } from "./validate.ts";
-
-export const EVENTS_CHANNEL = "observian_events";
-
-/** What a NOTIFY on EVENTS_CHANNEL carries: where the committed events are. */
-export interface CommitNotice {
-  from: string;
-  to: string;
-  ids: [number, number][];
-}
-
-export type IngestSource = "api" | "github";
 
 export interface FlushInfo {
   events: number;
@@ -158,7 +148,7 @@ export class EventWriter {
   async #commit(events: NewEvent[]): Promise<number[]> {
     const serviceIds = await this.#resolveServices(events);
     try {
-      return await this.#insert(events, serviceIds);
+      return await insertEvents(this.sql, events, serviceIds);
     } catch (err) {
       if (!isMissingPartition(err)) throw err;
       // Partition upkeep fell behind (e.g. the server ran past midnight without the pruner):
@@ -168,35 +158,8 @@ export class EventWriter {
       if (days[0] < allowed.from || days[days.length - 1] > allowed.to) throw err;
       const created = await ensurePartitions(this.sql, days[0], days[days.length - 1]);
       this.#log.warning("created {created} missing partition(s) during ingest", { created });
-      return await this.#insert(events, serviceIds);
+      return await insertEvents(this.sql, events, serviceIds);
     }
-  }
-
-  async #insert(events: NewEvent[], serviceIds: number[]): Promise<number[]> {
-    // Rows travel as one JSON text parameter: postgres.js can serialise array parameters
-    // wrongly on a connection that has not fetched its array types yet (porsager/postgres#952).
-    const rows = JSON.stringify(events.map((e, i) => ({
-      s: serviceIds[i],
-      t: e.timestamp.toISOString(),
-      c: e.statusCode,
-      e: e.eventType,
-      l: e.latencyMs,
-      m: e.message,
-      a: e.attributes,
-    })));
-    const rollups = pendingParam(events.map((e, i) => ({
-      serviceId: serviceIds[i],
-      time: e.timestamp.getTime(),
-      statusCode: e.statusCode,
-      eventType: e.eventType,
-      latencyMs: e.latencyMs,
-    })));
-    // One statement, so one round trip and its own transaction: events, rollups and the
-    // notice for live feeds commit together or not at all.
-    const [row] = await this.sql.unsafe<{ ids: number[] }[]>(FLUSH_SQL, [rows, rollups], {
-      prepare: true,
-    });
-    return row.ids;
   }
 
   /** Service ids by name; unknown names are registered (safe under concurrent first writes). */
@@ -205,58 +168,10 @@ export class EventWriter {
       !this.#serviceIds.has(name)
     );
     if (missing.length) {
-      const names = JSON.stringify(missing);
-      await this.sql`
-        insert into services (name)
-        select jsonb_array_elements_text(${names}::text::jsonb)
-        on conflict (name) do nothing`;
-      const rows = await this.sql<{ id: number; name: string }[]>`
-        select id, name from services
-        where name in (select jsonb_array_elements_text(${names}::text::jsonb))`;
-      for (const r of rows) this.#serviceIds.set(r.name, r.id);
+      for (const [name, id] of await registerServices(this.sql, missing)) {
+        this.#serviceIds.set(name, id);
+      }
     }
     return events.map((e) => this.#serviceIds.get(e.serviceName)!);
   }
-}
-
-// Ids come back sorted: one statement takes its sequence values in row order, so sorted ids
-// line up with the input. The notice covers the commit's id span; listeners dedupe by id.
-const FLUSH_SQL = `
-  with ins as (
-    insert into log_events
-      (service_id, "timestamp", status_code, event_type, latency_ms, message, attributes)
-    select s, t, c, e, l, m, a
-    from json_to_recordset($1::text::json)
-      as r (s int, t timestamptz, c smallint, e text, l float8, m text, a jsonb)
-    returning id, "timestamp"
-  ),
-  ${pendingCte(2)}
-  select json_agg(id order by id) as ids,
-    pg_notify('${EVENTS_CHANNEL}', json_build_object(
-      'from', min("timestamp"), 'to', max("timestamp"),
-      'ids', json_build_array(json_build_array(min(id), max(id))))::text) as notified
-  from ins`;
-
-function isMissingPartition(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e?.code === "23514" && /no partition/i.test(e.message ?? "");
-}
-
-/** Time span and id ranges of a commit, small enough for NOTIFY's 8000-byte payload. */
-export function notice(ts: string[], ids: number[]): CommitNotice {
-  let from = ts[0], to = ts[0];
-  for (const t of ts) {
-    if (t < from) from = t;
-    if (t > to) to = t;
-  }
-  const sorted = [...ids].sort((a, b) => a - b);
-  const ranges: [number, number][] = [];
-  for (const id of sorted) {
-    const last = ranges[ranges.length - 1];
-    if (last && id === last[1] + 1) last[1] = id;
-    else ranges.push([id, id]);
-  }
-  // Too many ranges for the payload: one covering range; listeners dedupe by id.
-  const compact = ranges.length > 200 ? [[sorted[0], sorted[sorted.length - 1]]] : ranges;
-  return { from, to, ids: compact as [number, number][] };
 }

@@ -1,10 +1,10 @@
 // Stores GitHub events exactly once: the ids go into github_seen_events and the events into
-// log_events (with their rollups and the live-feed NOTIFY, as the ingest writer does) in one
+// log_events (through the ingest writer's own statement: rollup deltas, live-feed notice) in one
 // transaction, so an id is marked seen if and only if its event is stored. Concurrent
 // pollers block on the id's unique key until the first commits, then see a conflict.
 import type { Sql } from "../db/connect.ts";
 import { ensurePartitions, utcDay } from "../db/partitions.ts";
-import { EVENTS_CHANNEL, notice } from "../ingest/writer.ts";
+import { insertEvents, isMissingPartition, registerServices } from "../ingest/store.ts";
 
 export interface GitHubRow {
   githubId: string;
@@ -55,40 +55,8 @@ async function insertOnce(sql: Sql, unique: GitHubRow[], given: number): Promise
     const events = unique.filter((r) => isNew.has(r.githubId));
     if (events.length === 0) return { inserted: 0, duplicates: given };
 
-    const names = [...new Set(events.map((e) => e.serviceName))];
-    await tx`
-      insert into services (name) select unnest(${names}::text[])
-      on conflict (name) do nothing`;
-    const services = await tx<{ id: number; name: string }[]>`
-      select id, name from services where name = any(${names}::text[])`;
-    const idOf = new Map(services.map((s) => [s.name, s.id]));
-
-    const serviceIds = events.map((e) => idOf.get(e.serviceName)!);
-    const ts = events.map((e) => e.timestamp.toISOString());
-    const status = events.map((e) => e.statusCode);
-    const types = events.map((e) => e.eventType);
-    const latency = events.map((e) => e.latencyMs);
-    const inserted = await tx<{ id: string }[]>`
-      insert into log_events
-        (service_id, "timestamp", status_code, event_type, latency_ms, message, attributes)
-      select s, t, c, e, l, m, a::jsonb
-      from unnest(
-        ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
-        ${latency}::float8[], ${events.map((e) => e.message)}::text[],
-        ${events.map((e) => JSON.stringify(e.attributes))}::text[]
-      ) as u (s, t, c, e, l, m, a)
-      returning id`;
-    await tx`
-      select observian_rollup_add(
-        ${serviceIds}::int[], ${ts}::timestamptz[], ${status}::smallint[], ${types}::text[],
-        ${latency}::float8[])`;
-    const ids = inserted.map((r) => Number(r.id));
-    await tx`select pg_notify(${EVENTS_CHANNEL}, ${JSON.stringify(notice(ts, ids))})`;
+    const idOf = await registerServices(tx, [...new Set(events.map((e) => e.serviceName))]);
+    await insertEvents(tx, events, events.map((e) => idOf.get(e.serviceName)!));
     return { inserted: events.length, duplicates: given - events.length };
   });
-}
-
-function isMissingPartition(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e?.code === "23514" && /no partition/i.test(e.message ?? "");
 }

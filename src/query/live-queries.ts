@@ -1,7 +1,7 @@
 // The live feed's SQL: the latest events, the events after a client's last id, and the events
 // of one commit notice. Every read is bounded in time so that partition pruning applies.
 import type { Sql } from "../db/connect.ts";
-import type { CommitNotice } from "../ingest/writer.ts";
+import type { CommitNotice } from "../ingest/store.ts";
 import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
 import { filterSql, type LogFilter } from "./filters.ts";
 

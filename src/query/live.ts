@@ -7,7 +7,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Sql } from "../db/connect.ts";
 import { InvalidInputError, UnavailableError } from "../errors.ts";
-import { type CommitNotice, EVENTS_CHANNEL } from "../ingest/writer.ts";
+import { type CommitNotice, EVENTS_CHANNEL } from "../ingest/store.ts";
 import { logger } from "../logging.ts";
 import type { LogEventOut } from "./events.ts";
 import {
