@@ -6,7 +6,7 @@ import postgres from "postgres";
 import type { BenchContext } from "./run.ts";
 import { throwawayDatabase } from "./lib/env.ts";
 import { copyBatch, copyRows, countEvents, makeEvents, registerServices } from "./lib/events.ts";
-import { log, mb, median, num, ticker } from "./lib/report.ts";
+import { log, maxRssRow, mb, median, num, ticker } from "./lib/report.ts";
 import { startServer } from "./lib/server.ts";
 import { ensureWrk, runDenoLoad, runWrk } from "./lib/wrk.ts";
 
@@ -115,13 +115,5 @@ export async function ingestBatch(ctx: BenchContext): Promise<void> {
     }; ${num(rows)} rows in the table at the end` +
       (apiFailures ? `; ${apiFailures} requests not answered 201` : ""),
   });
-  ctx.report.add({
-    bench: BENCH,
-    metric: "server max RSS",
-    value: mb(server.maxRss()),
-    baseline: "",
-    ratio: "",
-    goal: "< 250 MB",
-    pass: server.maxRss() < 250 * 1024 * 1024,
-  });
+  ctx.report.add(maxRssRow(BENCH, server.maxRss()));
 }

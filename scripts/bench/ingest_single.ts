@@ -5,7 +5,7 @@ import postgres from "postgres";
 import type { BenchContext } from "./run.ts";
 import { throwawayDatabase } from "./lib/env.ts";
 import { countEvents, registerServices } from "./lib/events.ts";
-import { log, mb, ms, num } from "./lib/report.ts";
+import { log, maxRssRow, mb, ms, num } from "./lib/report.ts";
 import { startServer } from "./lib/server.ts";
 import { ensureWrk, runDenoLoad, runWrk, type WrkResult } from "./lib/wrk.ts";
 
@@ -111,15 +111,7 @@ export async function ingestSingle(ctx: BenchContext): Promise<void> {
     goal: `201s ≤ rows ≤ sent (${num(ingest.sent)})`,
     pass: complete,
   });
-  ctx.report.add({
-    bench: BENCH,
-    metric: "server max RSS",
-    value: mb(server.maxRss()),
-    baseline: "",
-    ratio: "",
-    goal: "< 250 MB",
-    pass: server.maxRss() < 250 * 1024 * 1024,
-  });
+  ctx.report.add(maxRssRow(BENCH, server.maxRss()));
 }
 
 function describe(what: string, r: WrkResult): void {

@@ -4,7 +4,7 @@
 import postgres from "postgres";
 import type { BenchContext } from "./run.ts";
 import { keptDatabase } from "./lib/env.ts";
-import { log, mb, ms, num, summarize, ticker } from "./lib/report.ts";
+import { log, maxRssRow, ms, num, summarize, ticker } from "./lib/report.ts";
 import { interrupt } from "./lib/interrupt.ts";
 import { startServer } from "./lib/server.ts";
 import { progressPrinter, seedDatabase } from "../seed.ts";
@@ -155,15 +155,7 @@ export async function query(ctx: BenchContext): Promise<void> {
         `p50 ${ms(naive.p50)} p99 ${ms(naive.p99)}`,
     });
   }
-  ctx.report.add({
-    bench: BENCH,
-    metric: "server max RSS",
-    value: mb(server.maxRss()),
-    baseline: "",
-    ratio: "",
-    goal: "< 250 MB",
-    pass: server.maxRss() < 250 * 1024 * 1024,
-  });
+  ctx.report.add(maxRssRow(BENCH, server.maxRss()));
 }
 
 /** Sequential timings in ms after `warmup` unmeasured calls; stops at `max` or the budget. */

@@ -101,3 +101,16 @@ export function summarize(samples: number[]) {
 export function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
+
+/** The memory goal every benchmark checks: the server's peak resident set. */
+export function maxRssRow(bench: string, bytes: number): ResultRow {
+  return {
+    bench,
+    metric: "server max RSS",
+    value: mb(bytes),
+    baseline: "",
+    ratio: "",
+    goal: "< 250 MB",
+    pass: bytes < 250 * 1024 * 1024,
+  };
+}
