@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { timeQuery } from "../../metrics/db.ts";
 import type { AppContext } from "../../app.ts";
 import { LogEventOut } from "../../query/events.ts";
 import {
@@ -45,7 +46,8 @@ const listLogs = createRoute({
 /** GET /logs — filtered, paginated query. */
 export function logsRoutes(app: OpenAPIHono, ctx: AppContext): void {
   app.openapi(listLogs, async (c) => {
-    const page = await queryLogs(ctx.sql, toLogsRequest(c.req.valid("query")));
+    const request = toLogsRequest(c.req.valid("query"));
+    const page = await timeQuery(ctx.metrics, "logs", () => queryLogs(ctx.sql, request));
     if (page.nextCursor) {
       c.header("Link", `<${nextUrl(c.req.url, page.nextCursor)}>; rel="next"`);
       c.header("X-Next-Cursor", page.nextCursor);

@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { timeQuery } from "../../metrics/db.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { AppContext } from "../../app.ts";
 import { SERVICE_NAME } from "../../config.ts";
@@ -94,7 +95,10 @@ const put = createRoute({
 
 /** GET /services, GET and PUT /services/{name}. */
 export function servicesRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  app.openapi(list, async (c) => c.json(await listServices(ctx.sql), 200));
+  app.openapi(
+    list,
+    async (c) => c.json(await timeQuery(ctx.metrics, "services", () => listServices(ctx.sql)), 200),
+  );
 
   app.openapi(get, async (c) => {
     const { name } = c.req.valid("param");

@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { timeQuery } from "../../metrics/db.ts";
 import type { AppContext } from "../../app.ts";
 import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
 import { MAX_SPAN_DAYS, summarize, SummaryQuery } from "../../query/summary.ts";
@@ -89,5 +90,8 @@ const route = createRoute({
 
 /** GET /logs/summary. */
 export function summaryRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  app.openapi(route, async (c) => c.json(await summarize(ctx.sql, c.req.valid("query")), 200));
+  app.openapi(route, async (c) => {
+    const q = c.req.valid("query");
+    return c.json(await timeQuery(ctx.metrics, "summary", () => summarize(ctx.sql, q)), 200);
+  });
 }
