@@ -305,15 +305,17 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     },
   );
 
-  app.openapi(toggleRoute("ingestor", "/control/ingestor-toggle"), async (c) => {
-    const result = await toggle(
-      "ingestor",
-      c.req.valid("query"),
-      c.req.valid("json"),
-      c.get("apiCaller"),
-    );
-    return c.json(result, 200);
-  });
+  for (const job of ["ingestor", "pruner"] as const) {
+    app.openapi(toggleRoute(job, `/control/${job}-toggle`), async (c) => {
+      const result = await toggle(
+        job,
+        c.req.valid("query"),
+        c.req.valid("json"),
+        c.get("apiCaller"),
+      );
+      return c.json(result, 200);
+    });
+  }
 
   app.openapi(
     createRoute({
@@ -357,16 +359,6 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
       return c.json(prunerStatus(row, ctx.config, new Date()), 200);
     },
   );
-
-  app.openapi(toggleRoute("pruner", "/control/pruner-toggle"), async (c) => {
-    const result = await toggle(
-      "pruner",
-      c.req.valid("query"),
-      c.req.valid("json"),
-      c.get("apiCaller"),
-    );
-    return c.json(result, 200);
-  });
 
   app.openapi(
     createRoute({
