@@ -1,5 +1,7 @@
 // /metrics: the exposition, route templates, database-backed gauges read at scrape time, and
 // `promtool check metrics` against a live scrape over real HTTP.
+import { compactRollups } from "../src/ingest/rollup.ts";
+import { EventWriter } from "../src/ingest/writer.ts";
 import assert from "node:assert/strict";
 import { register as globalRegistry } from "prom-client";
 import { buildApp } from "../src/app.ts";
@@ -155,6 +157,24 @@ dbTest("[metrics] partitions ahead are counted at scrape time, up to the first g
     await ensurePartitionWindow(db.sql, { retentionDays: config.retentionDays });
   }
   assert.equal(sample(await scrape(app), "observian_partitions_ahead"), 7);
+});
+
+dbTest("[metrics] pending rollup deltas are counted at scrape time", async () => {
+  const { app } = fresh();
+  await compactRollups(db.sql);
+  assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 0);
+  await new EventWriter(db.sql, { compactEveryMs: Infinity }).write([{
+    serviceName: "auth-service",
+    timestamp: new Date(),
+    statusCode: 200,
+    eventType: null,
+    latencyMs: 1,
+    message: null,
+    attributes: null,
+  }]);
+  assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 1);
+  await compactRollups(db.sql);
+  assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 0);
 });
 
 dbTest("[metrics] pool use is read from pg_stat_activity, beside DB_POOL_MAX", async () => {

@@ -1,5 +1,5 @@
 // Metrics read from PostgreSQL when /metrics is scraped rather than kept up to date by the
-// code paths: partitions ahead, pool use and the job switches. One cheap round-trip (catalog
+// code paths: partitions ahead, pending rollup deltas, pool use and the job switches. One cheap round-trip (catalog
 // views and a two-row table), bounded by a timeout so a slow database never stalls a scrape.
 import type { Sql } from "../db/connect.ts";
 import { logger } from "../logging.ts";
@@ -19,6 +19,7 @@ const STATE_LABELS = ["active", "idle", "idle_in_transaction", "other"] as const
 
 interface Row {
   ahead: number;
+  pending: number;
   connections: Record<string, number>;
   jobs: { job: string; enabled: boolean; last_success: number | null }[];
 }
@@ -43,6 +44,8 @@ export async function collectDatabaseMetrics(
                  from log_event_partitions p, today
                 where p.day > today.d) x, today
         where x.day = today.d + x.n::int) as ahead,
+      -- Normally a second's worth of commits; growth means compaction is not keeping up.
+      (select count(*)::int from log_rollup_pending) as pending,
       coalesce((select json_object_agg(state, n)
          from (select coalesce(state, 'unknown') as state, count(*) as n
                  from pg_stat_activity
@@ -61,6 +64,7 @@ export async function collectDatabaseMetrics(
   try {
     const [row] = await timeQuery(metrics, "metrics_collect", () => Promise.race([query, timeout]));
     metrics.partitionsAhead.set(row.ahead);
+    metrics.rollupPending.set(row.pending);
     const byState: Record<string, number> = {};
     for (const [state, n] of Object.entries(row.connections)) {
       const label = STATES[state] ?? "other";
@@ -73,6 +77,7 @@ export async function collectDatabaseMetrics(
     query.cancel();
     metrics.collectFailures.inc();
     metrics.partitionsAhead.set(NaN);
+    metrics.rollupPending.set(NaN);
     for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, NaN);
     logger("metrics").warning("database metrics unavailable: {error}", {
       error: err instanceof Error ? err.message : String(err),

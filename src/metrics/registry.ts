@@ -129,6 +129,11 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Daily partitions dropped by the pruner.",
       registers,
     }),
+    rollupPending: new Gauge({
+      name: "observian_rollup_pending_rows",
+      help: "Rollup deltas waiting for compaction (log_rollup_pending), read at scrape.",
+      registers,
+    }),
     partitionsAhead: new Gauge({
       // A count, not a duration: promtool's lint wants durations in seconds, not days.
       name: "observian_partitions_ahead",
