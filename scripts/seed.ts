@@ -396,7 +396,7 @@ const COPY_FINISH_TIMEOUT_MS = 120_000;
  * Streams COPY text rows into log_events. postgres.js never settles a COPY whose error arrives
  * after the last chunk was sent, so finishing is bounded by a watchdog.
  */
-async function copyIn(sql: postgres.Sql, source: Readable): Promise<void> {
+export async function copyIn(sql: postgres.Sql, source: Readable): Promise<void> {
   const writable = await sql`
     copy log_events (service_id, "timestamp", status_code, event_type, latency_ms, message,
                      attributes)

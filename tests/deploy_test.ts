@@ -1,6 +1,7 @@
 // The deployment files, checked by the real tools: docker-compose, promtool, Prometheus itself
 // scraping a live Observian, and the dashboard's SQL on the real schema. Tests needing a tool
 // that is not on PATH are skipped with a warning; .ci/run installs them.
+import { onPath } from "./helpers/tools.ts";
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { buildApp } from "../src/app.ts";
@@ -12,18 +13,6 @@ import { FakeGitHub, ghEvent } from "./helpers/fake-github.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const PROM_DIR = `${ROOT}deploy/prometheus`;
 const DASHBOARD = `${ROOT}deploy/grafana/dashboards/observian.json`;
-
-/** Absolute path of an executable on PATH, or undefined. */
-function onPath(cmd: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (!dir) continue;
-    try {
-      const info = Deno.statSync(`${dir}/${cmd}`);
-      if (info.isFile && (info.mode ?? 0o111) & 0o111) return `${dir}/${cmd}`;
-    } catch { /* not here */ }
-  }
-  return undefined;
-}
 
 const tools = {
   promtool: onPath("promtool"),

@@ -1,5 +1,6 @@
 // /metrics: the exposition, route templates, database-backed gauges read at scrape time, and
 // `promtool check metrics` against a live scrape over real HTTP.
+import { onPath } from "./helpers/tools.ts";
 import { compactRollups } from "../src/ingest/rollup.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import assert from "node:assert/strict";
@@ -37,18 +38,6 @@ function sample(ms: Sample[], name: string, labels: Record<string, string> = {})
   );
   assert.ok(found.length <= 1, `${name} ${JSON.stringify(labels)} matches ${found.length} samples`);
   return found[0]?.value;
-}
-
-/** Absolute path of an executable on PATH, or undefined. */
-function onPath(cmd: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (!dir) continue;
-    try {
-      const info = Deno.statSync(`${dir}/${cmd}`);
-      if (info.isFile && (info.mode ?? 0o111) & 0o111) return `${dir}/${cmd}`;
-    } catch { /* not here */ }
-  }
-  return undefined;
 }
 
 const db = await preparedDatabase();

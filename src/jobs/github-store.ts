@@ -5,15 +5,11 @@
 import type { Sql } from "../db/connect.ts";
 import { ensurePartitions, utcDay } from "../db/partitions.ts";
 import { insertEvents, isMissingPartition, registerServices } from "../ingest/store.ts";
+import type { NewEvent } from "../ingest/validate.ts";
 
-export interface GitHubRow {
+/** A log event with the GitHub id it came from (its exactly-once key). */
+export interface GitHubRow extends NewEvent {
   githubId: string;
-  serviceName: string;
-  timestamp: Date;
-  statusCode: number;
-  eventType: string | null;
-  latencyMs: number;
-  message: string | null;
   attributes: Record<string, unknown>;
 }
 

@@ -1,7 +1,7 @@
 // Synthetic events for the ingest benchmarks, as API JSON and as COPY text rows.
+import { copyIn } from "../../seed.ts";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type postgres from "postgres";
 
 export interface BenchEvent {
@@ -58,20 +58,7 @@ export function copyRows(events: BenchEvent[], serviceIds: Map<string, number>):
 
 /** One COPY (its own transaction) of pre-built rows into log_events. */
 export async function copyBatch(sql: postgres.Sql, rows: Buffer): Promise<void> {
-  const writable = await sql`
-    copy log_events (service_id, "timestamp", status_code, event_type, latency_ms, message,
-                     attributes)
-    from stdin`.writable();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  // postgres.js leaves a COPY unsettled when its error arrives after the last chunk.
-  const watchdog = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("COPY did not finish within 60 s")), 60_000);
-  });
-  try {
-    await Promise.race([pipeline(Readable.from([rows]), writable), watchdog]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await copyIn(sql, Readable.from([rows]));
 }
 
 /** Registers the benchmark services and returns their ids by name. */
