@@ -7,10 +7,9 @@ import {
   type Logger,
   type LogLevel,
   type LogRecord,
-  reset,
 } from "@logtape/logtape";
 
-export const ROOT_CATEGORY = "observian";
+const ROOT_CATEGORY = "observian";
 
 export function logger(...category: string[]): Logger {
   return getLogger([ROOT_CATEGORY, ...category]);
@@ -31,10 +30,6 @@ export async function configureLogging(
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["console"] },
     ],
   });
-}
-
-export async function resetLogging(): Promise<void> {
-  await reset();
 }
 
 const renderValue = (v: unknown): string =>

@@ -26,14 +26,14 @@ interface Row {
 
 const MINUTE_MS = 60_000;
 
-export function histogramIndex(latencyMs: number): number {
+function histogramIndex(latencyMs: number): number {
   let i = 0;
   while (latencyMs > LATENCY_BOUNDS_MS[i]) i++;
   return i;
 }
 
 /** Rows per (service, bucket) for one tier, sorted so upserts lock in a fixed order. */
-export function aggregate(events: readonly RollupInput[], sizeMs: number): Row[] {
+function aggregate(events: readonly RollupInput[], sizeMs: number): Row[] {
   const rows = new Map<string, Row>();
   for (const e of events) {
     const start = Math.floor(e.time / sizeMs) * sizeMs;
