@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
+import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "../src/ingest/histogram.ts";
 import { compactRollups } from "../src/ingest/rollup.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
@@ -241,11 +242,25 @@ dbTest(
 );
 
 dbTest("[ingest] rebuilding rollups from the facts gives the same rollups", async () => {
+  // Latencies on every bucket bound and just above it, over several minutes, services and
+  // types, so each histogram bucket and both count maps are exercised.
+  const minute = Math.floor(Date.now() / 60_000) * 60_000;
+  const latencies = [0, ...LATENCY_BOUNDS_MS.filter(Number.isFinite).flatMap((b) => [b, b + 1e-3])];
+  const res = await post(latencies.map((latency_ms, i) => ({
+    service_name: ["auth-service", "search-api", "billing"][i % 3],
+    status_code: [200, 404, 503, 500][i % 4],
+    event_type: i % 5 === 0 ? null : `type.${i % 3}`,
+    latency_ms,
+    timestamp: new Date(minute - (i % 4) * 60_000 + i).toISOString(),
+  })));
+  assert.equal(res.status, 201);
   await compactRollups(db.sql);
   const snapshot = async () =>
     await db.sql`select service_id, bucket, count, errors, round(latency_sum::numeric, 6) as s,
-      h00, h05, h10, h19, status_counts, event_counts from log_rollup_1m_store order by 1, 2`;
+      ${db.sql(HISTOGRAM_COLUMNS)}, status_counts, event_counts
+      from log_rollup_1m_store order by 1, 2`;
   const before = await snapshot();
+  assert.ok(HISTOGRAM_COLUMNS.every((h) => before.some((r) => Number(r[h]) > 0)));
   await db
     .sql`select observian_rollup_rebuild(now() - interval '30 days', now() + interval '2 days')`;
   assert.deepEqual(await snapshot(), before);

@@ -1,86 +1,45 @@
-// Rollup deltas of a committed group of events: aggregated here per service and minute, appended
-// in the same statement as the events, compacted into the tiers in the background.
+// Rollup deltas of a committed group of events: aggregated per service and minute from the rows
+// just inserted, appended in the same statement as the events, compacted into the tiers in the
+// background. Aggregating in SQL rather than in JS saves shipping and parsing a second, wide JSON
+// document per commit (measured ~0.4 ms of a 2.3 ms commit of 31 events).
 // tests/ingest_test.ts checks the result equals observian_rollup_rebuild() from the facts.
 import type { Sql } from "../db/connect.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "./histogram.ts";
 
-export interface RollupInput {
-  serviceId: number;
-  /** ms since epoch */
-  time: number;
-  statusCode: number;
-  eventType: string | null;
-  latencyMs: number;
-}
-
-interface Row {
-  service_id: number;
-  bucket: string;
-  count: number;
-  errors: number;
-  latency_sum: number;
-  status_counts: Record<string, number>;
-  event_counts: Record<string, number>;
-  [h: string]: unknown;
-}
-
-const MINUTE_MS = 60_000;
-
-function histogramIndex(latencyMs: number): number {
-  let i = 0;
-  while (latencyMs > LATENCY_BOUNDS_MS[i]) i++;
-  return i;
-}
-
-/** Rows per (service, bucket) for one tier, sorted so upserts lock in a fixed order. */
-function aggregate(events: readonly RollupInput[], sizeMs: number): Row[] {
-  const rows = new Map<string, Row>();
-  for (const e of events) {
-    const start = Math.floor(e.time / sizeMs) * sizeMs;
-    const key = `${e.serviceId}:${start}`;
-    let r = rows.get(key);
-    if (!r) {
-      r = {
-        service_id: e.serviceId,
-        bucket: new Date(start).toISOString(),
-        count: 0,
-        errors: 0,
-        latency_sum: 0,
-        status_counts: {},
-        event_counts: {},
-      };
-      for (const h of HISTOGRAM_COLUMNS) r[h] = 0;
-      rows.set(key, r);
-    }
-    r.count++;
-    if (e.statusCode >= 500) r.errors++;
-    r.latency_sum += e.latencyMs;
-    const h = HISTOGRAM_COLUMNS[histogramIndex(e.latencyMs)];
-    r[h] = (r[h] as number) + 1;
-    r.status_counts[e.statusCode] = (r.status_counts[e.statusCode] ?? 0) + 1;
-    if (e.eventType !== null) {
-      r.event_counts[e.eventType] = (r.event_counts[e.eventType] ?? 0) + 1;
-    }
-  }
-  return [...rows.values()].sort((a, b) =>
-    a.service_id - b.service_id || (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0)
-  );
-}
-
 /**
- * A CTE appending this commit's per-minute deltas (parameter $param) to log_rollup_pending;
- * observian_rollup_compact() folds them into the tiers later (sql/006_rollup_pending.sql).
+ * CTEs appending per-minute deltas of the rows in CTE `source` (columns service_id, "timestamp",
+ * status_code, event_type, latency_ms) to log_rollup_pending; observian_rollup_compact() folds
+ * them into the tiers later (sql/006_rollup_pending.sql). The bucket rules are the ones
+ * observian_rollup_add() uses to rebuild from the facts.
  */
-export function pendingCte(param: number): string {
-  return `rollup_pending as (
+export function pendingCte(source: string): string {
+  const ev = `(select service_id, date_trunc('minute', "timestamp", 'UTC') as bucket, status_code,
+      event_type, latency_ms from ${source})`;
+  return `rollup_stats as (
+    select service_id, bucket, count(*) as count,
+      count(*) filter (where status_code >= 500) as errors, sum(latency_ms) as latency_sum,
+      ${HISTOGRAM_FILTERS}
+    from ${ev} ev group by 1, 2
+  ),
+  rollup_status as (
+    select service_id, bucket, jsonb_object_agg(status_code::text, n) as m
+    from (select service_id, bucket, status_code, count(*) as n from ${ev} ev group by 1, 2, 3) x
+    group by 1, 2
+  ),
+  rollup_types as (
+    select service_id, bucket, jsonb_object_agg(event_type, n) as m
+    from (select service_id, bucket, event_type, count(*) as n from ${ev} ev
+          where event_type is not null group by 1, 2, 3) x
+    group by 1, 2
+  ),
+  rollup_pending as (
     insert into log_rollup_pending (${COLUMNS})
-    select ${COLUMNS} from jsonb_to_recordset($${param}::text::jsonb) as x (${RECORD_TYPE})
-    returning 1)`;
-}
-
-/** The parameter for pendingCte(): the commit's rows per service and minute, as JSON text. */
-export function pendingParam(events: readonly RollupInput[]): string {
-  return JSON.stringify(aggregate(events, MINUTE_MS));
+    select rollup_stats.*, rollup_status.m, coalesce(rollup_types.m, '{}'::jsonb)
+    from rollup_stats
+    join rollup_status using (service_id, bucket)
+    left join rollup_types using (service_id, bucket)
+    returning 1
+  )`;
 }
 
 /** Folds pending deltas into the tiers; -1 when another session is already doing it. */
@@ -89,12 +48,15 @@ export async function compactRollups(sql: Sql): Promise<number> {
   return Number(row.moved);
 }
 
-// Built once from this module's constants; the rows are the only parameters.
-const RECORD_TYPE = [
-  "service_id int, bucket timestamptz, count bigint, errors bigint, latency_sum float8",
-  ...HISTOGRAM_COLUMNS.map((h) => `${h} bigint`),
-  "status_counts jsonb, event_counts jsonb",
-].join(", ");
+// Built once from this module's constants (never from input): bucket i holds latencies in
+// (bound[i-1], bound[i]], the last one everything above the largest finite bound.
+const HISTOGRAM_FILTERS = HISTOGRAM_COLUMNS.map((h, i) => {
+  const upper = LATENCY_BOUNDS_MS[i];
+  const lower = i > 0 ? `latency_ms > ${LATENCY_BOUNDS_MS[i - 1]}` : "";
+  const cond = upper === Infinity ? lower : [lower, `latency_ms <= ${upper}`].filter(Boolean)
+    .join(" and ");
+  return `count(*) filter (where ${cond}) as ${h}`;
+}).join(",\n      ");
 const COLUMNS = [
   "service_id",
   "bucket",

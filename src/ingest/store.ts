@@ -1,7 +1,7 @@
 // The statements that store events, shared by the ingest writer and the GitHub ingestor, so
 // both write events, rollup deltas and the live-feed notice the same way.
 import type { Sql, Tx } from "../db/connect.ts";
-import { pendingCte, pendingParam } from "./rollup.ts";
+import { pendingCte } from "./rollup.ts";
 import type { NewEvent } from "./validate.ts";
 
 export const EVENTS_CHANNEL = "observian_events";
@@ -36,14 +36,7 @@ export async function insertEvents(
     m: e.message,
     a: e.attributes,
   })));
-  const rollups = pendingParam(events.map((e, i) => ({
-    serviceId: serviceIds[i],
-    time: e.timestamp.getTime(),
-    statusCode: e.statusCode,
-    eventType: e.eventType,
-    latencyMs: e.latencyMs,
-  })));
-  const [row] = await sql.unsafe<{ ids: number[] }[]>(INSERT_EVENTS, [rows, rollups], {
+  const [row] = await sql.unsafe<{ ids: number[] }[]>(INSERT_EVENTS, [rows], {
     prepare: true,
   });
   return row.ids;
@@ -86,9 +79,9 @@ const INSERT_EVENTS = `
     select s, t, c, e, l, m, a
     from json_to_recordset($1::text::json)
       as r (s int, t timestamptz, c smallint, e text, l float8, m text, a jsonb)
-    returning id, "timestamp"
+    returning id, service_id, "timestamp", status_code, event_type, latency_ms
   ),
-  ${pendingCte(2)}
+  ${pendingCte("ins")}
   select json_agg(id order by id) as ids,
     pg_notify('${EVENTS_CHANNEL}', json_build_object(
       'from', min("timestamp"), 'to', max("timestamp"),
