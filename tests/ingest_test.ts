@@ -400,6 +400,28 @@ dbTest("[ingest] a body over MAX_BODY_BYTES is 413, declared or streamed", async
   assert.equal(await count(), before);
 });
 
+dbTest("[ingest] a body cut off before its declared length is 400 and stores nothing", async () => {
+  const before = await count();
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+  try {
+    const conn = await Deno.connect({ port: server.addr.port, hostname: "127.0.0.1" });
+    const body = JSON.stringify(event());
+    await conn.write(new TextEncoder().encode(
+      "POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+        `Content-Length: ${body.length + 50}\r\n\r\n${body}`,
+    ));
+    await conn.closeWrite();
+    const reply = new TextDecoder().decode(
+      await new Response(conn.readable).arrayBuffer(),
+    );
+    assert.match(reply, /^HTTP\/1\.1 400 /);
+    assert.match(reply, /could not be read to the end/);
+  } finally {
+    await server.shutdown();
+  }
+  assert.equal(await count(), before);
+});
+
 dbTest("[ingest] invalid UTF-8 is 400", async () => {
   const res = await app.request("/logs", {
     method: "POST",

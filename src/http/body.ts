@@ -28,6 +28,9 @@ export async function readText(req: Request, maxBytes: number): Promise<string> 
   const declared = Number(req.headers.get("content-length") ?? NaN);
   if (declared > maxBytes) throw tooLarge();
   if (!req.body) return "";
+  // A declared length is enforced by the HTTP layer, so the body can be taken in one read,
+  // far cheaper than the chunk loop that chunked bodies need.
+  if (declared >= 0) return utf8(await readAll(req));
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();
@@ -36,11 +39,7 @@ export async function readText(req: Request, maxBytes: number): Promise<string> 
     try {
       chunk = await reader.read();
     } catch {
-      // The client went away (or the connection broke) mid-body: nothing was stored.
-      throw new InvalidInputError(
-        [{ field: "(body)", message: "could not be read to the end" }],
-        400,
-      );
+      throw cutOff();
     }
     const { done, value } = chunk;
     if (done) break;
@@ -57,12 +56,31 @@ export async function readText(req: Request, maxBytes: number): Promise<string> 
     all.set(c, offset);
     offset += c.byteLength;
   }
+  return utf8(all);
+}
+
+async function readAll(req: Request): Promise<Uint8Array> {
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+    return await req.bytes();
+  } catch {
+    throw cutOff();
+  }
+}
+
+// Stateless between calls (no `stream: true`), so one decoder serves every request.
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function utf8(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
   } catch {
     throw new InvalidInputError([{ field: "(body)", message: "is not valid UTF-8" }], 400);
   }
 }
+
+// The client went away (or the connection broke) mid-body: nothing was stored.
+const cutOff = () =>
+  new InvalidInputError([{ field: "(body)", message: "could not be read to the end" }], 400);
 
 /** Decodes JSON (one value) or NDJSON (one value per non-blank line); 400 names the spot. */
 export function decodeBody(text: string, format: BodyFormat): unknown {

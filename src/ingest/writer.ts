@@ -111,18 +111,26 @@ export class EventWriter {
       group.push(p);
       n += p.events.length;
     }
-    const flush: Promise<void> = this.#flushGroup(group).finally(() => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       this.#flushes.delete(flush);
       this.#startFlush();
-    });
+    };
+    const flush: Promise<void> = this.#flushGroup(group, release).finally(release);
     this.#flushes.add(flush);
   }
 
-  async #flushGroup(group: Pending[]): Promise<void> {
+  /** `release` frees this flush's slot; called once the commit succeeded. */
+  async #flushGroup(group: Pending[], release = () => {}): Promise<void> {
     const started = performance.now();
     const events = group.flatMap((p) => p.events);
     try {
       const ids = await this.#commit(events);
+      // Send the next group to PostgreSQL before answering this one: the answers run every
+      // waiter's continuation (response, metrics), which would otherwise delay the next commit.
+      release();
       let at = 0;
       for (const p of group) {
         p.resolve(ids.slice(at, at + p.events.length));
