@@ -26,7 +26,7 @@ export async function startServer(
   const errFile = await Deno.open(logPath, { append: true });
   const child = new Deno.Command(Deno.execPath(), {
     // The start task's flags (deno.json), minus the task runner, so VmRSS is the server's own.
-    args: ["run", "-A", "--unstable-cron", "--v8-flags=--max-semi-space-size=4", "src/main.ts"],
+    args: ["run", "-A", "--unstable-cron", "--v8-flags=--max-semi-space-size=16", "src/main.ts"],
     cwd: ROOT,
     env: {
       DATABASE_URL: databaseUrl,
