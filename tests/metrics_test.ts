@@ -10,6 +10,7 @@ import { createDb } from "../src/db/connect.ts";
 import { ensurePartitionWindow, utcDay } from "../src/db/partitions.ts";
 import { timeQuery } from "../src/metrics/db.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
+import { LiveHub } from "../src/query/live.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 interface Sample {
@@ -164,6 +165,45 @@ dbTest("[metrics] pending rollup deltas are counted at scrape time", async () =>
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 1);
   await compactRollups(db.sql);
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 0);
+});
+
+dbTest("[metrics] live-feed streams and drops are counted at scrape time", async () => {
+  const liveHub = new LiveHub(db.sql, { maxQueue: 2, closeGraceMs: 100 });
+  const metrics = createMetrics({ processMetrics: false });
+  const app = buildApp({ sql: db.sql, config, metrics, liveHub });
+  try {
+    assert.equal(sample(await scrape(app), "observian_live_subscribers"), 0);
+    const stream = await app.request("/logs/live-feed?service_name=live-metrics", {
+      headers: { accept: "text/event-stream" },
+    });
+    assert.equal(stream.status, 200);
+    // Neither the stream's client nor this subscriber reads: three events overflow both
+    // queues of two.
+    const slow = await liveHub.subscribe({ services: ["live-metrics"] });
+    assert.equal(sample(await scrape(app), "observian_live_subscribers"), 2);
+    await new EventWriter(db.sql).write([1, 2, 3].map((latencyMs) => ({
+      serviceName: "live-metrics",
+      timestamp: new Date(),
+      statusCode: 200,
+      eventType: null,
+      latencyMs,
+      message: null,
+      attributes: null,
+    })));
+    for (let i = 0; i < 100 && !slow.ended; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(slow.ended, "overflow");
+    for (let i = 0; i < 100 && liveHub.stats().subscribers > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const after = await scrape(app);
+    assert.equal(sample(after, "observian_live_subscribers"), 0);
+    assert.equal(sample(after, "observian_live_dropped_subscribers_total"), 2);
+    // Counted once: a second scrape adds nothing.
+    assert.equal(sample(await scrape(app), "observian_live_dropped_subscribers_total"), 2);
+    await stream.body!.cancel();
+  } finally {
+    await liveHub.close();
+  }
 });
 
 dbTest("[metrics] pool use is read from pg_stat_activity, beside DB_POOL_MAX", async () => {

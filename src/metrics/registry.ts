@@ -134,6 +134,16 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Rollup deltas waiting for compaction (log_rollup_pending), read at scrape.",
       registers,
     }),
+    liveSubscribers: new Gauge({
+      name: "observian_live_subscribers",
+      help: "Open live-feed streams (Server-Sent Events) on this instance, read at scrape.",
+      registers,
+    }),
+    liveDropped: new Counter({
+      name: "observian_live_dropped_subscribers_total",
+      help: "Live-feed streams ended because their client fell too far behind.",
+      registers,
+    }),
     partitionsAhead: new Gauge({
       // A count, not a duration: promtool's lint wants durations in seconds, not days.
       name: "observian_partitions_ahead",

@@ -31,7 +31,13 @@ const scrape = createRoute({
 export function metricsRoutes(app: OpenAPIHono, ctx: AppContext): void {
   // main sets it too; an app built without main's registry still reports its pool size.
   ctx.metrics.dbPoolMax.set(ctx.config.dbPoolMax);
+  // The hub counts its own drops; the counter follows it by the difference at each scrape.
+  let dropped = 0;
   app.openapi(scrape, async (c) => {
+    const live = ctx.liveHub.stats();
+    ctx.metrics.liveSubscribers.set(live.subscribers);
+    ctx.metrics.liveDropped.inc(live.overflows - dropped);
+    dropped = live.overflows;
     await collectDatabaseMetrics(ctx.metrics, ctx.sql);
     const text = await ctx.metrics.registry.metrics();
     return c.text(text, 200, { "Content-Type": ctx.metrics.registry.contentType });
