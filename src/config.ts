@@ -54,6 +54,7 @@ const schema = z.object({
   MIGRATE_ON_START: bool.default(true),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   LIVE_HEARTBEAT_S: int(1, 3600).default(15),
+  QUERY_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
   INGEST_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
     .default("* * * * *"),
   PRUNE_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
@@ -89,6 +90,8 @@ export type Config = Readonly<{
   migrateOnStart: boolean;
   maxBodyBytes: number;
   liveHeartbeatS: number;
+  /** Longest a log query may run (GET /logs, the live feed's reads); 0: no limit. */
+  queryTimeoutMs: number;
   ingestCron: string;
   pruneCron: string;
   /** Each entry: "public", "org:NAME" or "repo:OWNER/NAME". */
@@ -143,6 +146,7 @@ export function parseConfig(
     migrateOnStart: e.MIGRATE_ON_START,
     maxBodyBytes: e.MAX_BODY_BYTES,
     liveHeartbeatS: e.LIVE_HEARTBEAT_S,
+    queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     ingestCron: e.INGEST_CRON,
     pruneCron: e.PRUNE_CRON,
     githubSources: Object.freeze(e.GITHUB_SOURCE.split(",").map((s) => s.trim())),

@@ -393,7 +393,11 @@ dbTest(
       attributes: null,
     };
     const [id] = await writer.write([event]);
-    const initial = (await latestEvents(db.sql, filter, { limit: 10, retentionDays: 7 }))
+    const initial = (await latestEvents(db.sql, filter, {
+      limit: 10,
+      retentionDays: 7,
+      timeoutMs: 0,
+    }))
       .reverse();
     assert.deepEqual(initial.map((e) => e.id), [id]);
     const feed = new LiveFeed(sub, initial);

@@ -578,4 +578,37 @@ async function assertBadParam(path: string, field: string) {
   return body;
 }
 
+dbTest(
+  "[logs] a query running past QUERY_TIMEOUT_MS is stopped: 503 problem, pool intact",
+  async () => {
+    const bounded = buildApp({ sql: db.sql, config: testConfig({ QUERY_TIMEOUT_MS: "300" }) });
+    // A lock held elsewhere makes every read of log_events wait: a query that cannot finish in
+    // time, whatever the machine's speed. statement_timeout counts the wait.
+    const locker = await db.sql.reserve();
+    await locker`begin`;
+    await locker`lock table log_events in access exclusive mode`;
+    try {
+      for (const path of ["/logs?min_latency_ms=1", "/logs/live-feed"]) {
+        // Without the bound the request would wait for the lock: fail instead of hanging.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const res = await Promise.race([
+          bounded.request(path),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`${path} was not stopped`)), 5000);
+          }),
+        ]).finally(() => clearTimeout(timer));
+        assert.equal(res.status, 503, path);
+        assert.equal(res.headers.get("content-type"), "application/problem+json");
+        assert.equal(res.headers.get("retry-after"), null);
+        assert.match((await res.json()).detail, /QUERY_TIMEOUT_MS/);
+      }
+    } finally {
+      await locker`rollback`;
+      locker.release();
+    }
+    // The connections that ran the stopped queries serve the next ones.
+    for (let i = 0; i < 12; i++) assert.equal((await bounded.request("/logs?limit=1")).status, 200);
+  },
+);
+
 dbTest("[logs] teardown", () => db.drop());

@@ -92,6 +92,20 @@ const UNAVAILABLE_CODES = new Set([
   "53300", // too many connections
 ]);
 
+/**
+ * Bounds the statements of the transaction `tx` to `ms` (0: no bound). Log queries can walk a
+ * whole retention window when a filter has no index (min_latency_ms alone: 23 s at 10M events);
+ * this keeps one such request from holding a connection and a core for that long.
+ */
+export function statementTimeout(tx: Tx, ms: number) {
+  return tx`select set_config('statement_timeout', ${String(ms)}, true)`;
+}
+
+/** True when PostgreSQL cancelled the statement (statement_timeout, or an operator's cancel). */
+export function isQueryCancelled(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === "57014";
+}
+
 /** True when the error means the database cannot be reached now (not a bad query). */
 export function isDbUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;

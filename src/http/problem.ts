@@ -11,7 +11,7 @@ import {
   UnavailableError,
 } from "../errors.ts";
 import { logger } from "../logging.ts";
-import { isDbUnavailable } from "../db/connect.ts";
+import { isDbUnavailable, isQueryCancelled } from "../db/connect.ts";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -72,6 +72,15 @@ export const onError: ErrorHandler = (err, c) => {
   if (err instanceof ForbiddenError) return problem(c, 403, err.message);
   if (err instanceof UnavailableError) {
     return problem(c, 503, err.message, { headers: { "retry-after": "5" } });
+  }
+  if (isQueryCancelled(err)) {
+    // Retrying the same question would take as long again: no Retry-After.
+    return problem(
+      c,
+      503,
+      "The query ran longer than this server allows (QUERY_TIMEOUT_MS) and was stopped; " +
+        "narrow it with start_time/end_time or service_name.",
+    );
   }
   if (isDbUnavailable(err)) {
     logger("http").warning("database unavailable in {method} {path}: {error}", {

@@ -1,6 +1,6 @@
 // The live feed's SQL: the latest events, the events after a client's last id, and the events
 // of one commit notice. Every read is bounded in time so that partition pruning applies.
-import type { Sql } from "../db/connect.ts";
+import { type Sql, statementTimeout, type Tx } from "../db/connect.ts";
 import type { CommitNotice } from "../ingest/store.ts";
 import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
 import { filterSql, type LogFilter } from "./filters.ts";
@@ -21,20 +21,25 @@ import { filterSql, type LogFilter } from "./filters.ts";
 export async function latestEvents(
   sql: Sql,
   filter: LogFilter,
-  opts: { limit: number; retentionDays: number },
+  opts: { limit: number; retentionDays: number; timeoutMs: number },
 ): Promise<LogEventOut[]> {
-  const now = Date.now();
-  const upper = new Date(now + DAY_MS);
-  const recent = await latestBetween(sql, filter, opts.limit, new Date(now - DAY_MS), upper);
-  if (recent.length >= opts.limit) return recent.map(toEventOut);
-  const from = new Date(now - (opts.retentionDays + 1) * DAY_MS);
-  return (await latestBetween(sql, filter, opts.limit, from, upper)).map(toEventOut);
+  return await sql.begin(async (tx) => {
+    await statementTimeout(tx, opts.timeoutMs);
+    const now = Date.now();
+    const upper = new Date(now + DAY_MS);
+    const recent = await latestBetween(sql, tx, filter, opts.limit, new Date(now - DAY_MS), upper);
+    if (recent.length >= opts.limit) return recent.map(toEventOut);
+    const from = new Date(now - (opts.retentionDays + 1) * DAY_MS);
+    return (await latestBetween(sql, tx, filter, opts.limit, from, upper)).map(toEventOut);
+  });
 }
 
 const DAY_MS = 86_400_000;
 
+/** Fragments are built on the pool handle `sql`, the query runs in `tx`. */
 async function latestBetween(
   sql: Sql,
+  tx: Tx,
   filter: LogFilter,
   limit: number,
   from: Date,
@@ -42,7 +47,7 @@ async function latestBetween(
 ): Promise<EventRow[]> {
   const window = sql`e."timestamp" >= ${from} and e."timestamp" <= ${to}`;
   return filter.services
-    ? await sql<EventRow[]>`
+    ? await tx<EventRow[]>`
       select ${eventColumns(sql)}
       from services s
       cross join lateral (
@@ -55,7 +60,7 @@ async function latestBetween(
       where s.name = any(${filter.services}::text[])
       order by e."timestamp" desc, e.id desc
       limit ${limit}`
-    : await sql<EventRow[]>`
+    : await tx<EventRow[]>`
       select ${eventColumns(sql)}
       from log_events e join services s on s.id = e.service_id
       where ${window} ${filterSql(sql, filter)}
@@ -71,9 +76,11 @@ async function latestBetween(
 export async function eventsAfterId(
   sql: Sql,
   filter: LogFilter,
-  opts: { afterId: number; limit: number; retentionDays: number },
+  opts: { afterId: number; limit: number; retentionDays: number; timeoutMs: number },
 ): Promise<LogEventOut[]> {
-  const rows = await sql<EventRow[]>`
+  const [, rows] = await sql.begin((tx) => [
+    statementTimeout(tx, opts.timeoutMs),
+    tx<EventRow[]>`
     select ${eventColumns(sql)}
     from log_events e join services s on s.id = e.service_id
     where e.id > ${opts.afterId}
@@ -81,7 +88,8 @@ export async function eventsAfterId(
       and e."timestamp" >= now() - make_interval(days => ${opts.retentionDays + 1})
       ${filterSql(sql, filter)}
     order by e.id
-    limit ${opts.limit}`;
+    limit ${opts.limit}`,
+  ]);
   return rows.map(toEventOut);
 }
 

@@ -100,11 +100,12 @@ export function wantsEventStream(accept: string | undefined): boolean {
 export async function latestFeed(
   sql: Sql,
   req: LiveRequest,
-  opts: { retentionDays: number },
+  opts: { retentionDays: number; queryTimeoutMs: number },
 ): Promise<LogEventOut[]> {
   return await latestEvents(sql, req.filter, {
     limit: req.limit,
     retentionDays: opts.retentionDays,
+    timeoutMs: opts.queryTimeoutMs,
   });
 }
 
@@ -261,7 +262,7 @@ export class LiveFeed {
 export async function openLiveFeed(
   hub: LiveHub,
   req: LiveRequest,
-  opts: { retentionDays: number },
+  opts: { retentionDays: number; queryTimeoutMs: number },
 ): Promise<LiveFeed> {
   const sub = await hub.subscribe(req.filter);
   try {
@@ -270,10 +271,12 @@ export async function openLiveFeed(
         afterId: req.lastEventId,
         limit: LIVE_MAX_RESUME,
         retentionDays: opts.retentionDays,
+        timeoutMs: opts.queryTimeoutMs,
       })
       : (await latestEvents(hub.sql, req.filter, {
         limit: req.limit,
         retentionDays: opts.retentionDays,
+        timeoutMs: opts.queryTimeoutMs,
       })).reverse();
     return new LiveFeed(sub, initial);
   } catch (err) {

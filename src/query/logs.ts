@@ -1,7 +1,7 @@
 // GET /logs: filtered events, newest first, paged by offset (the original API's way) or by an
 // opaque keyset cursor on ("timestamp", id) that stays exact while events keep arriving.
 import { z } from "@hono/zod-openapi";
-import type { Sql } from "../db/connect.ts";
+import { type Sql, statementTimeout } from "../db/connect.ts";
 import { InvalidInputError } from "../errors.ts";
 import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
 import {
@@ -157,7 +157,11 @@ export interface LogsPage {
  * index) is walked newest first. The cursor bound is repeated on "timestamp" alone so that
  * partitions newer than the cursor are pruned.
  */
-export async function queryLogs(sql: Sql, req: LogsRequest): Promise<LogsPage> {
+export async function queryLogs(
+  sql: Sql,
+  req: LogsRequest,
+  opts: { timeoutMs: number },
+): Promise<LogsPage> {
   const { filter, limit, offset, cursor } = req;
   const others = filterSql(sql, { ...filter, services: undefined });
   // The exact time goes in as text: a timestamptz parameter passes through a JS Date in
@@ -170,9 +174,10 @@ export async function queryLogs(sql: Sql, req: LogsRequest): Promise<LogsPage> {
   // The best plan depends on the values (5xx is 5% of rows or 0.01%; the range is a minute or a
   // week). A prepared statement switches to a value-blind generic plan after five runs,
   // measured at 50 ms instead of 2 ms for status_class + 24h; so every run is planned with its
-  // values. SET LOCAL needs a transaction: begin and commit cost two local round trips; the SET
-  // is pipelined with the query.
-  const [, rows] = await sql.begin((tx) => [
+  // values. SET LOCAL needs a transaction: begin and commit cost two local round trips; the
+  // settings are pipelined with the query.
+  const [, , rows] = await sql.begin((tx) => [
+    statementTimeout(tx, opts.timeoutMs),
     tx`set local plan_cache_mode = force_custom_plan`,
     // One row more than the page tells whether a next page exists.
     filter.services

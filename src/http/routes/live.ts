@@ -50,13 +50,19 @@ const liveFeed = createRoute({
       },
     },
     400: problemResponse("A bad filter, limit or event id; names each field"),
-    503: problemResponse("Shutting down, or the database cannot be reached"),
+    503: problemResponse(
+      "Shutting down, the database cannot be reached, or the first read ran past " +
+        "QUERY_TIMEOUT_MS",
+    ),
   },
 });
 
 /** GET /logs/live-feed (JSON and Server-Sent Events). */
 export function liveRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  const retention = { retentionDays: ctx.config.retentionDays };
+  const retention = {
+    retentionDays: ctx.config.retentionDays,
+    queryTimeoutMs: ctx.config.queryTimeoutMs,
+  };
   app.openapi(liveFeed, async (c) => {
     const req = toLiveRequest(c.req.valid("query"), c.req.valid("header")["last-event-id"]);
     c.header("Vary", "Accept");

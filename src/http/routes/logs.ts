@@ -40,6 +40,10 @@ const listLogs = createRoute({
     },
     400: problemResponse("A bad parameter; `errors` names each one"),
     500: problemResponse("Unexpected error"),
+    503: problemResponse(
+      "The query ran past QUERY_TIMEOUT_MS and was stopped (narrow it), or the database " +
+        "cannot be reached (with Retry-After)",
+    ),
   },
 });
 
@@ -47,7 +51,11 @@ const listLogs = createRoute({
 export function logsRoutes(app: OpenAPIHono, ctx: AppContext): void {
   app.openapi(listLogs, async (c) => {
     const request = toLogsRequest(c.req.valid("query"));
-    const page = await timeQuery(ctx.metrics, "logs", () => queryLogs(ctx.sql, request));
+    const page = await timeQuery(
+      ctx.metrics,
+      "logs",
+      () => queryLogs(ctx.sql, request, { timeoutMs: ctx.config.queryTimeoutMs }),
+    );
     if (page.nextCursor) {
       c.header("Link", `<${nextUrl(c.req.url, page.nextCursor)}>; rel="next"`);
       c.header("X-Next-Cursor", page.nextCursor);
