@@ -13,9 +13,7 @@ import postgres from "postgres";
 import { describeUrl } from "../src/db/connect.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { configureLogging } from "../src/logging.ts";
-
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
+import { DAY_MS, HOUR_MS } from "../src/time.ts";
 
 export interface SeedOptions {
   events: number;
@@ -161,8 +159,8 @@ function profiles(
     const p3 = p4 + 0.01 + 0.04 * rng();
     let incident: [number, number] | null = null;
     if (rng() < 0.2) {
-      const start = from + rng() * (to - from - 6 * HOUR);
-      incident = [start, start + (2 + rng() * 4) * HOUR];
+      const start = from + rng() * (to - from - 6 * HOUR_MS);
+      incident = [start, start + (2 + rng() * 4) * HOUR_MS];
     }
     return {
       id,
@@ -196,11 +194,11 @@ interface Slot {
 /** Hour slots from `from` to `to` with event counts that add up to exactly `events`. */
 export function planSlots(events: number, from: number, to: number, rng: Rng): Slot[] {
   const slots: Slot[] = [];
-  for (let s = from, i = 0; s < to; s += HOUR, i++) {
-    slots.push({ index: i, start: s, span: Math.min(HOUR, to - s), count: 0 });
+  for (let s = from, i = 0; s < to; s += HOUR_MS, i++) {
+    slots.push({ index: i, start: s, span: Math.min(HOUR_MS, to - s), count: 0 });
   }
   const weights = slots.map((s) =>
-    traffic(s.start + s.span / 2) * (s.span / HOUR) * (0.9 + 0.2 * rng())
+    traffic(s.start + s.span / 2) * (s.span / HOUR_MS) * (0.9 + 0.2 * rng())
   );
   const total = weights.reduce((a, b) => a + b, 0);
   let cum = 0, assigned = 0;
@@ -226,7 +224,7 @@ function* slotRows(
   const offsets = new Float64Array(slot.count);
   for (let i = 0; i < slot.count; i++) offsets[i] = Math.floor(rng() * slot.span * 1000); // µs
   offsets.sort();
-  const hourStart = slot.start - (slot.start % HOUR);
+  const hourStart = slot.start - (slot.start % HOUR_MS);
   const prefix = new Date(hourStart).toISOString().slice(0, 14).replace("T", " "); // "YYYY-MM-DD HH:"
   const baseUs = (slot.start - hourStart) * 1000;
   let lines: string[] = [];
@@ -305,7 +303,7 @@ export async function seedDatabase(
     const rng = mulberry32(opts.seed);
     const to = (opts.now ?? new Date()).getTime() - 1000;
     // Whole hours, starting inside the window so every event is within `days` of now.
-    const from = Math.ceil((to - opts.days * DAY) / HOUR) * HOUR;
+    const from = Math.ceil((to - opts.days * DAY_MS) / HOUR_MS) * HOUR_MS;
     await sql`select observian_ensure_partitions(${utcDay(from)}::date, ${utcDay(to)}::date)`;
 
     const names = Array.from({ length: opts.services }, (_, i) => serviceName(i, opts.services));
@@ -358,7 +356,7 @@ export async function seedDatabase(
     onProgress({ phase: "rollups", done: 0, total: days.length });
     await parallel(days, opts.jobs, async (day) => {
       const start = new Date(`${day}T00:00:00Z`);
-      await sql`select observian_rollup_rebuild(${start}, ${new Date(start.getTime() + DAY)})`;
+      await sql`select observian_rollup_rebuild(${start}, ${new Date(start.getTime() + DAY_MS)})`;
       onProgress({ phase: "rollups", done: ++rebuilt, total: days.length });
     });
     const rollupSeconds = (performance.now() - rollupStarted) / 1000;

@@ -5,6 +5,7 @@ import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "../src/ingest/histogram.ts
 import { compactRollups } from "../src/ingest/rollup.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { newEvent } from "./helpers/events.ts";
 
 const db = await preparedDatabase();
 const config = testConfig({ MAX_BODY_BYTES: "65536" });
@@ -165,8 +166,8 @@ dbTest("[ingest] writes queued on a brand-new connection all succeed", async () 
       const writer = new EventWriter(fresh, { concurrentFlushes: 2 });
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) =>
         writer.write([
-          { ...baseEvent(), serviceName: `fresh-${round}-${i % 3}` },
-          { ...baseEvent(), eventType: "x" },
+          newEvent({ serviceName: `fresh-${round}-${i % 3}` }),
+          newEvent({ eventType: "x" }),
         ])));
       assert.equal(results.flat().length, 20);
     } finally {
@@ -177,9 +178,9 @@ dbTest("[ingest] writes queued on a brand-new connection all succeed", async () 
 
 dbTest("[ingest] a request failing in a shared commit does not fail the others", async () => {
   const writer = new EventWriter(db.sql, { retentionDays: 7 });
-  const good = { ...baseEvent(), latencyMs: 1 };
+  const good = newEvent({ latencyMs: 1 });
   // Bypasses validation to force a database refusal (no partition in 1999).
-  const bad = { ...baseEvent(), timestamp: new Date("1999-01-01T00:00:00Z") };
+  const bad = newEvent({ timestamp: new Date("1999-01-01T00:00:00Z") });
   const before = await count();
   const results = await Promise.allSettled([
     writer.write([good]),
@@ -230,7 +231,7 @@ dbTest(
     const figures = async () =>
       await db.sql`select service_id, bucket, sum(count)::int as n, sum(errors)::int as e,
       sum(h00)::int as h00, sum(h19)::int as h19 from log_rollup_1h group by 1, 2 order by 1, 2`;
-    await new EventWriter(db.sql, { compactEveryMs: Infinity }).write([baseEvent()]);
+    await new EventWriter(db.sql, { compactEveryMs: Infinity }).write([newEvent()]);
     const before = await figures();
     const [p] = await db.sql`select count(*)::int as n from log_rollup_pending`;
     assert.ok(p.n > 0, "ingest leaves deltas pending");
@@ -246,7 +247,7 @@ dbTest(
   async () => {
     const writer = new EventWriter(db.sql, { compactEveryMs: Infinity });
     const at = new Date(Math.floor(Date.now() / 60_000) * 60_000);
-    await writer.write([{ ...baseEvent(), timestamp: at, statusCode: 200, eventType: "deploy" }]);
+    await writer.write([newEvent({ timestamp: at, eventType: "deploy" })]);
     const [svc] = await db.sql`select id from services where name = 'auth-service'`;
     // What an instance still running the previous release appends during a rolling deploy.
     await db.sql`insert into log_rollup_pending
@@ -292,18 +293,6 @@ dbTest("[ingest] rebuilding rollups from the facts gives the same rollups", asyn
     .sql`select observian_rollup_rebuild(now() - interval '30 days', now() + interval '2 days')`;
   assert.deepEqual(await snapshot(), before);
 });
-
-function baseEvent() {
-  return {
-    serviceName: "auth-service",
-    timestamp: new Date(),
-    statusCode: 200,
-    eventType: null,
-    latencyMs: 3,
-    message: null,
-    attributes: null,
-  };
-}
 
 // --- Bad input corpus: each gets a 4xx problem and writes nothing. ---
 

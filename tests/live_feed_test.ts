@@ -7,6 +7,7 @@ import type { LogEventOut } from "../src/query/events.ts";
 import { latestEvents } from "../src/query/live-queries.ts";
 import { LiveFeed, LiveHub } from "../src/query/live.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { newEvent } from "./helpers/events.ts";
 
 const db = await preparedDatabase();
 const config = testConfig({ LIVE_HEARTBEAT_S: "1" });
@@ -383,15 +384,7 @@ dbTest(
     const filter = { services: [svc] };
     // What openLiveFeed does, with a commit forced into the gap between its two steps.
     const sub = await hub.subscribe(filter);
-    const event = {
-      serviceName: svc,
-      timestamp: new Date(),
-      statusCode: 200,
-      eventType: null,
-      latencyMs: 1,
-      message: null,
-      attributes: null,
-    };
+    const event = newEvent({ serviceName: svc });
     const [id] = await writer.write([event]);
     const initial = (await latestEvents(db.sql, filter, {
       limit: 10,
@@ -431,15 +424,9 @@ dbTest("[live] a subscriber that falls behind is dropped without holding up othe
     const fast = await small.subscribe({ services: [svc] });
     const got: number[] = [];
     for (let round = 0; round < 3; round++) {
-      const ids = await writer.write([1, 2, 3].map((i) => ({
-        serviceName: svc,
-        timestamp: new Date(),
-        statusCode: 200,
-        eventType: null,
-        latencyMs: round * 3 + i,
-        message: null,
-        attributes: null,
-      })));
+      const ids = await writer.write(
+        [1, 2, 3].map((i) => newEvent({ serviceName: svc, latencyMs: round * 3 + i })),
+      );
       while (!ids.every((id) => got.includes(id))) {
         const batch = await fast.take(15_000);
         assert.ok(batch && batch.length > 0, "fast subscriber starved");

@@ -12,6 +12,7 @@ import { timeQuery } from "../src/metrics/db.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
 import { LiveHub } from "../src/query/live.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { newEvent } from "./helpers/events.ts";
 
 interface Sample {
   name: string;
@@ -153,15 +154,7 @@ dbTest("[metrics] pending rollup deltas are counted at scrape time", async () =>
   const { app } = fresh();
   await compactRollups(db.sql);
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 0);
-  await new EventWriter(db.sql, { compactEveryMs: Infinity }).write([{
-    serviceName: "auth-service",
-    timestamp: new Date(),
-    statusCode: 200,
-    eventType: null,
-    latencyMs: 1,
-    message: null,
-    attributes: null,
-  }]);
+  await new EventWriter(db.sql, { compactEveryMs: Infinity }).write([newEvent()]);
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 1);
   await compactRollups(db.sql);
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 0);
@@ -181,15 +174,9 @@ dbTest("[metrics] live-feed streams and drops are counted at scrape time", async
     // queues of two.
     const slow = await liveHub.subscribe({ services: ["live-metrics"] });
     assert.equal(sample(await scrape(app), "observian_live_subscribers"), 2);
-    await new EventWriter(db.sql).write([1, 2, 3].map((latencyMs) => ({
-      serviceName: "live-metrics",
-      timestamp: new Date(),
-      statusCode: 200,
-      eventType: null,
-      latencyMs,
-      message: null,
-      attributes: null,
-    })));
+    await new EventWriter(db.sql).write(
+      [1, 2, 3].map((latencyMs) => newEvent({ serviceName: "live-metrics", latencyMs })),
+    );
     for (let i = 0; i < 100 && !slow.ended; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(slow.ended, "overflow");
     for (let i = 0; i < 100 && liveHub.stats().subscribers > 0; i++) {

@@ -5,6 +5,7 @@ import { dbTest, emptyDatabase } from "./helpers/db.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+const RUN_MAIN = ["run", "--allow-all", "--unstable-cron", `--config=${CONFIG}`, MAIN];
 
 interface Running {
   port: number;
@@ -15,7 +16,7 @@ interface Running {
 async function startServer(env: Record<string, string>): Promise<Running> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--unstable-cron", `--config=${CONFIG}`, MAIN],
+    args: RUN_MAIN,
     env: { PORT: String(port), HOST: "127.0.0.1", LOG_FORMAT: "json", ...env },
     stdin: "null",
     stdout: "piped",
@@ -39,6 +40,19 @@ async function startServer(env: Record<string, string>): Promise<Running> {
   }
   child.kill("SIGKILL");
   throw new Error(`server did not become ready:\n${out}`);
+}
+
+/** Runs main with `env` until it exits (start-up failures); its code and all it printed. */
+async function runToExit(env: Record<string, string>): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: RUN_MAIN,
+    env: { LOG_FORMAT: "json", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, text: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
 }
 
 async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
@@ -126,18 +140,11 @@ dbTest(
 
 dbTest("[server] an unreachable DATABASE_URL fails start-up with one clear line", async () => {
   const port = freePort();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `--config=${CONFIG}`, MAIN],
-    env: {
-      DATABASE_URL: `postgres://u:topsecret@127.0.0.1:${port}/db`,
-      DB_CONNECT_TIMEOUT_S: "1",
-      LOG_FORMAT: "json",
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const out = await runToExit({
+    DATABASE_URL: `postgres://u:topsecret@127.0.0.1:${port}/db`,
+    DB_CONNECT_TIMEOUT_S: "1",
+  });
+  const text = out.text;
   assert.equal(out.code, 1);
   const fatal = text.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.level === "fatal");
   assert.ok(fatal, text);
@@ -149,19 +156,12 @@ dbTest("[server] a port already in use stops start-up with one clear line", asyn
   const db = await emptyDatabase();
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--unstable-cron", `--config=${CONFIG}`, MAIN],
-      env: {
-        DATABASE_URL: db.url,
-        HOST: "127.0.0.1",
-        PORT: String((taken.addr as Deno.NetAddr).port),
-        LOG_FORMAT: "json",
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    const out = await runToExit({
+      DATABASE_URL: db.url,
+      HOST: "127.0.0.1",
+      PORT: String((taken.addr as Deno.NetAddr).port),
+    });
+    const text = out.text;
     assert.equal(out.code, 1, text);
     const lines = text.trim().split("\n").map((l) => JSON.parse(l));
     const fatal = lines.find((l) => l.level === "fatal");

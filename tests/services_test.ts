@@ -3,6 +3,7 @@ import { buildApp } from "../src/app.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import { getService, listServices } from "../src/query/services.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { newEvent } from "./helpers/events.ts";
 
 const db = await preparedDatabase();
 const app = buildApp({ sql: db.sql, config: testConfig() });
@@ -139,15 +140,14 @@ dbTest("[services] the window is exact to the minute at both ends and across hou
   ];
   // Through the writer as well as HTTP: both keep the rollups.
   await writer.write(
-    events.slice(0, 6).map((e) => ({
-      serviceName: e.service_name,
-      timestamp: new Date(e.timestamp),
-      statusCode: e.status_code,
-      eventType: null,
-      latencyMs: e.latency_ms,
-      message: null,
-      attributes: null,
-    })),
+    events.slice(0, 6).map((e) =>
+      newEvent({
+        serviceName: e.service_name,
+        timestamp: new Date(e.timestamp),
+        statusCode: e.status_code,
+        latencyMs: e.latency_ms,
+      })
+    ),
   );
   await post(events.slice(6));
   const one = await getService(db.sql, "edge-svc", { now: new Date(now) });

@@ -8,6 +8,7 @@ import { log, maxRssRow, ms, num, summarize, ticker } from "./lib/report.ts";
 import { interrupt } from "./lib/interrupt.ts";
 import { startServer } from "./lib/server.ts";
 import { progressPrinter, seedDatabase } from "../seed.ts";
+import { DAY_MS, HOUR_MS } from "../../src/time.ts";
 
 const BENCH = "query";
 const DAYS = 30;
@@ -62,7 +63,7 @@ export async function query(ctx: BenchContext): Promise<void> {
   ctx.defer(server.stop);
   server.resetMaxRss();
 
-  const since = new Date(Date.now() - 86_400_000);
+  const since = new Date(Date.now() - DAY_MS);
   const targets: Target[] = [
     {
       metric: "GET /logs svc-07 5xx last 24h",
@@ -86,7 +87,7 @@ export async function query(ctx: BenchContext): Promise<void> {
       stat: "p50",
       goalMs: 25,
       naiveLabel: "count/group by/percentile_cont over 7 days",
-      naive: (sql) => naiveSummary(sql, new Date(Date.now() - 7 * 86_400_000)),
+      naive: (sql) => naiveSummary(sql, new Date(Date.now() - 7 * DAY_MS)),
     },
     {
       metric: "GET /logs/live-feed?limit=25",
@@ -228,7 +229,7 @@ async function datasetState(sql: postgres.Sql) {
     return {
       count: Number(r.count),
       rolledUp: Number(r.rolled ?? 0),
-      ageH: r.newest ? (Date.now() - r.newest.getTime()) / 3_600_000 : Infinity,
+      ageH: r.newest ? (Date.now() - r.newest.getTime()) / HOUR_MS : Infinity,
     };
   } catch (err) {
     if ((err as { code?: string }).code === "42P01") return null; // not migrated yet

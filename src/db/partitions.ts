@@ -1,8 +1,8 @@
 // Daily partition upkeep for log_events: the window is [today - retention, today + ahead].
 import type { Sql } from "./connect.ts";
+import { DAY_MS } from "../time.ts";
 
 export const PARTITION_DAYS_AHEAD = 7;
-const DAY_MS = 86_400_000;
 
 /** UTC calendar day of `t` as YYYY-MM-DD. */
 export function utcDay(t: Date): string {

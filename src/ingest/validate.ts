@@ -2,11 +2,11 @@
 import { z } from "@hono/zod-openapi";
 import { SERVICE_NAME } from "../config.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
+import { DAY_MS } from "../time.ts";
 
 export const MAX_BATCH_EVENTS = 10_000;
 export const MAX_ATTRIBUTES_BYTES = 8192;
 const MAX_ATTRIBUTES_DEPTH = 16;
-const DAY_MS = 86_400_000;
 
 export interface NewEvent {
   serviceName: string;

@@ -111,12 +111,9 @@ export class EventWriter {
       group.push(p);
       n += p.events.length;
     }
-    let released = false;
+    // Once only: a flush leaves the set when its commit succeeded, or at the latest when done.
     const release = () => {
-      if (released) return;
-      released = true;
-      this.#flushes.delete(flush);
-      this.#startFlush();
+      if (this.#flushes.delete(flush)) this.#startFlush();
     };
     const flush: Promise<void> = this.#flushGroup(group, release).finally(release);
     this.#flushes.add(flush);

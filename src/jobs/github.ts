@@ -11,10 +11,10 @@ import type { Metrics } from "../metrics/registry.ts";
 import { VERSION } from "../version.ts";
 import { type GitHubRow, storeGitHubEvents } from "./github-store.ts";
 import { errorMessage, type JobDeps } from "./runner.ts";
+import { DAY_MS } from "../time.ts";
 
 export const MAX_PAGES = 3;
 export const PER_PAGE = 100;
-const DAY_MS = 86_400_000;
 
 export type SourceKind = "public" | "org" | "repo";
 

@@ -19,8 +19,8 @@ import {
   pruneBoundary,
 } from "./prune-queries.ts";
 import { type JobDeps, type JobRun, runJob } from "./runner.ts";
+import { DAY_MS } from "../time.ts";
 
-const DAY_MS = 86_400_000;
 export const PARTITION_DAYS_AHEAD = 7;
 
 export interface PruneOptions {

@@ -4,6 +4,7 @@ import { type Sql, statementTimeout, type Tx } from "../db/connect.ts";
 import type { CommitNotice } from "../ingest/store.ts";
 import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
 import { filterSql, type LogFilter } from "./filters.ts";
+import { DAY_MS } from "../time.ts";
 
 /**
  * The newest `limit` matching events, newest first.
@@ -33,8 +34,6 @@ export async function latestEvents(
     return (await latestBetween(sql, tx, filter, opts.limit, from, upper)).map(toEventOut);
   });
 }
-
-const DAY_MS = 86_400_000;
 
 /** Fragments are built on the pool handle `sql`, the query runs in `tx`. */
 async function latestBetween(

@@ -5,9 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Fragment } from "postgres";
 import type { Sql } from "../db/connect.ts";
-
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
+import { HOUR_MS, MINUTE_MS } from "../time.ts";
 
 export const Last24h = z.object({
   total: z.number().int().openapi({ example: 18_240 }),

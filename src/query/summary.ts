@@ -9,10 +9,7 @@ import type { Sql } from "../db/connect.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS, quantile } from "../ingest/histogram.ts";
 import { filterQueryFields } from "./filters.ts";
-
-const MINUTE_MS = 60_000;
-const HOUR_MS = 3_600_000;
-const DAY_MS = 86_400_000;
+import { DAY_MS, HOUR_MS, MINUTE_MS } from "../time.ts";
 
 export const WINDOWS = {
   "15m": 15 * MINUTE_MS,
