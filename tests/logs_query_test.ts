@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { encodeCursor } from "../src/query/logs.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { postEvents } from "./helpers/events.ts";
 
 const db = await preparedDatabase();
 const app = buildApp({ sql: db.sql, config: testConfig() });
@@ -11,14 +12,7 @@ const STATUSES = [200, 201, 204, 301, 404, 429, 500, 503, 101];
 const TYPES = ["deploy", "payment.charge", null, null, null];
 const BASE = Date.now() - 3_600_000;
 
-async function post(events: Record<string, unknown>[]): Promise<void> {
-  const res = await app.request("/logs", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(events),
-  });
-  assert.equal(res.status, 201, await res.text());
-}
+const post = (events: Record<string, unknown>[]) => postEvents(app, events);
 
 // 600 events over ~4 days (several daily partitions); every three share one timestamp, so pages
 // must break ties by id.

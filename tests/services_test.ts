@@ -3,7 +3,7 @@ import { buildApp } from "../src/app.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import { getService, listServices } from "../src/query/services.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
-import { newEvent } from "./helpers/events.ts";
+import { newEvent, postEvents } from "./helpers/events.ts";
 
 const db = await preparedDatabase();
 const app = buildApp({ sql: db.sql, config: testConfig() });
@@ -12,14 +12,7 @@ const writer = new EventWriter(db.sql);
 const MIN = 60_000;
 const HOUR = 3_600_000;
 
-async function post(events: Record<string, unknown>[]): Promise<void> {
-  const res = await app.request("/logs", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(events),
-  });
-  assert.equal(res.status, 201, await res.text());
-}
+const post = (events: Record<string, unknown>[]) => postEvents(app, events);
 
 const ev = (service_name: string, status_code: number, at: number) => ({
   service_name,
