@@ -44,8 +44,14 @@ export interface AppContext {
   startedAt: number;
 }
 
-export function writerFor(sql: Sql, config: Config, metrics: Metrics): EventWriter {
+export function writerFor(
+  sql: Sql,
+  config: Config,
+  metrics: Metrics,
+  lane?: Sql,
+): EventWriter {
   return new EventWriter(sql, {
+    lane,
     retentionDays: config.retentionDays,
     onFlush: ({ events, durationMs, ok }) => {
       if (!ok) return;

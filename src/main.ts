@@ -37,7 +37,7 @@ async function main(): Promise<void> {
 
   const metrics = createMetrics();
   metrics.dbPoolMax.set(config.dbPoolMax);
-  const writer = writerFor(db.sql, config, metrics);
+  const writer = writerFor(db.sql, config, metrics, db.ingest);
   const liveHub = new LiveHub(db.sql);
   const app = buildApp({ sql: db.sql, config, metrics, writer, liveHub });
   // After prepareSchema: the jobs need the migrated job_control rows and partitions.

@@ -3,7 +3,7 @@ import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "../src/ingest/histogram.ts";
 import { compactRollups } from "../src/ingest/rollup.ts";
-import { EventWriter } from "../src/ingest/writer.ts";
+import { EventWriter, type FlushInfo } from "../src/ingest/writer.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 
@@ -175,6 +175,66 @@ dbTest("[ingest] writes queued on a brand-new connection all succeed", async () 
     }
   }
 });
+
+dbTest(
+  "[ingest] small groups pipeline on the lane while a big batch commits beside them",
+  async () => {
+    const lane = createDb(db.url, { max: 1 });
+    try {
+      const flushes: FlushInfo[] = [];
+      const writer = new EventWriter(db.sql, { lane, onFlush: (f) => flushes.push(f) });
+      const before = await count();
+      const ids = await Promise.all([
+        ...Array.from({ length: 300 }, (_, i) => writer.write([newEvent({ latencyMs: i })])),
+        writer.write(Array.from({ length: 600 }, () => newEvent())),
+      ]);
+      assert.equal(new Set(ids.flat()).size, 900);
+      assert.equal(await count(), before + 900);
+      assert.ok(flushes.some((f) => f.pipelined), "a second group went out behind the first");
+    } finally {
+      await lane.end({ timeout: 5 });
+    }
+  },
+);
+
+dbTest(
+  "[ingest] a lane whose connection is killed reconnects and loses nothing acknowledged",
+  async () => {
+    const lane = createDb(db.url, { max: 1 });
+    const unblock = Promise.withResolvers<void>();
+    try {
+      const writer = new EventWriter(db.sql, { lane });
+      const before = await count();
+      // Hold inserts back so the lane's statements are in flight when its backend is killed.
+      const locked = Promise.withResolvers<void>();
+      const locker = db.sql.begin(async (tx) => {
+        await tx`lock table log_events in share mode`;
+        locked.resolve();
+        await unblock.promise;
+      });
+      await locked.promise;
+      const writes = Array.from({ length: 41 }, () => writer.write([newEvent()]));
+      let pid: number | undefined;
+      while (pid === undefined) {
+        const [r] = await db.sql`select pid from pg_stat_activity
+        where wait_event_type = 'Lock' and query like '%insert into log_events%' limit 1`;
+        pid = r?.pid;
+      }
+      await db.sql`select pg_terminate_backend(${pid})`;
+      unblock.resolve();
+      await locker;
+      const results = await Promise.allSettled(writes);
+      const acked = results.filter((r) => r.status === "fulfilled").length;
+      assert.ok(results[0].status === "rejected", "the group on the killed backend fails");
+      assert.ok(acked > 0, "the requests of a failed group are retried one by one");
+      assert.equal((await writer.write([newEvent()])).length, 1, "later writes succeed");
+      assert.equal(await count(), before + acked + 1);
+    } finally {
+      unblock.resolve();
+      await lane.end({ timeout: 5 });
+    }
+  },
+);
 
 dbTest("[ingest] a request failing in a shared commit does not fail the others", async () => {
   const writer = new EventWriter(db.sql, { retentionDays: 7 });

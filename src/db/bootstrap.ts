@@ -10,6 +10,11 @@ import { seedServices } from "./seed.ts";
 
 export interface Database {
   sql: Sql;
+  /**
+   * One connection of DB_POOL_MAX set apart for ingest's small commits, which pipeline on it
+   * (see EventWriterOptions.lane); absent when DB_POOL_MAX is 1.
+   */
+  ingest?: Sql;
   embedded?: EmbeddedDb;
   close(): Promise<void>;
 }
@@ -27,12 +32,13 @@ export async function openDatabase(config: Config): Promise<Database> {
     });
     url = embedded.url;
   }
-  const sql = createDb(url, {
-    max: config.dbPoolMax,
-    connectTimeoutS: Math.min(config.dbConnectTimeoutS, 10),
-  });
+  const connectTimeoutS = Math.min(config.dbConnectTimeoutS, 10);
+  const lane = config.dbPoolMax > 1;
+  const sql = createDb(url, { max: config.dbPoolMax - (lane ? 1 : 0), connectTimeoutS });
+  // Connects on first use, so `deno task migrate` never opens it.
+  const ingest = lane ? createDb(url, { max: 1, connectTimeoutS }) : undefined;
   const close = async () => {
-    await sql.end({ timeout: 5 });
+    await Promise.all([sql.end({ timeout: 5 }), ingest?.end({ timeout: 5 })]);
     await embedded?.stop();
   };
   try {
@@ -42,7 +48,7 @@ export async function openDatabase(config: Config): Promise<Database> {
     await close();
     throw err;
   }
-  return { sql, embedded, close };
+  return { sql, ingest, embedded, close };
 }
 
 export async function prepareSchema(
