@@ -109,6 +109,37 @@ dbTest("[server] starts on DATABASE_URL, serves, and drains on SIGTERM", async (
   }
 });
 
+dbTest("[server] with DB_POOL_MAX=1, ingest and reads share the one connection", async () => {
+  const db = await emptyDatabase();
+  try {
+    const s = await startServer({ DATABASE_URL: db.url, DB_POOL_MAX: "1" });
+    try {
+      const base = `http://127.0.0.1:${s.port}`;
+      const posts = Array.from({ length: 60 }, (_, i) =>
+        fetch(`${base}/logs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ service_name: "pool-of-one", status_code: 200, latency_ms: i }),
+        }).then(async (r) => (await r.body?.cancel(), r.status)));
+      const read = fetch(`${base}/logs?service_name=pool-of-one`).then(async (r) => {
+        await r.body?.cancel();
+        return r.status;
+      });
+      assert.deepEqual(new Set(await Promise.all(posts)), new Set([201]));
+      assert.equal(await read, 200);
+      const [sessions] = await db.sql`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and application_name = 'observian'
+          and pid <> pg_backend_pid()`;
+      assert.equal(sessions.n, 1, "no connection beyond DB_POOL_MAX");
+    } finally {
+      s.child.kill("SIGTERM");
+      await s.child.status;
+    }
+  } finally {
+    await db.drop();
+  }
+});
+
 dbTest(
   "[server] with no DATABASE_URL it runs an embedded PostgreSQL and reuses its data",
   async () => {
