@@ -15,6 +15,7 @@ import { logsRoutes } from "./http/routes/logs.ts";
 import { httpMetrics, metricsRoutes } from "./http/routes/metrics.ts";
 import { servicesRoutes } from "./http/routes/services.ts";
 import { summaryRoutes } from "./http/routes/summary.ts";
+import { IngestAdmission } from "./ingest/admission.ts";
 import { EventWriter } from "./ingest/writer.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { LiveHub } from "./query/live.ts";
@@ -38,6 +39,7 @@ export interface AppContext {
   sql: Sql;
   config: Config;
   writer: EventWriter;
+  admission: IngestAdmission;
   metrics: Metrics;
   liveHub: LiveHub;
   version: string;
@@ -68,6 +70,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     config: deps.config,
     metrics,
     writer: deps.writer ?? writerFor(deps.sql, deps.config, metrics),
+    admission: new IngestAdmission(deps.config.ingestMaxInflightBytes),
     liveHub: deps.liveHub ?? new LiveHub(deps.sql),
     version: VERSION,
     startedAt: deps.startedAt ?? 0,

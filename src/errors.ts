@@ -22,9 +22,12 @@ export class NotFoundError extends Error {
   override name = "NotFoundError";
 }
 
-/** A dependency (the database) cannot serve right now; the client may retry. */
+/** A dependency (the database) or the server's capacity cannot serve now; the client may retry. */
 export class UnavailableError extends Error {
   override name = "UnavailableError";
+  constructor(message: string, readonly retryAfterS = 5) {
+    super(message);
+  }
 }
 
 export class UnauthorizedError extends Error {

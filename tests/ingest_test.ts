@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "../src/ingest/histogram.ts";
-import { compactRollups } from "../src/ingest/rollup.ts";
 import { EventWriter, type FlushInfo } from "../src/ingest/writer.ts";
-import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 
 const db = await preparedDatabase();
@@ -191,6 +190,7 @@ dbTest(
       assert.equal(new Set(ids.flat()).size, 900);
       assert.equal(await count(), before + 900);
       assert.ok(flushes.some((f) => f.pipelined), "a second group went out behind the first");
+      await writer.idle(); // its compaction must not overlap the next tests'
     } finally {
       await lane.end({ timeout: 5 });
     }
@@ -229,12 +229,66 @@ dbTest(
       assert.ok(acked > 0, "the requests of a failed group are retried one by one");
       assert.equal((await writer.write([newEvent()])).length, 1, "later writes succeed");
       assert.equal(await count(), before + acked + 1);
+      await writer.idle();
     } finally {
       unblock.resolve();
       await lane.end({ timeout: 5 });
     }
   },
 );
+
+dbTest("[ingest] bodies beyond INGEST_MAX_INFLIGHT_BYTES get 503 with Retry-After", async () => {
+  const limited = buildApp({
+    sql: db.sql,
+    config: testConfig({ MAX_BODY_BYTES: "65536", INGEST_MAX_INFLIGHT_BYTES: "2048" }),
+    writer: new EventWriter(db.sql, { compactEveryMs: Infinity }),
+  });
+  const send = (body: string, length = true) =>
+    limited.request("/logs", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(length ? { "content-length": String(new TextEncoder().encode(body).length) } : {}),
+      },
+      body,
+    });
+  const small = JSON.stringify(event({ service_name: "admission-test" }));
+  const large = JSON.stringify(
+    event({ service_name: "admission-test", message: "x".repeat(1900) }),
+  );
+  const before = await count();
+  // Commits wait behind the lock, so the admitted requests stay in flight.
+  const unblock = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
+  const locker = db.sql.begin(async (tx) => {
+    await tx`lock table log_events in share mode`;
+    locked.resolve();
+    await unblock.promise;
+  });
+  try {
+    await locked.promise;
+    const first = send(small);
+    const second = send(small);
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = await send(large);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get("retry-after"), "1");
+    assert.match(refused.headers.get("content-type") ?? "", /problem\+json/);
+    assert.match((await refused.json()).detail, /INGEST_MAX_INFLIGHT_BYTES/);
+    // A chunked body counts as MAX_BODY_BYTES, the most it may grow to.
+    assert.equal((await send(small, false)).status, 503);
+    unblock.resolve();
+    await locker;
+    assert.deepEqual([(await first).status, (await second).status], [201, 201]);
+  } finally {
+    unblock.resolve();
+    await locker;
+  }
+  assert.equal(await count(), before + 2, "only the admitted bodies were stored");
+  // Released: a body larger than the limit alone is still taken when nothing else is in flight.
+  const big = JSON.stringify(event({ service_name: "admission-test", message: "y".repeat(4000) }));
+  assert.equal((await send(big)).status, 201);
+});
 
 dbTest("[ingest] a request failing in a shared commit does not fail the others", async () => {
   const writer = new EventWriter(db.sql, { retentionDays: 7 });
@@ -295,7 +349,7 @@ dbTest(
     const before = await figures();
     const [p] = await db.sql`select count(*)::int as n from log_rollup_pending`;
     assert.ok(p.n > 0, "ingest leaves deltas pending");
-    assert.ok(await compactRollups(db.sql) >= p.n);
+    await compactAll(db.sql);
     const [after] = await db.sql`select count(*)::int as n from log_rollup_pending`;
     assert.equal(after.n, 0);
     assert.deepEqual(await figures(), before);
@@ -321,7 +375,7 @@ dbTest(
     const before = await figures("log_rollup_1m");
     assert.equal(before[0].status["503"] >= 1, true);
     assert.equal(before[0].types.deploy >= 4, true);
-    await compactRollups(db.sql);
+    await compactAll(db.sql);
     assert.deepEqual(await figures("log_rollup_1m"), before);
     assert.deepEqual(await figures("log_rollup_1m_store"), before);
     // The injected counts have no events behind them: put the day back as the facts say.
@@ -342,7 +396,7 @@ dbTest("[ingest] rebuilding rollups from the facts gives the same rollups", asyn
     timestamp: new Date(minute - (i % 4) * 60_000 + i).toISOString(),
   })));
   assert.equal(res.status, 201);
-  await compactRollups(db.sql);
+  await compactAll(db.sql);
   const snapshot = async () =>
     await db.sql`select service_id, bucket, count, errors, round(latency_sum::numeric, 6) as s,
       ${db.sql(HISTOGRAM_COLUMNS)}, status_counts, event_counts

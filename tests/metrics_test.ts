@@ -1,7 +1,6 @@
 // /metrics: the exposition, route templates, database-backed gauges read at scrape time, and
 // `promtool check metrics` against a live scrape over real HTTP.
 import { onPath } from "./helpers/tools.ts";
-import { compactRollups } from "../src/ingest/rollup.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import assert from "node:assert/strict";
 import { register as globalRegistry } from "prom-client";
@@ -11,7 +10,7 @@ import { ensurePartitionWindow, utcDay } from "../src/db/partitions.ts";
 import { timeQuery } from "../src/metrics/db.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
 import { LiveHub } from "../src/query/live.ts";
-import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 
 interface Sample {
@@ -152,11 +151,11 @@ dbTest("[metrics] partitions ahead are counted at scrape time, up to the first g
 
 dbTest("[metrics] pending rollup deltas are counted at scrape time", async () => {
   const { app } = fresh();
-  await compactRollups(db.sql);
+  await compactAll(db.sql);
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 0);
   await new EventWriter(db.sql, { compactEveryMs: Infinity }).write([newEvent()]);
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 1);
-  await compactRollups(db.sql);
+  await compactAll(db.sql);
   assert.equal(sample(await scrape(app), "observian_rollup_pending_rows"), 0);
 });
 

@@ -71,7 +71,7 @@ export const onError: ErrorHandler = (err, c) => {
   }
   if (err instanceof ForbiddenError) return problem(c, 403, err.message);
   if (err instanceof UnavailableError) {
-    return problem(c, 503, err.message, { headers: { "retry-after": "5" } });
+    return problem(c, 503, err.message, { headers: { "retry-after": String(err.retryAfterS) } });
   }
   if (isQueryCancelled(err)) {
     // Retrying the same question would take as long again: no Retry-After.

@@ -50,6 +50,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000],
       registers,
     }),
+    ingestInflightBytes: new Gauge({
+      name: "observian_ingest_inflight_bytes",
+      help: "Request bodies POST /logs holds now (read, parsed or awaiting commit), read at " +
+        "scrape; at INGEST_MAX_INFLIGHT_BYTES new ones are refused with 503.",
+      registers,
+    }),
     ingestCommitDuration: new Histogram({
       name: "observian_ingest_commit_duration_seconds",
       help: "Time to commit one group of events, rollups included.",

@@ -4,6 +4,7 @@ import { createDb, type Sql } from "../../src/db/connect.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { ensurePartitionWindow } from "../../src/db/partitions.ts";
 import { seedServices } from "../../src/db/seed.ts";
+import { compactRollups } from "../../src/ingest/rollup.ts";
 import { parseConfig } from "../../src/config.ts";
 
 export function adminUrl(): string {
@@ -67,4 +68,12 @@ export function testConfig(env: Record<string, string> = {}) {
 /** Deno.test for tests holding pooled connections across awaits (sockets outlive one test). */
 export function dbTest(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}
+
+/**
+ * Folds every pending rollup delta into the tiers, waiting out a compaction that a writer of an
+ * earlier test may still be running (compactRollups answers -1 while another holds the lock).
+ */
+export async function compactAll(sql: Sql): Promise<void> {
+  while (await compactRollups(sql) < 0) await new Promise((r) => setTimeout(r, 10));
 }

@@ -7,11 +7,12 @@ import {
   MAX_BATCH_EVENTS,
   validateEvents,
 } from "../../ingest/validate.ts";
+import type { IngestAdmission } from "../../ingest/admission.ts";
 import type { EventWriter } from "../../ingest/writer.ts";
 import { bodyFormat, decodeBody, readText } from "../body.ts";
 import { problemResponse } from "../openapi.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import { InvalidInputError } from "../../errors.ts";
+import { InvalidInputError, UnavailableError } from "../../errors.ts";
 
 const Created = z.object({
   id: z.number().int().openapi({ example: 1042 }),
@@ -25,7 +26,7 @@ const BatchCreated = z.object({
 
 export function ingestRoutes(
   app: OpenAPIHono,
-  deps: { writer: EventWriter; config: Config; metrics: Metrics },
+  deps: { writer: EventWriter; admission: IngestAdmission; config: Config; metrics: Metrics },
 ): void {
   // Documented here, validated by hand below: a batch must report every bad index at once,
   // and NDJSON has no zod body validator.
@@ -61,28 +62,46 @@ export function ingestRoutes(
       413: problemResponse("Body larger than MAX_BODY_BYTES"),
       415: problemResponse("Content type other than JSON or NDJSON"),
       422: problemResponse("Invalid events; nothing was stored"),
+      503: problemResponse(
+        "INGEST_MAX_INFLIGHT_BYTES of request bodies are already being stored, or the database " +
+          "is unavailable; nothing was stored, retry after Retry-After",
+      ),
     },
   });
 
   app.post("/logs", async function ingestLogs(c) {
-    let decoded;
     try {
       const format = bodyFormat(c.req.header("content-type"));
-      const text = await readText(c.req.raw, deps.config.maxBodyBytes);
-      decoded = validateEvents(decodeBody(text, format), {
-        retentionDays: deps.config.retentionDays,
-      });
+      const max = deps.config.maxBodyBytes;
+      const declared = Number(c.req.header("content-length") ?? NaN);
+      // A chunked body may grow to the limit; one declared too large is refused (413) unread.
+      const bytes = declared > max ? 0 : declared >= 0 ? declared : max;
+      if (!deps.admission.tryAcquire(bytes)) {
+        deps.metrics.eventsRejected.inc({ reason: "overloaded" });
+        throw new UnavailableError(
+          "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES of request bodies are being " +
+            "stored); nothing was stored, retry shortly.",
+          1,
+        );
+      }
+      try {
+        const text = await readText(c.req.raw, max);
+        const { single, events } = validateEvents(decodeBody(text, format), {
+          retentionDays: deps.config.retentionDays,
+        });
+        const ids = await deps.writer.write(events);
+        deps.metrics.eventsIngested.inc({ source: "api" }, ids.length);
+        if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
+        return c.json({ status: "created" as const, accepted: ids.length }, 201);
+      } finally {
+        deps.admission.release(bytes);
+      }
     } catch (err) {
       if (err instanceof InvalidInputError) {
         deps.metrics.eventsRejected.inc({ reason: REJECT_REASON[err.status] });
       }
       throw err;
     }
-    const { single, events } = decoded;
-    const ids = await deps.writer.write(events);
-    deps.metrics.eventsIngested.inc({ source: "api" }, ids.length);
-    if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
-    return c.json({ status: "created" as const, accepted: ids.length }, 201);
   });
 }
 

@@ -36,6 +36,7 @@ export function metricsRoutes(app: OpenAPIHono, ctx: AppContext): void {
   app.openapi(scrape, async (c) => {
     const live = ctx.liveHub.stats();
     ctx.metrics.liveSubscribers.set(live.subscribers);
+    ctx.metrics.ingestInflightBytes.set(ctx.admission.inFlightBytes);
     ctx.metrics.liveDropped.inc(live.overflows - dropped);
     dropped = live.overflows;
     await collectDatabaseMetrics(ctx.metrics, ctx.sql);
