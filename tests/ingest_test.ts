@@ -530,6 +530,43 @@ dbTest("[ingest] a body over MAX_BODY_BYTES is 413, declared or streamed", async
   assert.equal(await count(), before);
 });
 
+dbTest(
+  "[ingest] gzip and deflate bodies are taken, limited by their decompressed size",
+  async () => {
+    const before = await count();
+    const compress = async (text: string, format: "gzip" | "deflate") =>
+      await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream(format)))
+        .arrayBuffer();
+    const send = (body: BodyInit, encoding: string) =>
+      app.request("/logs", {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-encoding": encoding },
+        body,
+      });
+    const batch = JSON.stringify([
+      event({ service_name: "gzip-test" }),
+      event({ service_name: "gzip-test", status_code: 503 }),
+    ]);
+    const gz = await send(await compress(batch, "gzip"), "gzip");
+    assert.equal(gz.status, 201);
+    assert.equal((await gz.json()).accepted, 2);
+    const one = JSON.stringify(event({ service_name: "gzip-test" }));
+    assert.equal((await send(await compress(one, "deflate"), "deflate")).status, 201);
+    assert.equal(await count(), before + 3);
+    // A bomb: a few KB that inflate to 1 MiB, over this suite's 64 KiB limit.
+    const bomb = await compress(" ".repeat(1 << 20) + batch, "gzip");
+    assert.ok(bomb.byteLength < 65536);
+    assert.equal((await send(bomb, "gzip")).status, 413);
+    const garbage = await send("not gzip at all", "gzip");
+    assert.equal(garbage.status, 400);
+    assert.equal((await garbage.json()).errors[0].field, "(body)");
+    const brotli = await send(batch, "br");
+    assert.equal(brotli.status, 415);
+    assert.equal((await brotli.json()).errors[0].field, "content-encoding");
+    assert.equal(await count(), before + 3, "refused bodies stored nothing");
+  },
+);
+
 dbTest("[ingest] a body cut off before its declared length is 400 and stores nothing", async () => {
   const before = await count();
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);

@@ -5,6 +5,20 @@ export type BodyFormat = "json" | "ndjson";
 
 const NDJSON_TYPES = ["application/x-ndjson", "application/ndjson", "application/jsonl"];
 
+/** How the body is compressed, as log shippers send it (Content-Encoding). */
+export type BodyEncoding = "identity" | "gzip" | "deflate";
+
+export function bodyEncoding(contentEncoding: string | undefined): BodyEncoding {
+  const enc = (contentEncoding ?? "").trim().toLowerCase();
+  if (enc === "" || enc === "identity") return "identity";
+  if (enc === "gzip" || enc === "x-gzip") return "gzip";
+  if (enc === "deflate") return "deflate";
+  throw new InvalidInputError(
+    [{ field: "content-encoding", message: `must be gzip, deflate or identity, not "${enc}"` }],
+    415,
+  );
+}
+
 export function bodyFormat(contentType: string | undefined): BodyFormat {
   const type = (contentType ?? "").split(";")[0].trim().toLowerCase();
   if (type === "application/json" || type.endsWith("+json")) return "json";
@@ -18,11 +32,23 @@ export function bodyFormat(contentType: string | undefined): BodyFormat {
   );
 }
 
-/** The body as text, or 413 as soon as it passes `maxBytes` (chunked bodies included). */
-export async function readText(req: Request, maxBytes: number): Promise<string> {
+/**
+ * The body as text, or 413 as soon as it passes `maxBytes` (chunked bodies included). A
+ * compressed body is limited by its decompressed size, checked as it inflates, so a small
+ * body that expands without end (a zip bomb) is refused early.
+ */
+export async function readText(
+  req: Request,
+  maxBytes: number,
+  encoding: BodyEncoding = "identity",
+): Promise<string> {
   const tooLarge = () =>
     new InvalidInputError(
-      [{ field: "(body)", message: `larger than the limit of ${maxBytes} bytes` }],
+      [{
+        field: "(body)",
+        message: `larger than the limit of ${maxBytes} bytes` +
+          (encoding === "identity" ? "" : " once decompressed"),
+      }],
       413,
     );
   const declared = Number(req.headers.get("content-length") ?? NaN);
@@ -30,16 +56,19 @@ export async function readText(req: Request, maxBytes: number): Promise<string> 
   if (!req.body) return "";
   // A declared length is enforced by the HTTP layer, so the body can be taken in one read,
   // far cheaper than the chunk loop that chunked bodies need.
-  if (declared >= 0) return utf8(await readAll(req));
+  if (declared >= 0 && encoding === "identity") return utf8(await readAll(req));
+  const stream = encoding === "identity"
+    ? req.body
+    : req.body.pipeThrough(new DecompressionStream(encoding));
   const chunks: Uint8Array[] = [];
   let size = 0;
-  const reader = req.body.getReader();
+  const reader = stream.getReader();
   for (;;) {
     let chunk: ReadableStreamReadResult<Uint8Array>;
     try {
       chunk = await reader.read();
     } catch {
-      throw cutOff();
+      throw encoding === "identity" ? cutOff() : notDecodable(encoding);
     }
     const { done, value } = chunk;
     if (done) break;
@@ -81,6 +110,12 @@ function utf8(bytes: Uint8Array): string {
 // The client went away (or the connection broke) mid-body: nothing was stored.
 const cutOff = () =>
   new InvalidInputError([{ field: "(body)", message: "could not be read to the end" }], 400);
+
+const notDecodable = (encoding: BodyEncoding) =>
+  new InvalidInputError([{
+    field: "(body)",
+    message: `is not valid ${encoding} data, or could not be read to the end`,
+  }], 400);
 
 /** Decodes JSON (one value) or NDJSON (one value per non-blank line); 400 names the spot. */
 export function decodeBody(text: string, format: BodyFormat): unknown {

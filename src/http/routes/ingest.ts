@@ -9,7 +9,7 @@ import {
 } from "../../ingest/validate.ts";
 import type { IngestAdmission } from "../../ingest/admission.ts";
 import type { EventWriter } from "../../ingest/writer.ts";
-import { bodyFormat, decodeBody, readText } from "../body.ts";
+import { bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
 import { problemResponse } from "../openapi.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { InvalidInputError, UnavailableError } from "../../errors.ts";
@@ -38,8 +38,14 @@ export function ingestRoutes(
     description: `One event answers {id, status}. A batch (a JSON array, or ` +
       `application/x-ndjson with one event per line) of up to ${MAX_BATCH_EVENTS} events is ` +
       `atomic: every event is stored, or none is and the 422 lists each bad index and field. ` +
-      `201 means committed. An unknown service_name registers the service.`,
+      `201 means committed. An unknown service_name registers the service. The body may be ` +
+      `compressed (Content-Encoding: gzip or deflate); MAX_BODY_BYTES then limits its ` +
+      `decompressed size.`,
     request: {
+      headers: z.object({
+        "content-encoding": z.enum(["gzip", "x-gzip", "deflate", "identity"]).optional()
+          .openapi({ description: "Compression of the body; none when absent" }),
+      }),
       body: {
         required: true,
         content: {
@@ -60,7 +66,9 @@ export function ingestRoutes(
       },
       400: problemResponse("Malformed JSON or NDJSON"),
       413: problemResponse("Body larger than MAX_BODY_BYTES"),
-      415: problemResponse("Content type other than JSON or NDJSON"),
+      415: problemResponse(
+        "Content type other than JSON or NDJSON, or Content-Encoding other than gzip or deflate",
+      ),
       422: problemResponse("Invalid events; nothing was stored"),
       503: problemResponse(
         "INGEST_MAX_INFLIGHT_BYTES of request bodies are already being stored, or the database " +
@@ -72,10 +80,12 @@ export function ingestRoutes(
   app.post("/logs", async function ingestLogs(c) {
     try {
       const format = bodyFormat(c.req.header("content-type"));
+      const encoding = bodyEncoding(c.req.header("content-encoding"));
       const max = deps.config.maxBodyBytes;
       const declared = Number(c.req.header("content-length") ?? NaN);
-      // A chunked body may grow to the limit; one declared too large is refused (413) unread.
-      const bytes = declared > max ? 0 : declared >= 0 ? declared : max;
+      // A chunked or compressed body may grow to the limit; one declared too large is refused
+      // (413) unread.
+      const bytes = declared > max ? 0 : declared >= 0 && encoding === "identity" ? declared : max;
       if (!deps.admission.tryAcquire(bytes)) {
         deps.metrics.eventsRejected.inc({ reason: "overloaded" });
         throw new UnavailableError(
@@ -85,7 +95,7 @@ export function ingestRoutes(
         );
       }
       try {
-        const text = await readText(c.req.raw, max);
+        const text = await readText(c.req.raw, max, encoding);
         const { single, events } = validateEvents(decodeBody(text, format), {
           retentionDays: deps.config.retentionDays,
         });
