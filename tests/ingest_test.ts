@@ -317,6 +317,23 @@ dbTest("[ingest] a missing partition for an accepted day is created on demand", 
   assert.equal(res.status, 201);
   const [r] = await db.sql`select to_regclass(${name}) is not null as present`;
   assert.equal(r.present, true);
+  // Again through a lane, with groups pipelined behind the first that hits the missing day
+  // (the day after, whose partition is empty: dropping rows would put rollups out of step).
+  const later = new Date(day.getTime() + 86_400_000);
+  const laterName = `log_events_p${later.toISOString().slice(0, 10).replaceAll("-", "")}`;
+  await db.sql`drop table if exists ${db.sql(laterName)}`;
+  const lane = createDb(db.url, { max: 1 });
+  try {
+    const writer = new EventWriter(db.sql, { lane, retentionDays: 7, compactEveryMs: Infinity });
+    const ids = await Promise.all(
+      Array.from({ length: 60 }, () => writer.write([newEvent({ timestamp: later })])),
+    );
+    assert.equal(new Set(ids.flat()).size, 60);
+    const [n] = await db.sql`select count(*)::int as n from ${db.sql(laterName)}`;
+    assert.equal(n.n, 60);
+  } finally {
+    await lane.end({ timeout: 5 });
+  }
 });
 
 dbTest("[ingest] rollups agree with the events after every kind of write", async () => {
