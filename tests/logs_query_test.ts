@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
+import { filterSql } from "../src/query/filters.ts";
 import { encodeCursor } from "../src/query/logs.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { postEvents } from "./helpers/events.ts";
@@ -604,5 +605,33 @@ dbTest(
     for (let i = 0; i < 12; i++) assert.equal((await bounded.request("/logs?limit=1")).status, 200);
   },
 );
+
+dbTest("[logs] slow-request searches can use the partial index on latency >= 1 s", async () => {
+  await post([
+    { service_name: "alpha-svc", status_code: 200, latency_ms: 1500 },
+    { service_name: "beta-svc", status_code: 504, latency_ms: 30_000 },
+  ]);
+  const res = await app.request("/logs?min_latency_ms=1200");
+  assert.equal(res.status, 200);
+  const rows: { latency_ms: number }[] = await res.json();
+  assert.deepEqual(rows.map((r) => r.latency_ms).sort((a, b) => a - b), [1500, 30_000]);
+  // The filter GET /logs uses, planned with its values as GET /logs plans it: it must be able
+  // to read only the partial index (seq scans off, so a tiny table cannot hide the choice).
+  const children = new Set((await db.sql`
+    select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'log_events_slow_time_idx'::regclass`).map((r) => r.relname as string));
+  assert.ok(children.size > 0);
+  const used = await db.sql.begin(async (tx) => {
+    await tx`set local enable_seqscan = off`;
+    await tx`set local enable_bitmapscan = off`;
+    await tx`set local plan_cache_mode = force_custom_plan`;
+    const [row] = await tx`explain (format json) select e.id from log_events e
+      where true ${filterSql(db.sql, { minLatencyMs: 1200 })}
+      order by e."timestamp" desc, e.id desc limit 21`;
+    return [...JSON.stringify(row["QUERY PLAN"]).matchAll(/"Index Name":"([^"]+)"/g)]
+      .map((m) => m[1]);
+  });
+  assert.ok(used.length > 0 && used.every((name) => children.has(name)), used.join(", "));
+});
 
 dbTest("[logs] teardown", () => db.drop());
