@@ -2,6 +2,7 @@
 import { buildApp, writerFor } from "./app.ts";
 import { ConfigError, loadEnv, parseConfig } from "./config.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
+import { surviveLostDbSockets } from "./db/connect.ts";
 import { registerJobCrons } from "./jobs/schedule.ts";
 import { configureLogging, logger } from "./logging.ts";
 import { createMetrics } from "./metrics/registry.ts";
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
   }
   await configureLogging({ level: config.logLevel, format: config.logFormat });
   const log = logger("main");
+  surviveLostDbSockets();
 
   let db;
   try {

@@ -237,6 +237,19 @@ dbTest(
   },
 );
 
+dbTest(
+  "[ingest] a lost database socket nobody listens to any more does not end the process",
+  async () => {
+    // What a write postgres.js had queued for a killed backend produces in Deno's node:net. Without
+    // surviveLostDbSockets (main installs it; so does tests/helpers/db.ts) this unhandled
+    // rejection fails the whole file, as it would end the server.
+    void Promise.reject(
+      Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" }),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+  },
+);
+
 dbTest("[ingest] bodies beyond INGEST_MAX_INFLIGHT_BYTES get 503 with Retry-After", async () => {
   const limited = buildApp({
     sql: db.sql,

@@ -39,6 +39,35 @@ export function describeUrl(url: string): string {
   }
 }
 
+/**
+ * Keeps the process up when a database socket fails after postgres.js stopped listening to it.
+ * A backend killed (pg_terminate_backend, a PostgreSQL restart or failover) while a write is
+ * still queued surfaces from Deno's node:net as an unhandled EPIPE or ECONNRESET, which would
+ * end the process. postgres.js has already failed the affected queries (answered 503) and
+ * reconnects on the next one, so it is logged, not fatal. Returns the remover.
+ */
+export function surviveLostDbSockets(): () => void {
+  const log = logger("db");
+  const handle = (err: unknown, event: Event) => {
+    const code = (err as { code?: unknown })?.code;
+    if (typeof code !== "string" || !LOST_SOCKET_CODES.has(code)) return;
+    event.preventDefault();
+    log.warning("a database connection was lost mid-write ({code}); it reconnects on next use", {
+      code,
+    });
+  };
+  const onRejection = (e: PromiseRejectionEvent) => handle(e.reason, e);
+  const onError = (e: ErrorEvent) => handle(e.error, e);
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  globalThis.addEventListener("error", onError);
+  return () => {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+    globalThis.removeEventListener("error", onError);
+  };
+}
+
+const LOST_SOCKET_CODES = new Set(["EPIPE", "ECONNRESET", "ERR_STREAM_WRITE_AFTER_END"]);
+
 export class DbUnavailableError extends Error {
   override name = "DbUnavailableError";
 }

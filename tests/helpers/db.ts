@@ -1,11 +1,15 @@
 // Each test file gets its own database on the test server, so files run in parallel.
 import postgres from "postgres";
-import { createDb, type Sql } from "../../src/db/connect.ts";
+import { createDb, type Sql, surviveLostDbSockets } from "../../src/db/connect.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { ensurePartitionWindow } from "../../src/db/partitions.ts";
 import { seedServices } from "../../src/db/seed.ts";
 import { compactRollups } from "../../src/ingest/rollup.ts";
 import { parseConfig } from "../../src/config.ts";
+
+// As main does: tests kill backends on purpose, and the writes postgres.js still had queued for
+// them must not fail the whole file.
+surviveLostDbSockets();
 
 export function adminUrl(): string {
   const url = Deno.env.get("OBSERVIAN_TEST_ADMIN_URL");
