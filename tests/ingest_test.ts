@@ -24,6 +24,27 @@ const event = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+/**
+ * Holds a lock that makes inserts into log_events wait, so writes stay in flight; `release()`
+ * lets them go and resolves once the lock is gone.
+ */
+async function holdInserts(): Promise<{ release: () => Promise<void> }> {
+  const unblock = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
+  const locker = db.sql.begin(async (tx) => {
+    await tx`lock table log_events in share mode`;
+    locked.resolve();
+    await unblock.promise;
+  });
+  await locked.promise;
+  return {
+    release: async () => {
+      unblock.resolve();
+      await locker;
+    },
+  };
+}
+
 async function count(): Promise<number> {
   const [r] = await db.sql`select count(*)::int as n from log_events`;
   return r.n;
@@ -201,18 +222,12 @@ dbTest(
   "[ingest] a lane whose connection is killed reconnects and loses nothing acknowledged",
   async () => {
     const lane = createDb(db.url, { max: 1 });
-    const unblock = Promise.withResolvers<void>();
+    let hold: { release: () => Promise<void> } | undefined;
     try {
       const writer = new EventWriter(db.sql, { lane });
       const before = await count();
       // Hold inserts back so the lane's statements are in flight when its backend is killed.
-      const locked = Promise.withResolvers<void>();
-      const locker = db.sql.begin(async (tx) => {
-        await tx`lock table log_events in share mode`;
-        locked.resolve();
-        await unblock.promise;
-      });
-      await locked.promise;
+      hold = await holdInserts();
       const writes = Array.from({ length: 41 }, () => writer.write([newEvent()]));
       let pid: number | undefined;
       while (pid === undefined) {
@@ -221,8 +236,7 @@ dbTest(
         pid = r?.pid;
       }
       await db.sql`select pg_terminate_backend(${pid})`;
-      unblock.resolve();
-      await locker;
+      await hold.release();
       const results = await Promise.allSettled(writes);
       const acked = results.filter((r) => r.status === "fulfilled").length;
       assert.ok(results[0].status === "rejected", "the group on the killed backend fails");
@@ -231,7 +245,7 @@ dbTest(
       assert.equal(await count(), before + acked + 1);
       await writer.idle();
     } finally {
-      unblock.resolve();
+      await hold?.release();
       await lane.end({ timeout: 5 });
     }
   },
@@ -271,15 +285,8 @@ dbTest("[ingest] bodies beyond INGEST_MAX_INFLIGHT_BYTES get 503 with Retry-Afte
   );
   const before = await count();
   // Commits wait behind the lock, so the admitted requests stay in flight.
-  const unblock = Promise.withResolvers<void>();
-  const locked = Promise.withResolvers<void>();
-  const locker = db.sql.begin(async (tx) => {
-    await tx`lock table log_events in share mode`;
-    locked.resolve();
-    await unblock.promise;
-  });
+  const hold = await holdInserts();
   try {
-    await locked.promise;
     const first = send(small);
     const second = send(small);
     await new Promise((r) => setTimeout(r, 50));
@@ -290,12 +297,10 @@ dbTest("[ingest] bodies beyond INGEST_MAX_INFLIGHT_BYTES get 503 with Retry-Afte
     assert.match((await refused.json()).detail, /INGEST_MAX_INFLIGHT_BYTES/);
     // A chunked body counts as MAX_BODY_BYTES, the most it may grow to.
     assert.equal((await send(small, false)).status, 503);
-    unblock.resolve();
-    await locker;
+    await hold.release();
     assert.deepEqual([(await first).status, (await second).status], [201, 201]);
   } finally {
-    unblock.resolve();
-    await locker;
+    await hold.release();
   }
   assert.equal(await count(), before + 2, "only the admitted bodies were stored");
   // Released: a body larger than the limit alone is still taken when nothing else is in flight.

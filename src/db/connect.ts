@@ -44,9 +44,9 @@ export function describeUrl(url: string): string {
  * A backend killed (pg_terminate_backend, a PostgreSQL restart or failover) while a write is
  * still queued surfaces from Deno's node:net as an unhandled EPIPE or ECONNRESET, which would
  * end the process. postgres.js has already failed the affected queries (answered 503) and
- * reconnects on the next one, so it is logged, not fatal. Returns the remover.
+ * reconnects on the next one, so it is logged, not fatal.
  */
-export function surviveLostDbSockets(): () => void {
+export function surviveLostDbSockets(): void {
   const log = logger("db");
   const handle = (err: unknown, event: Event) => {
     const code = (err as { code?: unknown })?.code;
@@ -56,14 +56,8 @@ export function surviveLostDbSockets(): () => void {
       code,
     });
   };
-  const onRejection = (e: PromiseRejectionEvent) => handle(e.reason, e);
-  const onError = (e: ErrorEvent) => handle(e.error, e);
-  globalThis.addEventListener("unhandledrejection", onRejection);
-  globalThis.addEventListener("error", onError);
-  return () => {
-    globalThis.removeEventListener("unhandledrejection", onRejection);
-    globalThis.removeEventListener("error", onError);
-  };
+  globalThis.addEventListener("unhandledrejection", (e) => handle(e.reason, e));
+  globalThis.addEventListener("error", (e) => handle(e.error, e));
 }
 
 const LOST_SOCKET_CODES = new Set(["EPIPE", "ECONNRESET", "ERR_STREAM_WRITE_AFTER_END"]);

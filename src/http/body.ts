@@ -32,6 +32,20 @@ export function bodyFormat(contentType: string | undefined): BodyFormat {
   );
 }
 
+/** The Content-Length the client declared; NaN for a chunked body. */
+const declaredLength = (req: Request) => Number(req.headers.get("content-length") ?? NaN);
+
+/**
+ * The most memory readText() can need for this body: its declared length, or `maxBytes` when
+ * it is chunked or compressed (it may grow to the limit), or 0 when it is declared too large
+ * (refused with 413 before anything is read).
+ */
+export function bodyBound(req: Request, maxBytes: number, encoding: BodyEncoding): number {
+  const declared = declaredLength(req);
+  if (declared > maxBytes) return 0;
+  return declared >= 0 && encoding === "identity" ? declared : maxBytes;
+}
+
 /**
  * The body as text, or 413 as soon as it passes `maxBytes` (chunked bodies included). A
  * compressed body is limited by its decompressed size, checked as it inflates, so a small
@@ -51,7 +65,7 @@ export async function readText(
       }],
       413,
     );
-  const declared = Number(req.headers.get("content-length") ?? NaN);
+  const declared = declaredLength(req);
   if (declared > maxBytes) throw tooLarge();
   if (!req.body) return "";
   // A declared length is enforced by the HTTP layer, so the body can be taken in one read,

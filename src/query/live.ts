@@ -273,11 +273,7 @@ export async function openLiveFeed(
         retentionDays: opts.retentionDays,
         timeoutMs: opts.queryTimeoutMs,
       })
-      : (await latestEvents(hub.sql, req.filter, {
-        limit: req.limit,
-        retentionDays: opts.retentionDays,
-        timeoutMs: opts.queryTimeoutMs,
-      })).reverse();
+      : (await latestFeed(hub.sql, req, opts)).reverse();
     return new LiveFeed(sub, initial);
   } catch (err) {
     sub.release();

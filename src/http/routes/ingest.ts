@@ -9,7 +9,7 @@ import {
 } from "../../ingest/validate.ts";
 import type { IngestAdmission } from "../../ingest/admission.ts";
 import type { EventWriter } from "../../ingest/writer.ts";
-import { bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
+import { bodyBound, bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
 import { problemResponse } from "../openapi.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { InvalidInputError, UnavailableError } from "../../errors.ts";
@@ -82,10 +82,7 @@ export function ingestRoutes(
       const format = bodyFormat(c.req.header("content-type"));
       const encoding = bodyEncoding(c.req.header("content-encoding"));
       const max = deps.config.maxBodyBytes;
-      const declared = Number(c.req.header("content-length") ?? NaN);
-      // A chunked or compressed body may grow to the limit; one declared too large is refused
-      // (413) unread.
-      const bytes = declared > max ? 0 : declared >= 0 && encoding === "identity" ? declared : max;
+      const bytes = bodyBound(c.req.raw, max, encoding);
       if (!deps.admission.tryAcquire(bytes)) {
         deps.metrics.eventsRejected.inc({ reason: "overloaded" });
         throw new UnavailableError(
