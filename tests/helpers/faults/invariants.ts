@@ -135,7 +135,7 @@ export class ReadinessProbe {
 
   /**
    * While the database was unreachable (probes sent after `from` and answered before `to`)
-   * readiness says 503, and after it came back at `upAt` it says 200 within `withinMs`.
+   * readiness says 503, and once it was back (by `upAt`) it says 200 within `withinMs`.
    */
   check(from: number, to: number, upAt: number, withinMs = 1000): string[] {
     const problems: string[] = [];
@@ -167,17 +167,27 @@ export class ReadinessProbe {
   }
 }
 
-/** Polls until `url` answers a fresh connection; the performance.now() it did, or undefined. */
-export async function waitUntilAnswers(url: string, ms: number): Promise<number | undefined> {
+/**
+ * Polls `url` with fresh connections until one answers. `down` is when the last failed attempt
+ * ended (the database was unreachable then), `up` when the first one answered (it was back by
+ * then); its return lies between the two. `up` is undefined when it did not answer within `ms`.
+ */
+export async function waitUntilAnswers(
+  url: string,
+  ms: number,
+): Promise<{ down: number | undefined; up: number | undefined }> {
   const deadline = performance.now() + ms;
+  let down: number | undefined;
   while (performance.now() < deadline) {
     try {
       await withSql(url, (sql) => sql`select 1`);
-      return performance.now();
-    } catch { /* not yet */ }
-    await sleep(50);
+      return { down, up: performance.now() };
+    } catch {
+      down = performance.now();
+    }
+    await sleep(20);
   }
-  return undefined;
+  return { down, up: undefined };
 }
 
 /** A one-line summary of a load, for failure messages and the test's output. */
