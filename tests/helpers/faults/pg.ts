@@ -91,13 +91,25 @@ export async function externalTarget(): Promise<Target> {
   };
 }
 
-/** Runs `fn` on a connection of its own, closed afterwards (a fault may have killed others). */
-export async function withSql<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` on a connection of its own, closed afterwards (a fault may have killed others), and
+ * fails after `ms`: postgres.js may never answer a query sent as its connection dies.
+ */
+export async function withSql<T>(
+  url: string,
+  fn: (sql: postgres.Sql) => Promise<T>,
+  ms = 10_000,
+): Promise<T> {
   const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {}, idle_timeout: 5 });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the database in ${ms} ms`)), ms);
+  });
   try {
-    return await fn(sql);
+    return await Promise.race([fn(sql), late]);
   } finally {
-    await sql.end({ timeout: 1 }).catch(() => {});
+    clearTimeout(timer);
+    await Promise.race([sql.end({ timeout: 0 }).catch(() => {}), sleep(1000)]);
   }
 }
 
