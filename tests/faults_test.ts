@@ -688,20 +688,28 @@ faultTest(
     const QUERY_TIMEOUT_MS = 5000;
     const server = await s.start({ QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS) });
     const url = await s.target.url();
-    // 50,000 events, each of a type of its own, as a service sending raw paths would.
-    const burst = await Promise.all(Array.from({ length: 5 }, (_, b) => {
-      const marker = `types-${b}`;
-      const events = Array.from({ length: 10_000 }, (_, i) => ({
-        service_name: s.service,
-        status_code: 200,
-        latency_ms: i % 300,
-        event_type: `GET /users/${b * 10_000 + i}`,
-        message: marker,
-      }));
-      return send(server.base, marker, 10_000, JSON.stringify(events), 60_000);
-    }));
+    // 50,000 events, each of a type of its own, as a service sending raw paths would; sent as a
+    // shipper does, retrying what was refused (each attempt with a marker of its own).
+    const burst: RequestRecord[] = [];
+    for (let b = 0; b < 5; b++) {
+      const deadline = performance.now() + 30_000;
+      for (let attempt = 0; performance.now() < deadline; attempt++) {
+        const marker = `types-${b}-${attempt}`;
+        const events = Array.from({ length: 10_000 }, (_, i) => ({
+          service_name: s.service,
+          status_code: 200,
+          latency_ms: i % 300,
+          event_type: `GET /users/${b * 10_000 + i}`,
+          message: marker,
+        }));
+        const r = await send(server.base, marker, 10_000, JSON.stringify(events), 60_000);
+        burst.push(r);
+        if (r.status === 201) break;
+        await sleep(1000);
+      }
+    }
     console.log("  burst: " + describe(burst));
-    s.check("burst", checkAnswers(burst, { boundMs: 30_000 }));
+    s.check("burst", checkAnswers(burst, { boundMs: POST_BOUND_MS }));
     // Rollups are compacted every second; give them a moment.
     await sleep(2000);
     const load = s.load(server, { workers: 8 });
