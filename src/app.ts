@@ -1,7 +1,7 @@
 // Builds the HTTP application from its dependencies; does no I/O of its own.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Config } from "./config.ts";
-import type { Sql } from "./db/connect.ts";
+import type { Db } from "./db/connect.ts";
 import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/access-log.ts";
 import { healthRoutes } from "./http/health.ts";
@@ -22,7 +22,11 @@ import { LiveHub } from "./query/live.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppDeps {
-  sql: Sql;
+  sql: Db;
+  /** The readiness check's own connection; the pool when absent. */
+  health?: Db;
+  /** Whether the embedded PostgreSQL runs; absent with an external database. */
+  embeddedUp?: () => boolean;
   config: Config;
   /** performance.now() at process start, for uptime. */
   startedAt?: number;
@@ -36,7 +40,9 @@ export interface AppDeps {
 
 /** What every route module receives: the dependencies, with defaults filled in. */
 export interface AppContext {
-  sql: Sql;
+  sql: Db;
+  health: Db;
+  embeddedUp?: () => boolean;
   config: Config;
   writer: EventWriter;
   admission: IngestAdmission;
@@ -47,19 +53,21 @@ export interface AppContext {
 }
 
 export function writerFor(
-  sql: Sql,
+  sql: Db,
   config: Config,
   metrics: Metrics,
-  lane?: Sql,
+  lane?: Db,
 ): EventWriter {
   return new EventWriter(sql, {
     lane,
     retentionDays: config.retentionDays,
+    commitTimeoutMs: config.ingestCommitTimeoutMs,
     onFlush: ({ events, durationMs, ok }) => {
       if (!ok) return;
       metrics.ingestBatchEvents.observe(events);
       metrics.ingestCommitDuration.observe(durationMs / 1000);
     },
+    onTimeout: () => metrics.ingestCommitTimeouts.inc(),
   });
 }
 
@@ -67,6 +75,8 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
   const ctx: AppContext = {
     sql: deps.sql,
+    health: deps.health ?? deps.sql,
+    embeddedUp: deps.embeddedUp,
     config: deps.config,
     metrics,
     writer: deps.writer ?? writerFor(deps.sql, deps.config, metrics),

@@ -28,9 +28,12 @@ async function main(): Promise<void> {
   const log = logger("main");
   surviveLostDbSockets();
 
+  const metrics = createMetrics();
   let db;
   try {
-    db = await openDatabase(config);
+    db = await openDatabase(config, {
+      onReplace: (handle) => metrics.dbHandleReplacements.inc({ handle }),
+    });
     await prepareSchema(db.sql, config);
   } catch (err) {
     log.fatal("start-up failed: {error}", { error: err instanceof Error ? err.message : err });
@@ -38,11 +41,10 @@ async function main(): Promise<void> {
     Deno.exit(1);
   }
 
-  const metrics = createMetrics();
   metrics.dbPoolMax.set(config.dbPoolMax);
   const writer = writerFor(db.sql, config, metrics, db.ingest);
   const liveHub = new LiveHub(db.sql);
-  const app = buildApp({ sql: db.sql, config, metrics, writer, liveHub });
+  const app = buildApp({ sql: db.sql, health: db.health, config, metrics, writer, liveHub });
   // After prepareSchema: the jobs need the migrated job_control rows and partitions.
   registerJobCrons({ sql: db.sql, config, metrics });
   let server: Deno.HttpServer;

@@ -6,11 +6,34 @@ export type Sql = postgres.Sql;
 /** A handle inside sql.begin(); functions that must run in the caller's transaction take it. */
 export type Tx = postgres.TransactionSql;
 
+/**
+ * A handle that can be swapped for a fresh one. postgres.js does not recover every connection it
+ * loses: a query sent between a socket's `error` and `close` events is never answered, and the
+ * reconnected connection may reject its first query with the old error (see README, "Failure
+ * behaviour"). A fresh instance has neither problem, and ending the old one with no grace settles
+ * every query it still holds, so the owner of a handle that failed replaces it.
+ */
+export type Db = Sql & Replaceable;
+
+export interface Replaceable {
+  /** Counts replacements; a caller passes the one it used so a failure replaces a handle once. */
+  readonly generation: number;
+  /**
+   * Swaps in a fresh instance and ends the current one at once (its queries fail). False when
+   * `generation` is given and already replaced, or the handle was ended.
+   */
+  replace(reason: string, generation?: number): boolean;
+}
+
 export interface DbOptions {
   max?: number;
   /** Seconds allowed to open one connection. */
   connectTimeoutS?: number;
   applicationName?: string;
+  /** Names the handle in logs and metrics ("pool", "ingest", "health"). */
+  name?: string;
+  /** Told of every replacement (metrics). */
+  onReplace?: (name: string, reason: string) => void;
 }
 
 /**
@@ -18,14 +41,50 @@ export interface DbOptions {
  * queued before that are sent as text (porsager/postgres#789). main runs waitForDb first, and
  * the hot paths send lists as JSON anyway.
  */
-export function createDb(url: string, opts: DbOptions = {}): Sql {
-  return postgres(url, {
-    max: opts.max ?? 10,
-    connect_timeout: opts.connectTimeoutS ?? 10,
-    idle_timeout: 60,
-    max_lifetime: 60 * 30,
-    onnotice: () => {},
-    connection: { application_name: opts.applicationName ?? "observian" },
+export function createDb(url: string, opts: DbOptions = {}): Db {
+  const name = opts.name ?? "pool";
+  const open = () =>
+    postgres(url, {
+      max: opts.max ?? 10,
+      connect_timeout: opts.connectTimeoutS ?? 10,
+      idle_timeout: 60,
+      max_lifetime: 60 * 30,
+      // The default grows to 20 s between attempts after a few failures: a database back after
+      // a restart would then wait that long for us. Retry within a second instead.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+      // Dead peers (a failover, a cable) show up in seconds, not after the kernel's two hours.
+      keep_alive: 10,
+      onnotice: () => {},
+      connection: { application_name: opts.applicationName ?? "observian" },
+    });
+  const log = logger("db");
+  let current = open();
+  let generation = 0;
+  let ended = false;
+  const handle: Replaceable & { end: Sql["end"] } = {
+    get generation() {
+      return generation;
+    },
+    replace(reason, seen) {
+      if (ended || (seen !== undefined && seen !== generation)) return false;
+      const old = current;
+      current = open();
+      generation++;
+      log.warning("replacing database handle {name}: {reason}", { name, reason });
+      opts.onReplace?.(name, reason);
+      // No grace: every query the old instance holds fails now instead of waiting on it.
+      void old.end({ timeout: 0 }).catch(() => {});
+      return true;
+    },
+    end(options) {
+      ended = true;
+      return current.end(options);
+    },
+  };
+  return new Proxy(function () {} as unknown as Db, {
+    apply: (_target, _this, args) => (current as (...a: unknown[]) => unknown)(...args),
+    get: (_target, prop) =>
+      prop in handle ? handle[prop as keyof typeof handle] : Reflect.get(current, prop),
   });
 }
 
@@ -127,6 +186,26 @@ export function statementTimeout(tx: Tx, ms: number) {
 /** True when PostgreSQL cancelled the statement (statement_timeout, or an operator's cancel). */
 export function isQueryCancelled(err: unknown): boolean {
   return (err as { code?: unknown })?.code === "57014";
+}
+
+/**
+ * Errors of a connection that was open and is gone (killed backend, restart, failover, a reset
+ * socket, or a handle ended under it): postgres.js may hold stale state for it, so its handle is
+ * replaced. Failures to connect at all (refused, timed out, starting up) are not among them.
+ */
+const LOST_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
+  "57P01", // admin shutdown, pg_terminate_backend
+  "57P02", // crash shutdown
+]);
+
+export function isConnectionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && LOST_CODES.has(code);
 }
 
 /** True when the error means the database cannot be reached now (not a bad query). */

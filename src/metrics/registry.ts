@@ -56,6 +56,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
         "scrape; at INGEST_MAX_INFLIGHT_BYTES new ones are refused with 503.",
       registers,
     }),
+    ingestCommitTimeouts: new Counter({
+      name: "observian_ingest_commit_timeouts_total",
+      help: "Writes answered 503 because their commit took longer than " +
+        "INGEST_COMMIT_TIMEOUT_MS (the database was unreachable or a connection was stuck).",
+      registers,
+    }),
     ingestCommitDuration: new Histogram({
       name: "observian_ingest_commit_duration_seconds",
       help: "Time to commit one group of events, rollups included.",
@@ -68,6 +74,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Database time of the API's main queries, by query name.",
       labelNames: ["query"] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    dbUp: new Gauge({
+      name: "observian_database_up",
+      help: "1 when the latest readiness check or scrape reached the database in time, else 0.",
+      registers,
+    }),
+    dbHandleReplacements: new Counter({
+      name: "observian_db_handle_replacements_total",
+      help: "Database handles replaced after a lost connection or a stuck query, by handle " +
+        "(pool, ingest, health).",
+      labelNames: ["handle"] as const,
       registers,
     }),
     dbPoolMax: new Gauge({
