@@ -44,7 +44,17 @@ async function main(): Promise<void> {
   metrics.dbPoolMax.set(config.dbPoolMax);
   const writer = writerFor(db.sql, config, metrics, db.ingest);
   const liveHub = new LiveHub(db.sql);
-  const app = buildApp({ sql: db.sql, health: db.health, config, metrics, writer, liveHub });
+  const embedded = db.embedded;
+  const app = buildApp({
+    sql: db.sql,
+    health: db.health,
+    // Readiness answers 503 at once while the embedded postmaster is down or restarting.
+    embeddedUp: embedded && (() => embedded.state === "running"),
+    config,
+    metrics,
+    writer,
+    liveHub,
+  });
   // After prepareSchema: the jobs need the migrated job_control rows and partitions.
   registerJobCrons({ sql: db.sql, config, metrics });
   let server: Deno.HttpServer;
@@ -116,7 +126,6 @@ async function main(): Promise<void> {
     });
     Deno.exit(1);
   };
-  const embedded = db.embedded;
   if (embedded) {
     const pgMetrics = embeddedPostgresMetrics(metrics.registry, {
       up: () => embedded.state === "running",
