@@ -108,7 +108,10 @@ async function terminate(s: Server, why: string): Promise<Deno.CommandStatus> {
     s.child.kill("SIGKILL");
     assert.fail(`${why}: no exit ${EXIT_BOUND_MS} ms after SIGTERM\n${s.output()}`);
   }
-  console.log(`  ${why}: exited ${Date.now() - began} ms after SIGTERM (code ${status.code})`);
+  const last = s.lines().findLast((l) => /^stopped/.test(l.msg))?.msg ?? "no stop line";
+  console.log(
+    `  ${why}: exited ${Date.now() - began} ms after SIGTERM, code ${status.code}: ${last}`,
+  );
   return status;
 }
 

@@ -311,7 +311,12 @@ class Postmaster {
       if (value !== undefined) env[name] = value;
     }
     const child = new Deno.Command("/bin/sh", {
-      args: ["-c", WATCHDOG, "observian-pg-watchdog", ...this.opts.args],
+      args: [
+        "-c",
+        WATCHDOG.replace(/\n\s*/g, "\n").trim(),
+        "observian-pg-watchdog",
+        ...this.opts.args,
+      ],
       clearEnv: true,
       env,
       cwd: this.opts.pgDir,
