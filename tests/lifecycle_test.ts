@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { surviveLostDbSockets } from "../src/db/connect.ts";
 import { freePort, startEmbeddedPostgres } from "../src/db/embedded.ts";
+import { childrenOf, isPostgresOf, postgresProcessesOf, ppid } from "./helpers/processes.ts";
 
 // The lock-holding connection of the SIGTERM step is cut by PostgreSQL's shutdown.
 surviveLostDbSockets();
@@ -150,44 +151,6 @@ async function cleanUp(servers: Server[], pgDir: string) {
     } catch { /* gone */ }
   }
   await assertNoPostgres(pgDir, "clean-up");
-}
-
-/** Whether `pid` is a live PostgreSQL process working in `pgDir` (as every one of a cluster does). */
-async function isPostgresOf(pid: number, pgDir: string): Promise<boolean> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    if (stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z") return false;
-    if ((await Deno.readTextFile(`/proc/${pid}/comm`)).trim() !== "postgres") return false;
-    return (await Deno.readLink(`/proc/${pid}/cwd`)) === (await Deno.realPath(pgDir));
-  } catch {
-    return false;
-  }
-}
-
-async function postgresProcessesOf(pgDir: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const e of Deno.readDir("/proc")) {
-    const pid = Number(e.name);
-    if (Number.isInteger(pid) && await isPostgresOf(pid, pgDir)) pids.push(pid);
-  }
-  return pids;
-}
-
-function ppid(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
-function childrenOf(parent: number): number[] {
-  const pids: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    const pid = Number(e.name);
-    if (!Number.isInteger(pid)) continue;
-    try {
-      if (ppid(pid) === parent) pids.push(pid);
-    } catch { /* gone */ }
-  }
-  return pids;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
