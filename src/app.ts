@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/connect.ts";
 import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/access-log.ts";
+import { requestDeadline } from "./http/deadline.ts";
 import { healthRoutes } from "./http/health.ts";
 import { notFound, onError } from "./http/problem.ts";
 import { requestId } from "./http/request-id.ts";
@@ -102,6 +103,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   app.use("*", requestId());
   app.use("*", accessLog());
   app.use("*", httpMetrics(ctx));
+  app.use("*", requestDeadline(ctx));
   app.onError(onError);
   app.notFound(notFound(() => app.routes));
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { buildApp } from "../src/app.ts";
 import { createDb, type Db } from "../src/db/connect.ts";
+import { tlsModeOf } from "../src/db/socket.ts";
 import { UnavailableError } from "../src/errors.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
@@ -56,32 +57,28 @@ async function recovers(write: () => Promise<unknown>, ms: number, what: string)
 }
 
 dbTest(
-  "[db] a replaced handle settles the queries postgres.js lost and answers again",
+  "[db] a connection reset under pipelined queries swaps the handle before anything else can " +
+    "use the dying connection",
   async () => {
-    // postgres.js 3.4.9: a query sent on a connection between its socket's `error` and `close`
-    // is never answered (../shared/repro/postgres-js-reset-hang.ts). Replacing the handle ends it.
+    // postgres.js 3.4.9 never answers a query sent on a connection between its socket's `error`
+    // and `close` (../shared/repro/postgres-js-reset-hang.ts: the next query hangs).
     const sql = createDb(db.url, { max: 1 });
     const admin = postgres(db.url, { max: 1, onnotice: () => {} });
     try {
       for (let round = 0; round < 3; round++) {
         const [{ pid }] = await sql`select pg_backend_pid() as pid`;
+        const generation = sql.generation;
         const inFlight = Array.from(
           { length: 50 },
           (_, i) => sql.unsafe(`select pg_sleep(0.02), $1::int as i`, [i], { prepare: true }),
         );
         await new Promise((r) => setTimeout(r, 30));
-        const generation = sql.generation;
         await admin`select pg_terminate_backend(${pid})`;
         await settleAll(inFlight, 5000, "the queries on the killed connection");
-        // Sent right after the failure, as a retry would be: this is the query that can be lost.
-        const next = sql`select 1 as one`;
-        void next.catch(() => {});
-        await new Promise((r) => setTimeout(r, 100));
-        assert.ok(sql.replace("test: connection lost", generation));
-        assert.equal(sql.replace("a second report of the same failure", generation), false);
-        await settleAll([next], 2000, "the lost query");
-        const [row] = await within(sql`select 1 as one`, 5000, "the fresh handle");
-        assert.equal(row.one, 1, "the fresh handle answers");
+        // Sent right after the failure, as a retry would be.
+        const [row] = await within(sql`select 1 as one`, 5000, "the next query");
+        assert.equal(row.one, 1);
+        assert.ok(sql.generation > generation, "the handle was replaced");
       }
     } finally {
       await admin.end();
@@ -89,6 +86,28 @@ dbTest(
     }
   },
 );
+
+dbTest("[db] replace() fails at once every query the old handle still holds", async () => {
+  const proxy = startTcpProxy(db.url);
+  const sql = createDb(proxy.url, { max: 2 });
+  try {
+    await sql`select 1`;
+    proxy.blackhole(true);
+    const stuck = [sql`select 1`, sql`select 2`, sql`select 3`];
+    for (const q of stuck) void q.catch(() => {});
+    const generation = sql.generation;
+    assert.ok(sql.replace("test: stuck", generation));
+    assert.equal(sql.replace("a second report of the same problem", generation), false);
+    const settled = await settleAll(stuck, 2000, "the stuck queries");
+    assert.ok(settled.every((r) => r.status === "rejected"));
+    proxy.blackhole(false);
+    const [row] = await within(sql`select 1 as one`, 5000, "the fresh handle");
+    assert.equal(row.one, 1);
+  } finally {
+    await proxy.close();
+    await sql.end({ timeout: 1 });
+  }
+});
 
 dbTest(
   "[ingest] the lane's backend killed again and again under load, groups pipelined: every " +
@@ -208,7 +227,7 @@ dbTest(
 );
 
 /** An app on its own handles through `proxy`, with DB_POOL_MAX=1 (ingest and reads share). */
-function appThrough(url: string) {
+function appThrough(url: string, env: Record<string, string> = {}) {
   const metrics = createMetrics({ processMetrics: false });
   const replaced: string[] = [];
   const onReplace = (n: string) => {
@@ -217,7 +236,7 @@ function appThrough(url: string) {
   };
   const sql: Db = createDb(url, { max: 1, onReplace });
   const health: Db = createDb(url, { max: 1, name: "health", onReplace });
-  const config = testConfig({ DB_POOL_MAX: "1", INGEST_COMMIT_TIMEOUT_MS: "2000" });
+  const config = testConfig({ DB_POOL_MAX: "1", INGEST_COMMIT_TIMEOUT_MS: "2000", ...env });
   const app = buildApp({ sql, health, config, metrics });
   const post = (n: number) =>
     app.request("/logs", {
@@ -296,7 +315,7 @@ dbTest(
       assert.match(await s.metrics.registry.metrics(), /observian_database_up 0/);
       // Refused while down; POST /logs answers 503 with Retry-After, fast.
       const refused = await within(s.post(1), 3000, "POST /logs");
-      assert.equal(refused.status, 503);
+      assert.equal(refused.status, 503, await refused.clone().text());
       assert.ok(refused.headers.get("retry-after"));
       proxy.up();
       const back = performance.now();
@@ -306,7 +325,8 @@ dbTest(
       }
       assert.equal(status, 200, "ready within 1 s of the database's return");
       assert.match(await s.metrics.registry.metrics(), /observian_database_up 1/);
-      assert.equal((await s.post(1)).status, 201);
+      const after = await s.post(1);
+      assert.equal(after.status, 201, await after.text());
     } finally {
       await proxy.close();
       await s.end();
@@ -341,6 +361,93 @@ dbTest(
     }
   },
 );
+
+dbTest(
+  "[http] a read whose backend is terminated answers 503, and the next read is not failed by " +
+    "the stale error",
+  async () => {
+    const s = appThrough(db.url);
+    const read = () => s.app.request("/logs?service=cut-test&limit=1");
+    try {
+      assert.equal((await read()).status, 200);
+      // An exclusive lock holds the read inside PostgreSQL while its backend is terminated.
+      const unblock = Promise.withResolvers<void>();
+      const locked = Promise.withResolvers<void>();
+      const locker = db.sql.begin(async (tx) => {
+        await tx`lock table log_events in access exclusive mode`;
+        locked.resolve();
+        await unblock.promise;
+      });
+      await locked.promise;
+      const blocked = read();
+      let pid: number | undefined;
+      while (pid === undefined) {
+        const [r] = await db.sql`select pid from pg_stat_activity
+          where wait_event_type = 'Lock' and query like '%from log_events%'
+            and pid <> pg_backend_pid() limit 1`;
+        pid = r?.pid;
+      }
+      await db.sql`select pg_terminate_backend(${pid})`;
+      const failed = await within(blocked, 5000, "the read on the killed backend");
+      assert.equal(failed.status, 503);
+      unblock.resolve();
+      await locker;
+      // postgres.js would fail the next query on that connection with the old 57P01.
+      for (let i = 0; i < 3; i++) {
+        const res = await within(read(), 5000, "a later read");
+        assert.equal(res.status, 200, await res.text());
+      }
+      assert.ok(s.replaced.includes("pool"));
+    } finally {
+      await s.end();
+    }
+  },
+);
+
+dbTest(
+  "[http] a read on a database that stops answering is answered 503 after QUERY_TIMEOUT_MS " +
+    "+ 5 s, and reads recover",
+  async () => {
+    const proxy = startTcpProxy(db.url);
+    const s = appThrough(proxy.url, { QUERY_TIMEOUT_MS: "300" });
+    try {
+      assert.equal((await s.app.request("/services")).status, 200);
+      proxy.blackhole(true);
+      const started = performance.now();
+      const res = await within(s.app.request("/services"), 8000, "GET /services");
+      assert.equal(res.status, 503);
+      assert.ok(res.headers.get("retry-after"));
+      assert.ok(performance.now() - started >= 5300);
+      assert.ok(s.replaced.includes("pool"), "the stuck pool was replaced");
+      proxy.blackhole(false);
+      proxy.cut();
+      const back = await within(s.app.request("/services"), 5000, "a read after");
+      assert.equal(back.status, 200);
+    } finally {
+      await proxy.close();
+      await s.end();
+    }
+  },
+);
+
+dbTest("[db] sslmode from the URL: prefer falls back to plain text, require refuses", async () => {
+  assert.equal(tlsModeOf("postgres://h/db"), "disable");
+  assert.equal(tlsModeOf("postgres://h/db?sslmode=verify-full"), "verify-full");
+  assert.equal(tlsModeOf("postgres://h/db?ssl=true"), "require");
+  assert.throws(() => tlsModeOf("postgres://h/db?sslmode=sometimes"), /unsupported sslmode/);
+  // The test server speaks no TLS (embedded PostgreSQL); an external one may.
+  const [{ ssl }] = await db.sql`select coalesce(current_setting('ssl', true), 'off') as ssl`;
+  if (ssl === "on") return;
+  const prefer = createDb(`${db.url}?sslmode=prefer`, { max: 1 });
+  const require = createDb(`${db.url}?sslmode=require`, { max: 1 });
+  try {
+    const [row] = await within(prefer`select 1 as one`, 5000, "sslmode=prefer");
+    assert.equal(row.one, 1);
+    await assert.rejects(within(require`select 1`, 5000, "sslmode=require"), /refuses TLS/);
+  } finally {
+    await Promise.all([prefer.end({ timeout: 1 }), require.end({ timeout: 1 })]);
+  }
+});
 
 dbTest("[db_faults] teardown", async () => {
   await db.drop();

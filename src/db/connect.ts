@@ -1,6 +1,7 @@
 // The one database handle: created by main (or a test), passed to everything that needs it.
 import postgres from "postgres";
 import { logger } from "../logging.ts";
+import { tlsModeOf, watchedSocket } from "./socket.ts";
 
 export type Sql = postgres.Sql;
 /** A handle inside sql.begin(); functions that must run in the caller's transaction take it. */
@@ -8,10 +9,12 @@ export type Tx = postgres.TransactionSql;
 
 /**
  * A handle that can be swapped for a fresh one. postgres.js does not recover every connection it
- * loses: a query sent between a socket's `error` and `close` events is never answered, and the
- * reconnected connection may reject its first query with the old error (see README, "Failure
- * behaviour"). A fresh instance has neither problem, and ending the old one with no grace settles
- * every query it still holds, so the owner of a handle that failed replaces it.
+ * loses: a query sent between a socket's `error` and `close` events is never answered (and once
+ * the connection reconnects, answers shift by one query), and the reconnected connection may
+ * reject its first query with the old error (see README, "Failure behaviour"). A fresh instance
+ * has none of this, and ending the old one with no grace settles every query it still holds. So
+ * a socket that fails swaps the handle before postgres.js hears of it, and the owner of a handle
+ * that is stuck (a commit past its deadline, a check that timed out) replaces it too.
  */
 export type Db = Sql & Replaceable;
 
@@ -43,10 +46,15 @@ export interface DbOptions {
  */
 export function createDb(url: string, opts: DbOptions = {}): Db {
   const name = opts.name ?? "pool";
-  const open = () =>
+  const tls = tlsModeOf(url);
+  const connectTimeoutS = opts.connectTimeoutS ?? 10;
+  const open = (onLost: (err: unknown) => void) =>
     postgres(url, {
+      socket: watchedSocket({ tls, connectTimeoutMs: connectTimeoutS * 1000, onLost }),
+      // Negotiated by the socket above.
+      ssl: false,
       max: opts.max ?? 10,
-      connect_timeout: opts.connectTimeoutS ?? 10,
+      connect_timeout: connectTimeoutS,
       idle_timeout: 60,
       max_lifetime: 60 * 30,
       // The default grows to 20 s between attempts after a few failures: a database back after
@@ -56,11 +64,16 @@ export function createDb(url: string, opts: DbOptions = {}): Db {
       keep_alive: 10,
       onnotice: () => {},
       connection: { application_name: opts.applicationName ?? "observian" },
-    });
+    } as postgres.Options<Record<string, postgres.PostgresType>>);
   const log = logger("db");
-  let current = open();
   let generation = 0;
   let ended = false;
+  const opened = () => {
+    const mine = generation;
+    // Each instance's sockets report their own failure, so a late one cannot replace its
+    // successor.
+    return open((err) => handle.replace(`its connection was lost (${codeOf(err)})`, mine));
+  };
   const handle: Replaceable & { end: Sql["end"] } = {
     get generation() {
       return generation;
@@ -68,8 +81,8 @@ export function createDb(url: string, opts: DbOptions = {}): Db {
     replace(reason, seen) {
       if (ended || (seen !== undefined && seen !== generation)) return false;
       const old = current;
-      current = open();
       generation++;
+      current = opened();
       log.warning("replacing database handle {name}: {reason}", { name, reason });
       opts.onReplace?.(name, reason);
       // No grace: every query the old instance holds fails now instead of waiting on it.
@@ -81,12 +94,15 @@ export function createDb(url: string, opts: DbOptions = {}): Db {
       return current.end(options);
     },
   };
+  let current = opened();
   return new Proxy(function () {} as unknown as Db, {
     apply: (_target, _this, args) => (current as (...a: unknown[]) => unknown)(...args),
     get: (_target, prop) =>
       prop in handle ? handle[prop as keyof typeof handle] : Reflect.get(current, prop),
   });
 }
+
+const codeOf = (err: unknown) => String((err as { code?: unknown })?.code ?? err);
 
 /** host:port/db of a URL, for messages that must not carry a password. */
 export function describeUrl(url: string): string {
@@ -101,9 +117,9 @@ export function describeUrl(url: string): string {
 /**
  * Keeps the process up when a database socket fails after postgres.js stopped listening to it.
  * A backend killed (pg_terminate_backend, a PostgreSQL restart or failover) while a write is
- * still queued surfaces from Deno's node:net as an unhandled EPIPE or ECONNRESET, which would
- * end the process. postgres.js has already failed the affected queries (answered 503) and
- * reconnects on the next one, so it is logged, not fatal.
+ * still queued surfaces from Deno's node:net as an unhandled EPIPE or ECONNRESET (over TLS, as
+ * postgres.js's CONNECTION_CLOSED), which would end the process. postgres.js has already failed
+ * the affected queries (answered 503) and the handle was replaced, so it is logged, not fatal.
  */
 export function surviveLostDbSockets(): void {
   const log = logger("db");
@@ -119,7 +135,12 @@ export function surviveLostDbSockets(): void {
   globalThis.addEventListener("error", (e) => handle(e.error, e));
 }
 
-const LOST_SOCKET_CODES = new Set(["EPIPE", "ECONNRESET", "ERR_STREAM_WRITE_AFTER_END"]);
+const LOST_SOCKET_CODES = new Set([
+  "EPIPE",
+  "ECONNRESET",
+  "ERR_STREAM_WRITE_AFTER_END",
+  "CONNECTION_CLOSED",
+]);
 
 export class DbUnavailableError extends Error {
   override name = "DbUnavailableError";
@@ -190,15 +211,15 @@ export function isQueryCancelled(err: unknown): boolean {
 
 /**
  * Errors of a connection that was open and is gone (killed backend, restart, failover, a reset
- * socket, or a handle ended under it): postgres.js may hold stale state for it, so its handle is
- * replaced. Failures to connect at all (refused, timed out, starting up) are not among them.
+ * socket): postgres.js may hold stale state for it, so its handle is replaced. Failures to
+ * connect at all (refused, timed out, starting up) are not among them, nor queries failed by
+ * a handle being ended or replaced (CONNECTION_DESTROYED, CONNECTION_ENDED).
  */
 const LOST_CODES = new Set([
   "ECONNRESET",
   "EPIPE",
   "ETIMEDOUT",
   "CONNECTION_CLOSED",
-  "CONNECTION_DESTROYED",
   "57P01", // admin shutdown, pg_terminate_backend
   "57P02", // crash shutdown
 ]);

@@ -182,3 +182,27 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     }),
   };
 }
+
+/**
+ * Metrics of the embedded PostgreSQL, registered only when it runs (with DATABASE_URL there is
+ * no postmaster of ours, and an `up` of 0 would page someone for nothing).
+ */
+export function embeddedPostgresMetrics(registry: Registry, opts: { up: () => boolean }) {
+  const registers = [registry];
+  return {
+    up: new Gauge({
+      name: "observian_embedded_postgres_up",
+      help: "1 while the embedded PostgreSQL accepts connections, 0 while it is down or being " +
+        "restarted (read at scrape).",
+      registers,
+      collect() {
+        this.set(opts.up() ? 1 : 0);
+      },
+    }),
+    restarts: new Counter({
+      name: "observian_embedded_postgres_restarts_total",
+      help: "Times the embedded PostgreSQL was restarted after it died under Observian.",
+      registers,
+    }),
+  };
+}
