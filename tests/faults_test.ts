@@ -51,8 +51,11 @@ addEventListener("error", (e) => {
 
 const COMMIT_TIMEOUT_MS = 3000;
 const SHUTDOWN_TIMEOUT_S = 2;
-/** SIGTERM: SHUTDOWN_TIMEOUT_S of draining, then a bounded close of writer and database. */
-const EXIT_BOUND_MS = (SHUTDOWN_TIMEOUT_S + 10) * 1000;
+/**
+ * SIGTERM: main's backstop ends it SHUTDOWN_TIMEOUT_S + 10 s after the signal whatever state it is
+ * in; 2 s more for a busy machine to run that timer and tear the process down.
+ */
+const EXIT_BOUND_MS = (SHUTDOWN_TIMEOUT_S + 10 + 2) * 1000;
 /** A POST /logs is answered within INGEST_COMMIT_TIMEOUT_MS; the rest is room for the machine. */
 const POST_BOUND_MS = COMMIT_TIMEOUT_MS + 2000;
 /** The client's patience: above every bound, so reaching it means a hang. */

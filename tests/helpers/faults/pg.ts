@@ -154,13 +154,15 @@ async function run(cmd: string, args: string[]): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Processes. An embedded cluster's processes are those whose command line names its folder
-// (the postmaster, `-D <pgDir>`, and anything wrapping it) and all their descendants (backends,
-// checkpointer, walwriter...), found in /proc as `pgrep -f` and `pgrep -P` would.
+// (the postmaster, `-D <pgDir>`, and anything wrapping it, as `pgrep -f` finds them), those
+// working in it (every PostgreSQL process has it as its cwd, even one whose postmaster died and
+// left it to init), and all their descendants (as `pgrep -P` finds them), read from /proc.
 
 interface Proc {
   pid: number;
   ppid: number;
   cmdline: string;
+  cwd?: string;
 }
 
 function processes(): Proc[] {
@@ -173,7 +175,11 @@ function processes(): Proc[] {
       const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       if (rest[0] === "Z") continue; // a zombie is already dead; its parent just has not reaped it
       const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
-      list.push({ pid: Number(e.name), ppid: Number(rest[1]), cmdline });
+      let cwd: string | undefined;
+      try {
+        cwd = Deno.readLinkSync(`/proc/${e.name}/cwd`);
+      } catch { /* another user's process, without root */ }
+      list.push({ pid: Number(e.name), ppid: Number(rest[1]), cmdline, cwd });
     } catch { /* it exited meanwhile */ }
   }
   return list;
@@ -183,7 +189,13 @@ function processes(): Proc[] {
 export function clusterProcesses(pgDir: string): Proc[] {
   const all = processes();
   const found = new Map<number, Proc>();
-  for (const p of all) if (p.cmdline.includes(pgDir)) found.set(p.pid, p);
+  let real = pgDir;
+  try {
+    real = Deno.realPathSync(pgDir);
+  } catch { /* removed already */ }
+  for (const p of all) {
+    if (p.cmdline.includes(pgDir) || p.cwd === real) found.set(p.pid, p);
+  }
   // Descendants: repeat until no new child appears.
   for (let grew = true; grew;) {
     grew = false;
