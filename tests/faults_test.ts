@@ -745,7 +745,7 @@ faultTest(
       running = await withSql(url, (sql) =>
         sql<{ pid: number; ms: number; query: string }[]>`
           select pid, (extract(epoch from now() - query_start) * 1000)::int as ms,
-                 left(query, 80) as query
+                 left(regexp_replace(query, '\s+', ' ', 'g'), 80) as query
           from pg_stat_activity
           where datname = current_database() and application_name = 'observian'
             and state = 'active' and query ilike '%log_rollup%'
