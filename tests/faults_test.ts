@@ -116,8 +116,8 @@ class Scenario {
     const report = await checkStored(await this.target.url(), this.service, records);
     this.check("stored", report.problems);
     console.log(
-      `  ${report.acked} acknowledged requests all checked; ${report.storedUnacked} stored ` +
-        `without acknowledgement`,
+      `  ${report.acked} acknowledged requests looked up in the database; ` +
+        `${report.storedUnacked} stored without acknowledgement`,
     );
   }
 
@@ -590,6 +590,10 @@ faultTest(
     }
     if (before.length) {
       const left = await leftovers(undefined, ORPHAN_BOUND_MS, before);
+      console.log(
+        `  the killed server's PostgreSQL ${left.length ? "still ran" : "was gone"} ` +
+          `${Math.round(performance.now() - killed)} ms after the kill`,
+      );
       if (left.length) {
         s.problems.push(
           `PostgreSQL processes of the SIGKILLed main still ran ${ORPHAN_BOUND_MS} ms later: ` +

@@ -20,8 +20,6 @@ export interface LoadOptions {
   batchMax?: number;
   /** event_type of each event (default "fault"). */
   eventType?: (marker: string, i: number) => string;
-  /** Extra requests per worker and second limit, none by default. */
-  pauseMs?: number;
 }
 
 export interface RequestRecord {
@@ -69,7 +67,6 @@ export class Load {
       this.records.push(r);
       // Do not spin on a server that is gone or refusing: a shipper would back off too.
       if (r.status !== 201) await sleep(r.status === 0 ? 50 : 20);
-      else if (this.opts.pauseMs) await sleep(this.opts.pauseMs);
     }
   }
 
