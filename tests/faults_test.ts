@@ -591,8 +591,8 @@ faultTest(
     if (before.length) {
       const left = await leftovers(undefined, ORPHAN_BOUND_MS, before);
       console.log(
-        `  the killed server's PostgreSQL ${left.length ? "still ran" : "was gone"} ` +
-          `${Math.round(performance.now() - killed)} ms after the kill`,
+        `  the killed server's PostgreSQL ${left.length ? "still ran" : "had gone"} ` +
+          `${left.length ? "" : "by "}${Math.round(performance.now() - killed)} ms after the kill`,
       );
       if (left.length) {
         s.problems.push(
