@@ -63,10 +63,13 @@ export function writerFor(
     lane,
     retentionDays: config.retentionDays,
     commitTimeoutMs: config.ingestCommitTimeoutMs,
-    onFlush: ({ events, durationMs, ok }) => {
+    onFlush: ({ events, durationMs, ok, duplicates }) => {
       if (!ok) return;
+      // Counted at the commit: a write answered 503 past its deadline may still commit.
+      metrics.eventsIngested.inc({ source: "api" }, events - duplicates);
       metrics.ingestBatchEvents.observe(events);
       metrics.ingestCommitDuration.observe(durationMs / 1000);
+      if (duplicates) metrics.eventsDeduplicated.inc(duplicates);
     },
     onTimeout: () => metrics.ingestCommitTimeouts.inc(),
   });

@@ -289,7 +289,11 @@ dbTest(
         5000,
         "ingest recovers",
       );
-      const read = await within(s.app.request("/logs?service=cut-test&limit=1"), 5000, "a read");
+      const read = await within(
+        s.app.request("/logs?service_name=cut-test&limit=1"),
+        5000,
+        "a read",
+      );
       assert.equal(read.status, 200);
       const ready = await within(s.app.request("/health/ready"), 5000, "readiness");
       assert.equal(ready.status, 200);
@@ -367,7 +371,7 @@ dbTest(
     "the stale error",
   async () => {
     const s = appThrough(db.url);
-    const read = () => s.app.request("/logs?service=cut-test&limit=1");
+    const read = () => s.app.request("/logs?service_name=cut-test&limit=1");
     try {
       assert.equal((await read()).status, 200);
       // An exclusive lock holds the read inside PostgreSQL while its backend is terminated.

@@ -26,6 +26,8 @@ export interface Replaceable {
    * `generation` is given and already replaced, or the handle was ended.
    */
   replace(reason: string, generation?: number): boolean;
+  /** Calls `fn` after every replacement (state tied to the old instance, such as LISTEN). */
+  onReplaced(fn: () => void): void;
 }
 
 export interface DbOptions {
@@ -68,6 +70,7 @@ export function createDb(url: string, opts: DbOptions = {}): Db {
   const log = logger("db");
   let generation = 0;
   let ended = false;
+  const replacedListeners: (() => void)[] = [];
   const opened = () => {
     const mine = generation;
     // Each instance's sockets report their own failure, so a late one cannot replace its
@@ -87,7 +90,11 @@ export function createDb(url: string, opts: DbOptions = {}): Db {
       opts.onReplace?.(name, reason);
       // No grace: every query the old instance holds fails now instead of waiting on it.
       void old.end({ timeout: 0 }).catch(() => {});
+      for (const fn of replacedListeners) fn();
       return true;
+    },
+    onReplaced(fn) {
+      replacedListeners.push(fn);
     },
     end(options) {
       ended = true;
@@ -140,6 +147,8 @@ const LOST_SOCKET_CODES = new Set([
   "ECONNRESET",
   "ERR_STREAM_WRITE_AFTER_END",
   "CONNECTION_CLOSED",
+  // Queries of a replaced handle that postgres.js started on its own (a LISTEN it renews).
+  "CONNECTION_DESTROYED",
 ]);
 
 export class DbUnavailableError extends Error {

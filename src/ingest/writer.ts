@@ -6,7 +6,7 @@ import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { UnavailableError } from "../errors.ts";
 import { logger } from "../logging.ts";
 import { compactRollups } from "./rollup.ts";
-import { insertEvents, isMissingPartition, registerServices } from "./store.ts";
+import { type Inserted, insertEvents, isMissingPartition, registerServices } from "./store.ts";
 import type { NewEvent } from "./validate.ts";
 
 export interface FlushInfo {
@@ -16,6 +16,8 @@ export interface FlushInfo {
   ok: boolean;
   /** Sent on the lane while another group was in flight there. */
   pipelined: boolean;
+  /** Events not stored again because their idempotency key was. */
+  duplicates: number;
 }
 
 interface Pending {
@@ -227,7 +229,7 @@ export class EventWriter {
       handle.replace(`a commit did not finish within ${this.#timeoutMs} ms`, generation);
     }, this.#timeoutMs);
     try {
-      const ids = await this.#commit(handle, events).finally(() => {
+      const { ids, duplicates } = await this.#commit(handle, events).finally(() => {
         clearTimeout(watchdog);
         if (lane) this.#onLane--;
       });
@@ -239,7 +241,7 @@ export class EventWriter {
         p.resolve(ids.slice(at, at + p.events.length));
         at += p.events.length;
       }
-      this.#report(events.length, group.length, started, true, pipelined);
+      this.#report(events.length, group.length, started, true, pipelined, duplicates);
       this.#maybeCompact();
     } catch (err) {
       if (isConnectionLost(err)) {
@@ -257,12 +259,19 @@ export class EventWriter {
     }
   }
 
-  #report(events: number, requests: number, started: number, ok: boolean, pipelined = false) {
+  #report(
+    events: number,
+    requests: number,
+    started: number,
+    ok: boolean,
+    pipelined = false,
+    duplicates = 0,
+  ) {
     const durationMs = performance.now() - started;
-    this.opts.onFlush?.({ events, requests, ok, durationMs, pipelined });
+    this.opts.onFlush?.({ events, requests, ok, durationMs, pipelined, duplicates });
   }
 
-  async #commit(sql: Db, events: NewEvent[]): Promise<number[]> {
+  async #commit(sql: Db, events: NewEvent[]): Promise<Inserted> {
     const serviceIds = await this.#resolveServices(sql, events);
     try {
       return await insertEvents(sql, events, serviceIds);

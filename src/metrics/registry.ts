@@ -56,6 +56,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
         "scrape; at INGEST_MAX_INFLIGHT_BYTES new ones are refused with 503.",
       registers,
     }),
+    eventsDeduplicated: new Counter({
+      name: "observian_events_deduplicated_total",
+      help: "Events not stored again because their idempotency key (event_id or " +
+        "Idempotency-Key) was stored within INGEST_DEDUPE_HOURS: retries made safe.",
+      registers,
+    }),
     ingestCommitTimeouts: new Counter({
       name: "observian_ingest_commit_timeouts_total",
       help: "Writes answered 503 because their commit took longer than " +
