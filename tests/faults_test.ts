@@ -20,7 +20,7 @@ import {
   ReadinessProbe,
   waitUntilAnswers,
 } from "./helpers/faults/invariants.ts";
-import { Load, recoveryTime, type RequestRecord, send } from "./helpers/faults/load.ts";
+import { Load, post, recoveryTime, type RequestRecord, send } from "./helpers/faults/load.ts";
 import {
   clusterProcesses,
   ctlCluster,
@@ -116,8 +116,8 @@ class Scenario {
     const report = await checkStored(await this.target.url(), this.service, records);
     this.check("stored", report.problems);
     console.log(
-      `  ${report.acked} acknowledged requests looked up in the database; ` +
-        `${report.storedUnacked} stored without acknowledgement`,
+      `  ${report.acked} acknowledged requests looked up in the database (after ` +
+        `${report.retries} retries); ${report.storedUnacked} stored but never acknowledged`,
     );
   }
 
@@ -586,7 +586,33 @@ faultTest(
     if (again) {
       console.log(`  restarted in ${Math.round(performance.now() - restarted)} ms`);
       const probe = await s.checkRecovers(again, performance.now(), "after the restart");
-      await s.checkStored([...records, ...probe]);
+      // What the kill left unanswered, a shipper sends again with the same keys: each is then
+      // stored once, whether or not the first attempt had committed.
+      const answered = new Set(records.filter((r) => r.status === 201).map((r) => r.marker));
+      const unanswered = new Map(
+        records.filter((r) => !answered.has(r.marker)).map((r) => [r.marker, r.events]),
+      );
+      const retried = await Promise.all(
+        [...unanswered].map(([marker, events]) =>
+          post(
+            again.base,
+            { service: s.service, timeoutMs: CLIENT_TIMEOUT_MS },
+            marker,
+            events,
+            true,
+          )
+        ),
+      );
+      console.log(
+        `  ${retried.length} unanswered request(s) sent again after the restart, ${
+          (await checkStored(await s.target.url(), s.service, records)).storedUnacked
+        } of which had been stored before the kill`,
+      );
+      s.check(
+        "retries after the restart",
+        checkAnswers(retried, { boundMs: POST_BOUND_MS, allowed: [201] }),
+      );
+      await s.checkStored([...records, ...probe, ...retried]);
     }
     if (before.length) {
       const left = await leftovers(undefined, ORPHAN_BOUND_MS, before);

@@ -55,14 +55,17 @@ export function checkAnswers(records: RequestRecord[], b: AnswerBounds): string[
 
 export interface StoredReport {
   problems: string[];
+  /** Requests acknowledged (at some attempt). */
   acked: number;
-  /** Requests stored whole although not acknowledged (a retry would store them twice). */
+  /** Attempts after the first (retries with the same Idempotency-Key). */
+  retries: number;
+  /** Requests stored whole although never acknowledged (the answer was lost or came late). */
   storedUnacked: number;
 }
 
 /**
- * Every acknowledged request is in the database, whole; none is stored twice or in part.
- * Reads `service`'s events by marker (message).
+ * Every acknowledged request is in the database, whole; none is stored twice (retries included)
+ * or in part. Reads `service`'s events by marker (message).
  */
 export async function checkStored(
   url: string,
@@ -76,35 +79,41 @@ export async function checkStored(
       where s.name = ${service}
       group by e.message`);
   const stored = new Map(rows.map((r) => [r.message, r.n]));
+  const requests = new Map<string, { events: number; acked: boolean; statuses: number[] }>();
+  for (const r of records) {
+    const q = requests.get(r.marker) ?? { events: r.events, acked: false, statuses: [] };
+    q.acked ||= r.status === 201;
+    q.statuses.push(r.status);
+    requests.set(r.marker, q);
+  }
   const problems: string[] = [];
   let lost = 0, partial = 0, doubled = 0, storedUnacked = 0, acked = 0;
   let example = "";
-  const known = new Set<string>();
-  for (const r of records) {
-    known.add(r.marker);
-    const n = stored.get(r.marker) ?? 0;
-    if (r.status === 201) {
+  for (const [marker, q] of requests) {
+    const n = stored.get(marker) ?? 0;
+    const answers = q.statuses.join(",");
+    if (q.acked) {
       acked++;
-      if (n < r.events) {
+      if (n < q.events) {
         lost++;
-        example ||= `${r.marker}: acknowledged ${r.events}, stored ${n}`;
+        example ||= `${marker}: acknowledged ${q.events} (answers ${answers}), stored ${n}`;
       }
-    } else if (n === r.events) storedUnacked++;
-    if (n > r.events) {
+    } else if (n === q.events) storedUnacked++;
+    if (n > q.events) {
       doubled++;
-      example ||= `${r.marker}: sent ${r.events}, stored ${n}`;
-    } else if (n > 0 && n < r.events && r.status !== 201) {
+      example ||= `${marker}: sent ${q.events} (answers ${answers}), stored ${n}`;
+    } else if (n > 0 && n < q.events && !q.acked) {
       partial++;
-      example ||= `${r.marker}: sent ${r.events}, stored ${n} (answered ${r.status})`;
+      example ||= `${marker}: sent ${q.events}, stored ${n} (answers ${answers})`;
     }
   }
   if (lost) problems.push(`${lost} acknowledged request(s) not (wholly) in the database`);
   if (doubled) problems.push(`${doubled} request(s) stored more than once`);
   if (partial) problems.push(`${partial} request(s) stored in part (a batch is atomic)`);
-  const strangers = [...stored.keys()].filter((m) => !known.has(m));
+  const strangers = [...stored.keys()].filter((m) => !requests.has(m));
   if (strangers.length) problems.push(`${strangers.length} stored marker(s) nobody sent`);
   if (example) problems.push(`e.g. ${example}`);
-  return { problems, acked, storedUnacked };
+  return { problems, acked, retries: records.length - requests.size, storedUnacked };
 }
 
 /** /health/ready polled on a fixed beat, each probe on its own (they may overlap). */

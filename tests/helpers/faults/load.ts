@@ -20,10 +20,18 @@ export interface LoadOptions {
   batchMax?: number;
   /** event_type of each event (default "fault"). */
   eventType?: (marker: string, i: number) => string;
+  /**
+   * Retry a request answered 503 or not at all, as a shipper does: the same events with the
+   * same Idempotency-Key (its marker), until acknowledged or the load ends. On by default.
+   */
+  retry?: boolean;
 }
 
 export interface RequestRecord {
+  /** The request's events carry it in `message`; retries of a request share it. */
   marker: string;
+  /** 0 for the first attempt. */
+  attempt?: number;
   events: number;
   /** HTTP status; 0 when no answer came (connection refused or reset: the server was gone). */
   status: number;
@@ -57,16 +65,24 @@ export class Load {
 
   async #worker(w: number, until: number): Promise<void> {
     const every = this.opts.batchEvery ?? 0;
+    const retry = this.opts.retry ?? true;
+    const going = () => !this.#stopped && performance.now() < until;
     let n = 0;
-    while (!this.#stopped && performance.now() < until) {
+    while (going()) {
       n++;
       const size = every > 0 && n % every === 0
         ? 2 + Math.floor(Math.random() * ((this.opts.batchMax ?? 20) - 1))
         : 1;
-      const r = await post(this.base, this.opts, `${this.#run}-${w}-${this.#seq++}`, size);
-      this.records.push(r);
-      // Do not spin on a server that is gone or refusing: a shipper would back off too.
-      if (r.status !== 201) await sleep(r.status === 0 ? 50 : 20);
+      const marker = `${this.#run}-${w}-${this.#seq++}`;
+      for (let attempt = 0;; attempt++) {
+        const r = await post(this.base, this.opts, marker, size, retry);
+        r.attempt = attempt;
+        this.records.push(r);
+        if (r.status === 201) break;
+        // Do not spin on a server that is gone or refusing: a shipper would back off too.
+        await sleep(r.status === 0 ? 50 : 20);
+        if (!retry || r.timedOut || (r.status !== 0 && r.status !== 503) || !going()) break;
+      }
     }
   }
 
@@ -83,12 +99,16 @@ export class Load {
   }
 }
 
-/** One POST of `size` events carrying `marker`; never throws. */
+/**
+ * One POST of `size` events carrying `marker` (the same events for the same arguments, so that a
+ * retry with its Idempotency-Key is one); never throws.
+ */
 export async function post(
   base: string,
   opts: Pick<LoadOptions, "service" | "timeoutMs" | "eventType">,
   marker: string,
   size = 1,
+  idempotent = false,
 ): Promise<RequestRecord> {
   const event = (i: number) => ({
     service_name: opts.service,
@@ -100,7 +120,7 @@ export async function post(
   const body = JSON.stringify(
     size === 1 ? event(0) : Array.from({ length: size }, (_, i) => event(i)),
   );
-  return await send(base, marker, size, body, opts.timeoutMs);
+  return await send(base, marker, size, body, opts.timeoutMs, idempotent ? marker : undefined);
 }
 
 /** POSTs a prepared body; records the outcome. */
@@ -110,13 +130,16 @@ export async function send(
   events: number,
   body: string,
   timeoutMs: number,
+  idempotencyKey?: string,
 ): Promise<RequestRecord> {
   const sentAt = performance.now();
   const signal = AbortSignal.timeout(timeoutMs);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (idempotencyKey) headers["idempotency-key"] = idempotencyKey;
   try {
     const res = await fetch(`${base}/logs`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers,
       body,
       signal,
     });
