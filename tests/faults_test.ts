@@ -592,6 +592,8 @@ faultTest(
       const unanswered = new Map(
         records.filter((r) => !answered.has(r.marker)).map((r) => [r.marker, r.events]),
       );
+      const storedEarlier =
+        (await checkStored(await s.target.url(), s.service, records)).storedUnacked;
       const retried = await Promise.all(
         [...unanswered].map(([marker, events]) =>
           post(
@@ -604,9 +606,8 @@ faultTest(
         ),
       );
       console.log(
-        `  ${retried.length} unanswered request(s) sent again after the restart, ${
-          (await checkStored(await s.target.url(), s.service, records)).storedUnacked
-        } of which had been stored before the kill`,
+        `  ${retried.length} unanswered request(s) sent again after the restart, ${storedEarlier} ` +
+          `of which had been stored before the kill`,
       );
       s.check(
         "retries after the restart",
