@@ -691,9 +691,10 @@ faultTest(
     let peak = server.memory()?.rss ?? 0;
     const sampler = setInterval(() => peak = Math.max(peak, server.memory()?.rss ?? 0), 20);
     const before = server.memory();
-    const load = s.load(server, { workers: 8 });
     // Commits wait up to INGEST_COMMIT_TIMEOUT_MS (10 s by default); parsing 10,000 events more.
     const bound = 10_000 + 10_000;
+    // Single events beside it, with the patience that the default commit timeout asks for.
+    const load = s.load(server, { workers: 8, timeoutMs: bound + 5000 });
     const burst = await Promise.all(
       bodies.map((b) => send(server.base, b.marker, 10_000, b.body, bound + 20_000)),
     );
