@@ -37,8 +37,9 @@ export interface RequestRecord {
   status: number;
   /** The client gave up waiting: a hang. */
   timedOut: boolean;
-  /** performance.now() when sent and when answered. */
+  /** performance.now() when sent. */
   sentAt: number;
+  /** How long until the answer (or the failure). */
   ms: number;
   retryAfter?: string | null;
   /** The answer's body for 201 (ids) and problems, or the network error. */
