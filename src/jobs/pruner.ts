@@ -109,6 +109,7 @@ export async function pruneLogs(
           partition: boundary?.name ?? null,
           cutoff,
           rollupCutoff,
+          maxEventTypes: config.rollupMaxEventTypes,
         });
         break;
       } catch (err) {
