@@ -8,7 +8,7 @@
 // and cancelled when the client goes away (see bounded.ts).
 import { z } from "@hono/zod-openapi";
 import type { Fragment, PendingQuery } from "postgres";
-import type { Sql, Tx } from "../db/connect.ts";
+import type { Sql } from "../db/connect.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS, quantile } from "../ingest/histogram.ts";
 import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
@@ -321,7 +321,7 @@ export type RawRow = {
 
 const tableOf = (tier: Tier) => TIERS.find((t) => t.tier === tier)!.table;
 
-function inRanges(sql: Tx, column: Fragment, ranges: Range[]): Fragment {
+function inRanges(sql: Sql, column: Fragment, ranges: Range[]): Fragment {
   if (ranges.length === 0) return sql`false`;
   return ranges
     .map((r) => sql`(${column} >= ${r.from}::timestamptz and ${column} < ${r.to}::timestamptz)`)
@@ -329,7 +329,7 @@ function inRanges(sql: Tx, column: Fragment, ranges: Range[]): Fragment {
 }
 
 /** The weight of a row at `column`: the weight of the range it lies in. */
-function weightOf(sql: Tx, column: Fragment, ranges: WeightedRange[]): Fragment {
+function weightOf(sql: Sql, column: Fragment, ranges: WeightedRange[]): Fragment {
   const weights = [...new Set(ranges.map((r) => r.weight))];
   if (weights.length === 1) return sql`${weights[0]}::int`;
   const whens = weights.map((w) =>
@@ -342,7 +342,7 @@ function weightOf(sql: Tx, column: Fragment, ranges: WeightedRange[]): Fragment 
 // array properly only once the connection has fetched the array types, and queries queued
 // on a fresh connection meanwhile send "a,b" (malformed array literal). Names cannot hold
 // commas (SERVICE_NAME), so the text splits back exactly.
-function serviceFilter(sql: Tx, column: Fragment, services: string[] | undefined): Fragment {
+function serviceFilter(sql: Sql, column: Fragment, services: string[] | undefined): Fragment {
   if (!services) return sql``;
   return sql`and ${column} = any(array(
     select id from services where name = any(string_to_array(${services.join(",")}, ','))))`;
@@ -352,7 +352,7 @@ function serviceFilter(sql: Tx, column: Fragment, services: string[] | undefined
 const weighted = (ranges: WeightedRange[]) => ranges.some((r) => r.weight !== 1);
 
 /** `wt * ` when some weight is not 1; multiplying by 1 costs ~15% over thousands of rows. */
-function times(sql: Tx, ranges: WeightedRange[]): Fragment {
+function times(sql: Sql, ranges: WeightedRange[]): Fragment {
   return weighted(ranges) ? sql`wt * ` : sql``;
 }
 
@@ -367,11 +367,11 @@ const HIST_SUMS_WEIGHTED = `array[${
  * array[sum(h00), …, sum(h19)], weighted when `ranges` need it, as text ("{1,0,…}"): the
  * histogram of the rows. Text, split in parseHist, costs a third of postgres.js's array parser.
  */
-function histogramSums(sql: Tx, ranges: WeightedRange[]): Fragment {
+function histogramSums(sql: Sql, ranges: WeightedRange[]): Fragment {
   return sql.unsafe(weighted(ranges) ? HIST_SUMS_WEIGHTED : HIST_SUMS);
 }
 
-const stepInterval = (sql: Tx, stepMs: number) =>
+const stepInterval = (sql: Sql, stepMs: number) =>
   sql`(${stepMs / 1000}::int * interval '1 second')`;
 
 /**
@@ -381,7 +381,7 @@ const stepInterval = (sql: Tx, stepMs: number) =>
  * `maxTypes` largest are summed, with the rows' event_other, into one "event_other" row.
  */
 export function tierSummary(
-  sql: Tx,
+  sql: Sql,
   tier: Tier,
   ranges: WeightedRange[],
   stepMs: number | null,
@@ -446,7 +446,7 @@ export function tierSummary(
 
 /** Count, errors and histogram per step bucket (UTC-aligned) from one rollup tier. */
 export function tierSeries(
-  sql: Tx,
+  sql: Sql,
   tier: Tier,
   ranges: WeightedRange[],
   stepMs: number,
@@ -475,7 +475,7 @@ export function tierSeries(
  * distinct types do not multiply the other rows.
  */
 export function rawEdgeStats(
-  sql: Tx,
+  sql: Sql,
   ranges: WeightedRange[],
   stepMs: number,
   services: string[] | undefined,
@@ -697,8 +697,8 @@ export async function summarize(
   const failed = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
   const bounds: QueryBounds = { timeoutMs: opts.timeoutMs ?? 0, signal };
-  const run = <T extends object>(build: (tx: Tx) => PendingQuery<T[]>): Promise<T[]> =>
-    boundedQueries(sql, bounds, (tx) => [build(tx)] as const).then(
+  const run = <T extends object>(build: (conn: Sql) => PendingQuery<T[]>): Promise<T[]> =>
+    boundedQueries(sql, bounds, (conn) => [build(conn)] as const).then(
       ([rows]) => rows,
       (err) => {
         failed.abort(err);
@@ -712,17 +712,17 @@ export async function summarize(
     const shared = series !== null && sameRanges(summary, series);
     if (summary.length > 0) {
       queries.push(
-        run((tx) => tierSummary(tx, tier, summary, shared ? stepMs : null, services, maxTypes)),
+        run((conn) => tierSummary(conn, tier, summary, shared ? stepMs : null, services, maxTypes)),
       );
     }
     if (series && series.length > 0 && !shared) {
-      queries.push(run((tx) => tierSeries(tx, tier, series, stepMs, services)));
+      queries.push(run((conn) => tierSeries(conn, tier, series, stepMs, services)));
     }
   });
   // Raw pieces (partial minutes) are the same for both.
   const raw = rangesOf(pieces, "raw");
   const [rawRows, ...tierRows] = await Promise.all([
-    raw.length === 0 ? [] : run((tx) => rawEdgeStats(tx, raw, stepMs, services, maxTypes)),
+    raw.length === 0 ? [] : run((conn) => rawEdgeStats(conn, raw, stepMs, services, maxTypes)),
     ...queries,
   ]);
 
