@@ -41,7 +41,7 @@ export async function boundedQueries<const Q extends readonly Pending[]>(
   const { signal } = bounds;
   signal?.throwIfAborted();
   const conn = await sql.reserve();
-  const cancelling = { done: false };
+  let cancelled = false;
   try {
     // Waiting for a connection may have outlasted the client.
     signal?.throwIfAborted();
@@ -56,8 +56,11 @@ export async function boundedQueries<const Q extends readonly Pending[]>(
       Promise.resolve(q.then(() => running.delete(q), () => running.delete(q)))
     );
     const cancel = () => {
-      cancelling.done = true;
-      for (const q of running) if (q !== commit) q.cancel();
+      for (const q of running) {
+        if (q === commit) continue; // ends the transaction whatever happened before it
+        q.cancel();
+        cancelled = true;
+      }
     };
     signal?.addEventListener("abort", cancel, { once: true });
     try {
@@ -69,7 +72,7 @@ export async function boundedQueries<const Q extends readonly Pending[]>(
       await Promise.all(settled);
     }
   } finally {
-    if (cancelling.done) await new Promise((r) => setTimeout(r, CANCEL_GRACE_MS));
+    if (cancelled) await new Promise((r) => setTimeout(r, CANCEL_GRACE_MS));
     conn.release();
   }
 }
