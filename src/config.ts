@@ -54,6 +54,8 @@ const schema = z.object({
   MIGRATE_ON_START: bool.default(true),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   INGEST_MAX_INFLIGHT_BYTES: int(1024, 1024 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  INGEST_COMMIT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  INGEST_DEDUPE_HOURS: int(1, 24 * 30).default(24),
   LIVE_HEARTBEAT_S: int(1, 3600).default(15),
   QUERY_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
   INGEST_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
@@ -93,6 +95,10 @@ export type Config = Readonly<{
   maxBodyBytes: number;
   /** Request bodies POST /logs may hold at once before answering 503 (see IngestAdmission). */
   ingestMaxInflightBytes: number;
+  /** Longest POST /logs waits for its commit before answering 503 (see EventWriter). */
+  ingestCommitTimeoutMs: number;
+  /** Hours an idempotency key (event_id, Idempotency-Key) is remembered, at least. */
+  ingestDedupeHours: number;
   liveHeartbeatS: number;
   /** Longest a log query may run (GET /logs, the live feed's reads); 0: no limit. */
   queryTimeoutMs: number;
@@ -155,6 +161,8 @@ export function parseConfig(
     migrateOnStart: e.MIGRATE_ON_START,
     maxBodyBytes: e.MAX_BODY_BYTES,
     ingestMaxInflightBytes: e.INGEST_MAX_INFLIGHT_BYTES,
+    ingestCommitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
+    ingestDedupeHours: e.INGEST_DEDUPE_HOURS,
     liveHeartbeatS: e.LIVE_HEARTBEAT_S,
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     ingestCron: e.INGEST_CRON,

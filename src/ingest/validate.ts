@@ -16,9 +16,18 @@ export interface NewEvent {
   latencyMs: number;
   message: string | null;
   attributes: Record<string, unknown> | null;
+  /**
+   * Idempotency key: the event's event_id, or the request's Idempotency-Key with the event's
+   * index; an event stored under its key within INGEST_DEDUPE_HOURS is not stored again.
+   */
+  key?: string | null;
 }
 
 const noNul = (s: string) => !s.includes("\0");
+
+/** Idempotency keys (event_id, the Idempotency-Key header): printable ASCII, no spaces. */
+export const KEY = /^[\x21-\x7e]{1,128}$/;
+export const KEY_RULE = "must be 1-128 printable ASCII characters without spaces";
 const ISO_WITH_ZONE =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}:?\d{2})$/;
 
@@ -54,6 +63,12 @@ export const LogEventInput = z.object({
       description: `Free-form JSON object, at most ${MAX_ATTRIBUTES_BYTES} bytes serialised.`,
       example: { region: "eu-west-1", attempt: 2 },
     }),
+  event_id: z.string().regex(KEY, { error: KEY_RULE }).nullish().openapi({
+    description: "Idempotency key of the event, unique per service: sent again within " +
+      "INGEST_DEDUPE_HOURS, the event is not stored twice and the answer names the id it was " +
+      "stored with. Not stored with the event.",
+    example: "0f8e2c1a-7c1b-4f7e-9d55-3b2b8f1e6a90",
+  }),
 }).openapi("LogEventInput");
 
 export const LogBatchInput = z.array(LogEventInput).max(MAX_BATCH_EVENTS)
@@ -111,6 +126,7 @@ function toEvent(
     latencyMs: e.latency_ms,
     message: e.message ?? null,
     attributes: e.attributes ?? null,
+    key: e.event_id ? `e:${e.event_id}` : null,
   };
 }
 
@@ -156,11 +172,21 @@ export interface Decoded {
   events: NewEvent[];
 }
 
-/** Validates a decoded body: one event object, or an array / NDJSON lines of them. */
+/**
+ * Validates a decoded body: one event object, or an array / NDJSON lines of them. With an
+ * `idempotencyKey` (the request's), events without an event_id are keyed by it and their index.
+ */
 export function validateEvents(
   body: unknown,
-  opts: { retentionDays: number; now?: number },
+  opts: { retentionDays: number; now?: number; idempotencyKey?: string },
 ): Decoded {
+  const decoded = validateBody(body, opts);
+  const request = opts.idempotencyKey;
+  if (request) decoded.events.forEach((e, i) => e.key ??= `r:${request}#${i}`);
+  return decoded;
+}
+
+function validateBody(body: unknown, opts: { retentionDays: number; now?: number }): Decoded {
   const window = { now: opts.now ?? Date.now(), retentionDays: opts.retentionDays };
   const errors: FieldError[] = [];
   if (!Array.isArray(body)) {

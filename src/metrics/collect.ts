@@ -68,6 +68,7 @@ export async function collectDatabaseMetrics(
   });
   try {
     const [row] = await timeQuery(metrics, "metrics_collect", () => Promise.race([query, timeout]));
+    metrics.dbUp.set(1);
     metrics.partitionsAhead.set(row.ahead);
     metrics.rollupPending.set(row.pending);
     const byState: Record<string, number> = {};
@@ -82,6 +83,7 @@ export async function collectDatabaseMetrics(
   } catch (err) {
     query.cancel();
     metrics.collectFailures.inc();
+    metrics.dbUp.set(0);
     metrics.partitionsAhead.set(NaN);
     metrics.rollupPending.set(NaN);
     for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, NaN);

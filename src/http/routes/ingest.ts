@@ -2,6 +2,8 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../../config.ts";
 import {
+  KEY,
+  KEY_RULE,
   LogBatchInput,
   LogEventInput,
   MAX_BATCH_EVENTS,
@@ -45,6 +47,12 @@ export function ingestRoutes(
       headers: z.object({
         "content-encoding": z.enum(["gzip", "x-gzip", "deflate", "identity"]).optional()
           .openapi({ description: "Compression of the body; none when absent" }),
+        "idempotency-key": z.string().regex(KEY).optional().openapi({
+          description: "Makes a retry safe: events of a request sent again with the same key " +
+            "(and the same events in the same order) within INGEST_DEDUPE_HOURS are not stored " +
+            "twice, and the answer is the first one's. An event's own event_id takes precedence.",
+          example: "batch-2026-12-02T10:00:00Z-7f3a",
+        }),
       }),
       body: {
         required: true,
@@ -95,9 +103,9 @@ export function ingestRoutes(
         const text = await readText(c.req.raw, max, encoding);
         const { single, events } = validateEvents(decodeBody(text, format), {
           retentionDays: deps.config.retentionDays,
+          idempotencyKey: idempotencyKey(c.req.header("idempotency-key")),
         });
         const ids = await deps.writer.write(events);
-        deps.metrics.eventsIngested.inc({ source: "api" }, ids.length);
         if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
         return c.json({ status: "created" as const, accepted: ids.length }, 201);
       } finally {
@@ -110,6 +118,14 @@ export function ingestRoutes(
       throw err;
     }
   });
+}
+
+function idempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (!KEY.test(header)) {
+    throw new InvalidInputError([{ field: "idempotency-key", message: KEY_RULE }], 400);
+  }
+  return header;
 }
 
 /** Like Loki's discarded-samples reasons: why a body was refused. */
