@@ -245,6 +245,7 @@ const ROLLUP_TABLES = [
 
 dbTest("[cardinality] a summary stops at QUERY_TIMEOUT_MS and leaves nothing running", async () => {
   const bounded = buildApp({ sql: db.sql, config: testConfig({ QUERY_TIMEOUT_MS: "300" }) });
+  const generation = db.sql.generation;
   const lock = await lockTables(ROLLUP_TABLES);
   try {
     for (const qs of ["window=1h", "window=7d", "window=15m&service_name=burst-svc"]) {
@@ -265,6 +266,7 @@ dbTest("[cardinality] a summary stops at QUERY_TIMEOUT_MS and leaves nothing run
   } finally {
     await lock.release();
   }
+  assert.equal(db.sql.generation, generation, "no connection was taken for lost");
   assert.equal((await bounded.request("/logs/summary?window=1h")).status, 200);
 });
 
@@ -278,6 +280,7 @@ dbTest("[cardinality] a client that disconnects cancels its queries (summary, lo
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, served.fetch);
   const base = `http://127.0.0.1:${server.addr.port}`;
+  const generation = db.sql.generation;
   const lock = await lockTables(ROLLUP_TABLES);
   try {
     for (const path of ["/logs/summary?window=7d", "/logs?min_latency_ms=1"]) {
@@ -307,6 +310,9 @@ dbTest("[cardinality] a client that disconnects cancels its queries (summary, lo
     await lock.release();
     await server.shutdown();
   }
+  // Cancelled without the pool being replaced (as a cancel request's own connection, closed by
+  // the server, would have had it).
+  assert.equal(db.sql.generation, generation);
   // The pool is intact.
   assert.equal((await served.request("/logs/summary?window=1h")).status, 200);
   assert.equal((await served.request("/logs?limit=1")).status, 200);

@@ -11,18 +11,14 @@ export interface QueryBounds {
   signal?: AbortSignal;
 }
 
-/**
- * After cancelling, the transaction stays open this long before it ends. A cancel request
- * travels on a connection of its own and stops whatever its backend runs when it lands; landing
- * on our idle transaction it does nothing, but landing after the transaction ended it could stop
- * the next user's statement on that pooled connection. Locally it lands within a few ms.
- */
-export const CANCEL_GRACE_MS = 100;
+/** Longest the cancelling of one transaction's statements is pursued. */
+export const CANCEL_WAIT_MS = 2000;
+/** Between two cancel attempts while a statement of the transaction still runs. */
+const CANCEL_RETRY_MS = 50;
 
-/** A postgres.js query not yet sent (sent when first awaited). */
-type Pending = PromiseLike<unknown> & { cancel(): void };
-
-type Results<Q extends readonly Pending[]> = { -readonly [K in keyof Q]: Awaited<Q[K]> };
+type Results<Q extends readonly PromiseLike<unknown>[]> = {
+  -readonly [K in keyof Q]: Awaited<Q[K]>;
+};
 
 /**
  * Runs the statements `build` makes in one transaction on a connection of the pool, bounded by
@@ -33,7 +29,7 @@ type Results<Q extends readonly Pending[]> = { -readonly [K in keyof Q]: Awaited
  * anything was sent, and with PostgreSQL's error 57014 (isQueryCancelled) when a statement was
  * stopped.
  */
-export async function boundedQueries<const Q extends readonly Pending[]>(
+export async function boundedQueries<const Q extends readonly PromiseLike<unknown>[]>(
   sql: Sql,
   bounds: QueryBounds,
   build: (conn: Sql) => Q,
@@ -41,39 +37,78 @@ export async function boundedQueries<const Q extends readonly Pending[]>(
   const { signal } = bounds;
   signal?.throwIfAborted();
   const conn = await sql.reserve();
-  let cancelled = false;
+  let cancelling: Promise<void> | undefined;
   try {
     // Waiting for a connection may have outlasted the client.
     signal?.throwIfAborted();
     // One simple-protocol message for both (a whole number, never input: no parameter needed).
     const begin = conn.unsafe(`begin; set local statement_timeout = ${timeoutOf(bounds)}`);
+    const backend = signal
+      ? conn<Backend[]>`select pg_backend_pid() as pid, now()::text as started`
+      : undefined;
     const queries = build(conn);
     const commit = conn`commit`;
-    const all: Pending[] = [begin, ...queries, commit];
-    const running = new Set(all);
+    const all = [begin, ...(backend ? [backend] : []), ...queries, commit];
+    let running = true;
     // In order: a postgres.js query is sent when first awaited.
-    const settled = all.map((q) =>
-      Promise.resolve(q.then(() => running.delete(q), () => running.delete(q)))
-    );
+    const done = Promise.allSettled(all).then(() => {
+      running = false;
+    });
     const cancel = () => {
-      for (const q of running) {
-        if (q === commit) continue; // ends the transaction whatever happened before it
-        q.cancel();
-        cancelled = true;
-      }
+      cancelling = backend!.then(([b]) => cancelBackend(sql, b, () => running), () => {});
     };
     signal?.addEventListener("abort", cancel, { once: true });
     try {
       const results = await Promise.all(all);
-      return results.slice(1, -1) as Results<Q>;
+      return results.slice(backend ? 2 : 1, -1) as Results<Q>;
     } finally {
       signal?.removeEventListener("abort", cancel);
       // The connection goes back to the pool only once the transaction has ended.
-      await Promise.all(settled);
+      await done;
     }
   } finally {
-    if (cancelled) await new Promise((r) => setTimeout(r, CANCEL_GRACE_MS));
+    if (cancelling) {
+      await cancelling;
+      // Should a cancel have met the COMMIT, the transaction is left failed: end it.
+      await conn`rollback`.catch(() => {});
+    }
     conn.release();
+  }
+}
+
+interface Backend {
+  pid: number;
+  /**
+   * The transaction's start (now() within it), as text: exact to the microsecond, which a
+   * timestamptz parameter would not be (postgres.js passes it through a JS Date).
+   */
+  started: string;
+}
+
+/**
+ * Cancels the statement `b`'s backend runs, as long as it still runs our transaction (same
+ * start) and is not committing it, retrying while `stillRunning()` (a statement may start just
+ * after a check), for up to CANCEL_WAIT_MS. pg_cancel_backend() on a pooled connection, not
+ * postgres.js's cancel(): that one opens a connection of its own, which the server then closes,
+ * and the handle takes that close for a lost connection. Errors are ignored: the statement
+ * timeout still bounds what could not be cancelled.
+ */
+async function cancelBackend(sql: Sql, b: Backend, stillRunning: () => boolean): Promise<void> {
+  const deadline = Date.now() + CANCEL_WAIT_MS;
+  while (stillRunning() && Date.now() < deadline) {
+    const attempt = sql`
+      select pg_cancel_backend(pid) from pg_stat_activity
+      where pid = ${b.pid} and xact_start = ${b.started}::text::timestamptz
+        and state = 'active' and query <> 'commit'`.then(() => true, () => false);
+    // A pool with no connection free keeps the attempt waiting: give up at the deadline (it may
+    // still run later, harmlessly: it checks that the transaction is still ours).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((r) =>
+      timer = setTimeout(() => r(false), deadline - Date.now())
+    );
+    const sent = await Promise.race([attempt, late]).finally(() => clearTimeout(timer));
+    if (!sent) return;
+    await new Promise((r) => setTimeout(r, CANCEL_RETRY_MS));
   }
 }
 
