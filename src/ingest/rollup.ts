@@ -17,7 +17,7 @@ export const DEFAULT_ROLLUP_MAX_EVENT_TYPES = 100;
 export const COMPACT_MAX_ROWS = 100_000;
 
 /** Longest one compaction transaction may run before it is stopped (its deltas stay pending). */
-export const COMPACT_TIMEOUT_MS = 60_000;
+export const COMPACT_TIMEOUT_MS = 20_000;
 
 /**
  * A CTE appending the deltas of the rows in CTE `source` (columns service_id, "timestamp",
@@ -45,13 +45,15 @@ export interface CompactOptions {
   timeoutMs?: number;
 }
 
-/** Most compaction transactions one compactRollups call runs back to back on a backlog. */
+/** Most compaction transactions one compactRollups call runs back to back on a backlog… */
 const COMPACT_MAX_RUNS = 20;
+/** …and none starts this long after the first did: a call ends within this + one timeout. */
+const COMPACT_BUDGET_MS = 10_000;
 
 /**
  * Folds pending deltas into the tiers, at most `maxRows` a transaction, continuing while a run
- * leaves more (up to COMPACT_MAX_RUNS): a backlog drains now rather than a batch per later
- * write. Returns the deltas moved, or -1 when another session is already doing it. Then
+ * leaves more (up to COMPACT_MAX_RUNS and COMPACT_BUDGET_MS): a backlog drains now rather than a
+ * batch per later write. Returns the deltas moved, or -1 when another session is already doing it. Then
  * vacuums the pending table: it turns over every second, and waiting for autovacuum (a minute
  * apart by default) let a 30 s load leave 230k dead rows that each compaction scanned again.
  */
@@ -60,7 +62,8 @@ export async function compactRollups(sql: Sql, opts: CompactOptions = {}): Promi
   const maxRows = opts.maxRows ?? COMPACT_MAX_ROWS;
   const timeoutMs = opts.timeoutMs ?? COMPACT_TIMEOUT_MS;
   let total = 0;
-  for (let run = 0; run < COMPACT_MAX_RUNS; run++) {
+  const started = Date.now();
+  for (let run = 0; run < COMPACT_MAX_RUNS && Date.now() - started < COMPACT_BUDGET_MS; run++) {
     const [, [row]] = await sql.begin((tx) => [
       statementTimeout(tx, timeoutMs),
       tx<{ moved: string }[]>`
