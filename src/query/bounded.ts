@@ -41,26 +41,28 @@ export async function boundedQueries<const Q extends readonly PromiseLike<unknow
   try {
     // Waiting for a connection may have outlasted the client.
     signal?.throwIfAborted();
-    // One simple-protocol message for both (a whole number, never input: no parameter needed).
-    const begin = conn.unsafe(`begin; set local statement_timeout = ${timeoutOf(bounds)}`);
-    const backend = signal
-      ? conn<Backend[]>`select pg_backend_pid() as pid, now()::text as started`
-      : undefined;
+    // One simple-protocol message (a whole number, never input: no parameter needed), which
+    // also names the backend and the transaction for a cancel.
+    const begin = conn.unsafe(
+      `begin; set local statement_timeout = ${timeoutOf(bounds)};
+       select pg_backend_pid() as pid, now()::text as started`,
+    );
+    const backend = begin.then(backendOf, () => undefined);
     const queries = build(conn);
     const commit = conn`commit`;
-    const all = [begin, ...(backend ? [backend] : []), ...queries, commit];
+    const all = [begin, ...queries, commit];
     let running = true;
     // In order: a postgres.js query is sent when first awaited.
     const done = Promise.allSettled(all).then(() => {
       running = false;
     });
     const cancel = () => {
-      cancelling = backend!.then(([b]) => cancelBackend(sql, b, () => running), () => {});
+      cancelling = backend.then((b) => b && cancelBackend(sql, b, () => running));
     };
     signal?.addEventListener("abort", cancel, { once: true });
     try {
       const results = await Promise.all(all);
-      return results.slice(backend ? 2 : 1, -1) as Results<Q>;
+      return results.slice(1, -1) as Results<Q>;
     } finally {
       signal?.removeEventListener("abort", cancel);
       // The connection goes back to the pool only once the transaction has ended.
@@ -74,6 +76,14 @@ export async function boundedQueries<const Q extends readonly PromiseLike<unknow
     }
     conn.release();
   }
+}
+
+/** The last result set of the BEGIN message (postgres.js: one per statement after the first). */
+function backendOf(results: unknown): Backend | undefined {
+  const row = (results as { pid?: unknown; started?: unknown }[][]).at?.(-1)?.[0];
+  return typeof row?.pid === "number" && typeof row.started === "string"
+    ? { pid: row.pid, started: row.started }
+    : undefined;
 }
 
 interface Backend {
