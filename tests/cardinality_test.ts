@@ -167,6 +167,33 @@ dbTest("[cardinality] compaction folds a row already over the limit as it adds t
   assert.equal(row.event_counts["new.type"], undefined);
 });
 
+dbTest("[cardinality] the ingest writer compacts with ROLLUP_MAX_EVENT_TYPES", async () => {
+  const narrow = buildApp({ sql: db.sql, config: testConfig({ ROLLUP_MAX_EVENT_TYPES: "3" }) });
+  await compactAll(db.sql);
+  const now = Date.now();
+  await postEvents(
+    narrow,
+    Array.from({ length: 20 }, (_, i) => ({
+      service_name: "narrow-svc",
+      status_code: 200,
+      latency_ms: 1,
+      event_type: `type-${i}`,
+      timestamp: new Date(now - 1000).toISOString(),
+    })),
+  );
+  // The writer's own compaction, a second after its previous one at most.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const [{ n }] = await db.sql`select count(*)::int as n from log_rollup_pending p
+      join services s on s.id = p.service_id where s.name = 'narrow-svc'`;
+    if (n === 0) break;
+    assert.ok(Date.now() < deadline, "the writer compacted");
+    await new Promise((r) => setTimeout(r, 100));
+    await postEvents(narrow, [{ service_name: "other-svc", status_code: 200, latency_ms: 1 }]);
+  }
+  await assertRowsCapped("narrow-svc", 3);
+});
+
 dbTest("[cardinality] the final breakdown: top types, (other), never negative", () => {
   const m = (o: Record<string, number>) => new Map(Object.entries(o));
   // Nothing folded: exact, no (other).
