@@ -63,6 +63,7 @@ export function writerFor(
     lane,
     retentionDays: config.retentionDays,
     commitTimeoutMs: config.ingestCommitTimeoutMs,
+    maxEventTypes: config.rollupMaxEventTypes,
     onFlush: ({ events, durationMs, ok, duplicates }) => {
       if (!ok) return;
       // Counted at the commit: a write answered 503 past its deadline may still commit.

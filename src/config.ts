@@ -74,6 +74,7 @@ const schema = z.object({
   GITHUB_TIMEOUT_S: int(1, 300).default(10),
   GITHUB_POLL_INTERVAL_S: int(1, 86400).default(60),
   ROLLUP_RETENTION_DAYS: int(1, 3650).optional(),
+  ROLLUP_MAX_EVENT_TYPES: int(1, 10_000).default(100),
 });
 
 export type Config = Readonly<{
@@ -112,6 +113,11 @@ export type Config = Readonly<{
   githubPollIntervalS: number;
   /** Days of rollups kept; defaults to retentionDays. */
   rollupRetentionDays: number;
+  /**
+   * Event types a rollup row (service and minute, hour or day) keeps, and a summary lists; the
+   * events of any other type are counted under "(other)".
+   */
+  rollupMaxEventTypes: number;
 }>;
 
 export class ConfigError extends Error {
@@ -168,6 +174,7 @@ export function parseConfig(
     githubTimeoutS: e.GITHUB_TIMEOUT_S,
     githubPollIntervalS: e.GITHUB_POLL_INTERVAL_S,
     rollupRetentionDays: e.ROLLUP_RETENTION_DAYS ?? e.RETENTION_DAYS,
+    rollupMaxEventTypes: e.ROLLUP_MAX_EVENT_TYPES,
   });
 }
 

@@ -434,6 +434,24 @@ dbTest(
   },
 );
 
+dbTest("[db] cancelling a query is not a lost connection: the handle is kept", async () => {
+  const replaced: string[] = [];
+  const sql = createDb(db.url, { max: 2, onReplace: (n) => replaced.push(n) });
+  try {
+    await sql`select 1`;
+    const slow = sql`select pg_sleep(10)`;
+    const failed = slow.then(() => "ran", (e) => e.code);
+    await new Promise((r) => setTimeout(r, 200));
+    await slow.cancel();
+    assert.equal(await within(failed, 5000, "the cancelled query"), "57014");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(replaced, [], "no replacement for the cancel connection's close");
+    assert.equal(sql.generation, 0);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+});
+
 dbTest("[db] sslmode from the URL: prefer falls back to plain text, require refuses", async () => {
   assert.equal(tlsModeOf("postgres://h/db"), "disable");
   assert.equal(tlsModeOf("postgres://h/db?sslmode=verify-full"), "verify-full");

@@ -117,10 +117,21 @@ function next(emitter: EventEmitter, event: string, deadline: number): Promise<u
  */
 function watch(socket: net.Socket, onLost: (err: unknown) => void, open: boolean): net.Socket {
   type Method = (...args: unknown[]) => unknown;
-  const s = socket as unknown as { emit: Method; end: Method; destroy: Method };
-  const { emit, end, destroy } = s;
+  const s = socket as unknown as { emit: Method; end: Method; destroy: Method; write: Method };
+  const { emit, end, destroy, write } = s;
+  // query.cancel() opens a connection of its own that the server closes once it has read the
+  // CancelRequest: that close is the protocol, not a loss.
+  let ignored = false;
+  s.write = (...args) => {
+    if (isCancelRequest(args[0])) {
+      ignored = true;
+      open = false;
+    }
+    s.write = write;
+    return write.apply(socket, args);
+  };
   s.emit = (event, ...args) => {
-    if (event === "connect") open = true;
+    if (event === "connect") open = !ignored;
     else if (open && (event === "error" || event === "end" || event === "close")) {
       open = false;
       onLost(event === "error" ? args[0] : { code: "CONNECTION_CLOSED" });
@@ -137,4 +148,10 @@ function watch(socket: net.Socket, onLost: (err: unknown) => void, open: boolean
     return destroy.apply(socket, args);
   };
   return socket;
+}
+
+/** CancelRequest: length 16, code 80877102 (the only message a cancel connection sends). */
+function isCancelRequest(chunk: unknown): boolean {
+  return chunk instanceof Uint8Array && chunk.length === 16 &&
+    chunk[3] === 16 && chunk[4] === 4 && chunk[5] === 210 && chunk[6] === 22 && chunk[7] === 46;
 }

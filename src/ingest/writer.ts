@@ -35,6 +35,8 @@ export interface EventWriterOptions {
   retentionDays?: number;
   /** Least time between two rollup compactions started by this writer. */
   compactEveryMs?: number;
+  /** Event types a rollup row keeps (ROLLUP_MAX_EVENT_TYPES); the rest fold into "other". */
+  maxEventTypes?: number;
   /**
    * Most transactions in flight at once (default 4). Requests of PARALLEL_FLUSH_EVENTS or more
    * start one beside a running one: big batches gain from overlapping. Small groups batch
@@ -174,7 +176,8 @@ export class EventWriter {
     const now = Date.now();
     if (this.#compacting || now - this.#lastCompaction < this.#compactEveryMs) return;
     this.#lastCompaction = now;
-    this.#compacting = bounded(compactRollups(this.sql), this.#timeoutMs * 3)
+    const compaction = compactRollups(this.sql, { maxEventTypes: this.opts.maxEventTypes });
+    this.#compacting = bounded(compaction, this.#timeoutMs * 3)
       .catch((err) =>
         this.#log.warning("rollup compaction failed: {error}", { error: String(err) })
       )

@@ -113,6 +113,7 @@ export async function pruneLogs(
           partition: boundary?.name ?? null,
           cutoff,
           rollupCutoff,
+          maxEventTypes: config.rollupMaxEventTypes,
         });
         break;
       } catch (err) {

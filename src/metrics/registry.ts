@@ -164,6 +164,22 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Rollup deltas waiting for compaction (log_rollup_pending), read at scrape.",
       registers,
     }),
+    // Shared across instances (rollup_fold_stats, written by compaction), read at scrape.
+    rollupFoldedEventTypes: new Counter({
+      name: "observian_rollup_folded_event_types_total",
+      help: "Event types a rollup row could not keep (over ROLLUP_MAX_EVENT_TYPES) and counted " +
+        "under event_other instead, by tier (1m, 1h, 1d); all instances' compactions, read at " +
+        "scrape. Growth means a service sends high-cardinality event types.",
+      labelNames: ["tier"] as const,
+      registers,
+    }),
+    rollupFoldedEvents: new Counter({
+      name: "observian_rollup_folded_events_total",
+      help: "Events whose type a rollup row counted under event_other (see " +
+        "observian_rollup_folded_event_types_total), by tier; read at scrape.",
+      labelNames: ["tier"] as const,
+      registers,
+    }),
     liveSubscribers: new Gauge({
       name: "observian_live_subscribers",
       help: "Open live-feed streams (Server-Sent Events) on this instance, read at scrape.",
