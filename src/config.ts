@@ -54,6 +54,7 @@ const schema = z.object({
   MIGRATE_ON_START: bool.default(true),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   INGEST_MAX_INFLIGHT_BYTES: int(1024, 1024 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  BODY_READ_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   LIVE_HEARTBEAT_S: int(1, 3600).default(15),
   QUERY_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
   INGEST_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
@@ -92,6 +93,8 @@ export type Config = Readonly<{
   maxBodyBytes: number;
   /** Request bodies POST /logs may hold at once before answering 503 (see IngestAdmission). */
   ingestMaxInflightBytes: number;
+  /** Longest a request body may take to arrive before 408 (POST /logs). */
+  bodyReadTimeoutMs: number;
   liveHeartbeatS: number;
   /** Longest a log query may run (GET /logs, the live feed's reads); 0: no limit. */
   queryTimeoutMs: number;
@@ -149,6 +152,7 @@ export function parseConfig(
     migrateOnStart: e.MIGRATE_ON_START,
     maxBodyBytes: e.MAX_BODY_BYTES,
     ingestMaxInflightBytes: e.INGEST_MAX_INFLIGHT_BYTES,
+    bodyReadTimeoutMs: e.BODY_READ_TIMEOUT_MS,
     liveHeartbeatS: e.LIVE_HEARTBEAT_S,
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     ingestCron: e.INGEST_CRON,
