@@ -75,15 +75,15 @@ async function stored(service: string): Promise<number> {
 
 dbTest("[ingest] slow bodies hold only what they sent, then get 408; ingest goes on", async () => {
   const TIMEOUT_MS = 2000;
-  // One declared body alone fills the limit: reserving on declaration blocked everything.
+  // Four declared bodies fill the limit: reserving on declaration blocked everything else.
   const s = serve({
-    INGEST_MAX_INFLIGHT_BYTES: String(10 * 1024 * 1024),
+    INGEST_MAX_INFLIGHT_BYTES: String(12 * 1024 * 1024),
     BODY_READ_TIMEOUT_MS: String(TIMEOUT_MS),
   });
   const slow = await Promise.all(Array.from({ length: 4 }, () =>
     slowPost({
       port: s.port,
-      declaredBytes: 10 * 1024 * 1024,
+      declaredBytes: 3 * 1024 * 1024,
       first: '[{"service_name":"slow-client","status_code":200,',
       everyMs: 100,
     })));
@@ -142,12 +142,29 @@ dbTest("[ingest] a body whose next bytes cannot be admitted gets 503 + Retry-Aft
     await eventually(async () => await inflight((p) => fetch(`${s.base}${p}`)) >= 90_000);
     // A small body still fits beside it.
     assert.equal((await post(s.base, event())).status, 201);
-    // A large one does not: refused once its bytes pass the limit, not on its declaration.
+    // A large one does not: refused once its bytes pass the limit (a chunked body, whose size
+    // is unknown until it arrives) or, when its declared size cannot fit, before it is read.
     const big = Array.from({ length: 1500 }, (_, i) => event({ latency_ms: i }));
+    const bigText = JSON.stringify(big);
+    const chunked = await fetch(`${s.base}/logs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(c) {
+          for (let at = 0; at < bigText.length; at += 8192) {
+            c.enqueue(new TextEncoder().encode(bigText.slice(at, at + 8192)));
+          }
+          c.close();
+        },
+      }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    assert.equal(chunked.status, 503);
+    assert.equal(chunked.headers.get("retry-after"), "1");
+    assert.match((await chunked.json()).detail, /INGEST_MAX_INFLIGHT_BYTES/);
     const refused = await post(s.base, big);
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get("retry-after"), "1");
-    assert.match(JSON.parse(refused.body).detail, /INGEST_MAX_INFLIGHT_BYTES/);
     assert.equal((await hog.response).status, 408);
     await eventually(async () => await inflight((p) => fetch(`${s.base}${p}`)) === 0);
     // Alone, the same body is taken.

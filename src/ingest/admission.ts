@@ -22,10 +22,15 @@ export class IngestAdmission {
   }
 
   /** @internal for AdmissionLease */
-  _grow(held: number, bytes: number): boolean {
+  _fits(held: number, bytes: number): boolean {
     // A lease alone in flight may always grow, so a body up to MAX_BODY_BYTES is never
     // refused for good, whatever INGEST_MAX_INFLIGHT_BYTES says.
-    if (this.#inFlight > held && this.#inFlight + bytes > this.maxBytes) return false;
+    return this.#inFlight <= held || this.#inFlight + bytes <= this.maxBytes;
+  }
+
+  /** @internal for AdmissionLease */
+  _grow(held: number, bytes: number): boolean {
+    if (!this._fits(held, bytes)) return false;
     this.#inFlight += bytes;
     return true;
   }
@@ -42,6 +47,11 @@ export class AdmissionLease {
   #released = false;
 
   constructor(private readonly admission: IngestAdmission) {}
+
+  /** Whether `bytes` more could be held now (tryGrow's test, without growing). */
+  fits(bytes: number): boolean {
+    return !this.#released && this.admission._fits(this.#held, bytes);
+  }
 
   /** Adds `bytes` to what this request holds; false, adding nothing, when over the limit. */
   tryGrow(bytes: number): boolean {

@@ -119,6 +119,10 @@ async function receive(req: Request, lease: AdmissionLease, config: Config): Pro
     reserve: (bytes) => {
       if (!lease.tryGrow(bytes)) throw new AtCapacityError();
     },
+    // Refused before its upload, rather than part-way through it.
+    admit: (declared) => {
+      if (!lease.fits(declared)) throw new AtCapacityError();
+    },
   });
   const decoded = validateEvents(decodeBody(text, format), {
     retentionDays: config.retentionDays,
