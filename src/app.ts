@@ -1,9 +1,10 @@
 // Builds the HTTP application from its dependencies; does no I/O of its own.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Config } from "./config.ts";
-import type { Sql } from "./db/connect.ts";
+import type { Db } from "./db/connect.ts";
 import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/access-log.ts";
+import { requestDeadline } from "./http/deadline.ts";
 import { healthRoutes } from "./http/health.ts";
 import { notFound, onError } from "./http/problem.ts";
 import { requestId } from "./http/request-id.ts";
@@ -22,7 +23,11 @@ import { LiveHub } from "./query/live.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppDeps {
-  sql: Sql;
+  sql: Db;
+  /** The readiness check's own connection; the pool when absent. */
+  health?: Db;
+  /** Whether the embedded PostgreSQL runs; absent with an external database. */
+  embeddedUp?: () => boolean;
   config: Config;
   /** performance.now() at process start, for uptime. */
   startedAt?: number;
@@ -36,7 +41,9 @@ export interface AppDeps {
 
 /** What every route module receives: the dependencies, with defaults filled in. */
 export interface AppContext {
-  sql: Sql;
+  sql: Db;
+  health: Db;
+  embeddedUp?: () => boolean;
   config: Config;
   writer: EventWriter;
   admission: IngestAdmission;
@@ -47,19 +54,25 @@ export interface AppContext {
 }
 
 export function writerFor(
-  sql: Sql,
+  sql: Db,
   config: Config,
   metrics: Metrics,
-  lane?: Sql,
+  lane?: Db,
 ): EventWriter {
   return new EventWriter(sql, {
     lane,
     retentionDays: config.retentionDays,
-    onFlush: ({ events, durationMs, ok }) => {
+    commitTimeoutMs: config.ingestCommitTimeoutMs,
+    maxEventTypes: config.rollupMaxEventTypes,
+    onFlush: ({ events, durationMs, ok, duplicates }) => {
       if (!ok) return;
+      // Counted at the commit: a write answered 503 past its deadline may still commit.
+      metrics.eventsIngested.inc({ source: "api" }, events - duplicates);
       metrics.ingestBatchEvents.observe(events);
       metrics.ingestCommitDuration.observe(durationMs / 1000);
+      if (duplicates) metrics.eventsDeduplicated.inc(duplicates);
     },
+    onTimeout: () => metrics.ingestCommitTimeouts.inc(),
   });
 }
 
@@ -67,6 +80,8 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
   const ctx: AppContext = {
     sql: deps.sql,
+    health: deps.health ?? deps.sql,
+    embeddedUp: deps.embeddedUp,
     config: deps.config,
     metrics,
     writer: deps.writer ?? writerFor(deps.sql, deps.config, metrics),
@@ -92,6 +107,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   app.use("*", requestId());
   app.use("*", accessLog());
   app.use("*", httpMetrics(ctx));
+  app.use("*", requestDeadline(ctx));
   app.onError(onError);
   app.notFound(notFound(() => app.routes));
 

@@ -55,6 +55,8 @@ const schema = z.object({
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   INGEST_MAX_INFLIGHT_BYTES: int(1024, 1024 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
   BODY_READ_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  INGEST_COMMIT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  INGEST_DEDUPE_HOURS: int(1, 24 * 30).default(24),
   LIVE_HEARTBEAT_S: int(1, 3600).default(15),
   QUERY_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
   INGEST_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
@@ -73,6 +75,7 @@ const schema = z.object({
   GITHUB_TIMEOUT_S: int(1, 300).default(10),
   GITHUB_POLL_INTERVAL_S: int(1, 86400).default(60),
   ROLLUP_RETENTION_DAYS: int(1, 3650).optional(),
+  ROLLUP_MAX_EVENT_TYPES: int(1, 10_000).default(100),
 });
 
 export type Config = Readonly<{
@@ -95,6 +98,10 @@ export type Config = Readonly<{
   ingestMaxInflightBytes: number;
   /** Longest a request body may take to arrive before 408 (POST /logs). */
   bodyReadTimeoutMs: number;
+  /** Longest POST /logs waits for its commit before answering 503 (see EventWriter). */
+  ingestCommitTimeoutMs: number;
+  /** Hours an idempotency key (event_id, Idempotency-Key) is remembered, at least. */
+  ingestDedupeHours: number;
   liveHeartbeatS: number;
   /** Longest a log query may run (GET /logs, the live feed's reads); 0: no limit. */
   queryTimeoutMs: number;
@@ -109,6 +116,11 @@ export type Config = Readonly<{
   githubPollIntervalS: number;
   /** Days of rollups kept; defaults to retentionDays. */
   rollupRetentionDays: number;
+  /**
+   * Event types a rollup row (service and minute, hour or day) keeps, and a summary lists; the
+   * events of any other type are counted under "(other)".
+   */
+  rollupMaxEventTypes: number;
 }>;
 
 export class ConfigError extends Error {
@@ -153,6 +165,8 @@ export function parseConfig(
     maxBodyBytes: e.MAX_BODY_BYTES,
     ingestMaxInflightBytes: e.INGEST_MAX_INFLIGHT_BYTES,
     bodyReadTimeoutMs: e.BODY_READ_TIMEOUT_MS,
+    ingestCommitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
+    ingestDedupeHours: e.INGEST_DEDUPE_HOURS,
     liveHeartbeatS: e.LIVE_HEARTBEAT_S,
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     ingestCron: e.INGEST_CRON,
@@ -164,6 +178,7 @@ export function parseConfig(
     githubTimeoutS: e.GITHUB_TIMEOUT_S,
     githubPollIntervalS: e.GITHUB_POLL_INTERVAL_S,
     rollupRetentionDays: e.ROLLUP_RETENTION_DAYS ?? e.RETENTION_DAYS,
+    rollupMaxEventTypes: e.ROLLUP_MAX_EVENT_TYPES,
   });
 }
 

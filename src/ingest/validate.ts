@@ -16,9 +16,18 @@ export interface NewEvent {
   latencyMs: number;
   message: string | null;
   attributes: Record<string, unknown> | null;
+  /**
+   * Idempotency key: the event's event_id, or the request's Idempotency-Key with the event's
+   * index; an event stored under its key within INGEST_DEDUPE_HOURS is not stored again.
+   */
+  key?: string | null;
 }
 
 const noNul = (s: string) => !s.includes("\0");
+
+/** Idempotency keys (event_id, the Idempotency-Key header): printable ASCII, no spaces. */
+export const KEY = /^[\x21-\x7e]{1,128}$/;
+export const KEY_RULE = "must be 1-128 printable ASCII characters without spaces";
 // Captures year, month, day, hour, minute, second, fraction and zone, for parseTimestamp.
 const ISO_WITH_ZONE =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})$/;
@@ -55,6 +64,12 @@ export const LogEventInput = z.object({
       description: `Free-form JSON object, at most ${MAX_ATTRIBUTES_BYTES} bytes serialised.`,
       example: { region: "eu-west-1", attempt: 2 },
     }),
+  event_id: z.string().regex(KEY, { error: KEY_RULE }).nullish().openapi({
+    description: "Idempotency key of the event, unique per service: sent again within " +
+      "INGEST_DEDUPE_HOURS, the event is not stored twice and the answer names the id it was " +
+      "stored with. Not stored with the event.",
+    example: "0f8e2c1a-7c1b-4f7e-9d55-3b2b8f1e6a90",
+  }),
 }).openapi("LogEventInput");
 
 export const LogBatchInput = z.array(LogEventInput).max(MAX_BATCH_EVENTS)
@@ -71,6 +86,7 @@ export const CHECKED_FIELDS = [
   "timestamp",
   "message",
   "attributes",
+  "event_id",
 ] as const;
 const CHECKED = new Set<string>(CHECKED_FIELDS);
 
@@ -96,7 +112,9 @@ export function checkedInput(raw: Record<string, unknown>): EventInput | null {
     (timestamp === undefined || timestamp === null ||
       (typeof timestamp === "string" && ISO_WITH_ZONE.test(timestamp))) &&
     (attributes === undefined || attributes === null ||
-      (typeof attributes === "object" && !Array.isArray(attributes)));
+      (typeof attributes === "object" && !Array.isArray(attributes))) &&
+    (raw.event_id === undefined || raw.event_id === null ||
+      (typeof raw.event_id === "string" && KEY.test(raw.event_id)));
   return ok ? raw as EventInput : null;
 }
 
@@ -106,7 +124,7 @@ function toEvent(
   prefix: string,
   errors: FieldError[],
   window: { now: number; retentionDays: number },
-  tally: { attributeValues: number },
+  tally: Tally,
 ): NewEvent | null {
   const field = (name: string) => prefix ? `${prefix}.${name}` : name;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
@@ -154,6 +172,7 @@ function toEvent(
     latencyMs: e.latency_ms,
     message: e.message ?? null,
     attributes: e.attributes ?? null,
+    key: e.event_id ? key(`e:${e.event_id}`, tally) : null,
   };
 }
 
@@ -202,7 +221,7 @@ const encoder = new TextEncoder();
  */
 function checkAttributes(
   attrs: Record<string, unknown>,
-  tally: { attributeValues: number },
+  tally: Tally,
 ): string | null {
   const size = encoder.encode(JSON.stringify(attrs)).length;
   if (size > MAX_ATTRIBUTES_BYTES) {
@@ -247,17 +266,44 @@ export const EVENT_HELD_BYTES = 192;
  * held 58 B per key, six times its JSON size.
  */
 export const ATTRIBUTE_VALUE_HELD_BYTES = 48;
+/** An idempotency key: its characters (one byte each, ASCII) and a string header. */
+const KEY_HELD_BYTES = 24;
 
-/** Validates a decoded body: one event object, or an array / NDJSON lines of them. */
+/** What validation counts on its way, for heldBytes. */
+interface Tally {
+  attributeValues: number;
+  keyBytes: number;
+}
+
+function key(k: string, tally: Tally): string {
+  tally.keyBytes += KEY_HELD_BYTES + k.length;
+  return k;
+}
+
+/**
+ * Validates a decoded body: one event object, or an array / NDJSON lines of them. With an
+ * `idempotencyKey` (the request's), events without an event_id are keyed by it and their index.
+ */
 export function validateEvents(
   body: unknown,
-  opts: { retentionDays: number; now?: number },
+  opts: { retentionDays: number; now?: number; idempotencyKey?: string },
 ): Decoded {
+  const decoded = validateBody(body, opts);
+  const request = opts.idempotencyKey;
+  if (request) {
+    const tally: Tally = { attributeValues: 0, keyBytes: 0 };
+    decoded.events.forEach((e, i) => e.key ??= key(`r:${request}#${i}`, tally));
+    decoded.heldBytes += tally.keyBytes;
+  }
+  return decoded;
+}
+
+function validateBody(body: unknown, opts: { retentionDays: number; now?: number }): Decoded {
   const window = { now: opts.now ?? Date.now(), retentionDays: opts.retentionDays };
   const errors: FieldError[] = [];
-  const tally = { attributeValues: 0 };
+  const tally: Tally = { attributeValues: 0, keyBytes: 0 };
   const held = (n: number) =>
-    n * EVENT_HELD_BYTES + tally.attributeValues * ATTRIBUTE_VALUE_HELD_BYTES;
+    n * EVENT_HELD_BYTES + tally.attributeValues * ATTRIBUTE_VALUE_HELD_BYTES + tally.keyBytes;
   if (!Array.isArray(body)) {
     const event = toEvent(body, "", errors, window, tally);
     if (!event) throw new InvalidInputError(errors);

@@ -1,11 +1,12 @@
 // Group commit: concurrent writes wait for the flush in progress, then go to PostgreSQL
 // together in one transaction. Nobody is answered before their events are committed; the
 // throughput comes from sharing the commit, never from acknowledging early.
-import type { Sql } from "../db/connect.ts";
+import { type Db, isConnectionLost } from "../db/connect.ts";
 import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
+import { UnavailableError } from "../errors.ts";
 import { logger } from "../logging.ts";
 import { compactRollups } from "./rollup.ts";
-import { insertEvents, isMissingPartition, registerServices } from "./store.ts";
+import { type Inserted, insertEvents, isMissingPartition, registerServices } from "./store.ts";
 import type { NewEvent } from "./validate.ts";
 
 export interface FlushInfo {
@@ -15,12 +16,16 @@ export interface FlushInfo {
   ok: boolean;
   /** Sent on the lane while another group was in flight there. */
   pipelined: boolean;
+  /** Events not stored again because their idempotency key was. */
+  duplicates: number;
 }
 
 interface Pending {
   events: NewEvent[];
   resolve: (ids: number[]) => void;
   reject: (err: unknown) => void;
+  /** Answered: committed, failed, or past its deadline. */
+  settled: boolean;
 }
 
 export interface EventWriterOptions {
@@ -30,6 +35,8 @@ export interface EventWriterOptions {
   retentionDays?: number;
   /** Least time between two rollup compactions started by this writer. */
   compactEveryMs?: number;
+  /** Event types a rollup row keeps (ROLLUP_MAX_EVENT_TYPES); the rest fold into "other". */
+  maxEventTypes?: number;
   /**
    * Most transactions in flight at once (default 4). Requests of PARALLEL_FLUSH_EVENTS or more
    * start one beside a running one: big batches gain from overlapping. Small groups batch
@@ -45,8 +52,17 @@ export interface EventWriterOptions {
    * contend for index pages, as two transactions on two connections do (measured worse).
    * Without it small groups use the pool, one at a time.
    */
-  lane?: Sql;
+  lane?: Db;
+  /**
+   * Longest a write waits for its commit (default 10 s). Past it the write fails with a 503
+   * (its events may still commit: a retry with an idempotency key stores nothing twice), and a
+   * transaction still running that long has its handle replaced, which ends the wait of every
+   * request behind it: a connection postgres.js lost track of can hold no one for longer.
+   */
+  commitTimeoutMs?: number;
   onFlush?: (info: FlushInfo) => void;
+  /** Told of every write that was past its deadline. */
+  onTimeout?: () => void;
 }
 
 /** A queued request at least this large may start a transaction beside a running one. */
@@ -72,30 +88,82 @@ export class EventWriter {
   readonly #compactEveryMs: number;
   #serviceIds = new Map<string, number>();
   readonly #max: number;
+  readonly #timeoutMs: number;
   readonly #log = logger("ingest");
 
-  constructor(private readonly sql: Sql, private readonly opts: EventWriterOptions = {}) {
+  constructor(private readonly sql: Db, private readonly opts: EventWriterOptions = {}) {
     this.#max = opts.maxBatchEvents ?? 20_000;
     this.#maxFlushes = opts.concurrentFlushes ?? 4;
     this.#compactEveryMs = opts.compactEveryMs ?? 1000;
+    this.#timeoutMs = opts.commitTimeoutMs ?? 10_000;
   }
 
-  /** Stores the events atomically; resolves with their ids once committed. */
+  /**
+   * Stores the events atomically; resolves with their ids once committed, or rejects within
+   * the commit timeout.
+   */
   write(events: NewEvent[]): Promise<number[]> {
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ events, resolve, reject });
+      const timer = setTimeout(() => this.#expire(p), this.#timeoutMs);
+      const p: Pending = {
+        events,
+        settled: false,
+        resolve: (ids) => {
+          p.settled = true;
+          clearTimeout(timer);
+          resolve(ids);
+        },
+        reject: (err) => {
+          p.settled = true;
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.#queue.push(p);
       this.#queuedEvents += events.length;
       this.#startFlush();
     });
   }
 
-  /** Waits until everything queued so far is committed (or failed). */
-  async idle(): Promise<void> {
-    while (this.#flushes.size || this.#compacting) {
-      await Promise.all(this.#flushes);
-      await this.#compacting;
+  #expire(p: Pending): void {
+    if (p.settled) return;
+    const queued = this.#queue.indexOf(p);
+    if (queued >= 0) {
+      // Never sent: drop it so nothing is stored behind the client's back.
+      this.#queue.splice(queued, 1);
+      this.#queuedEvents -= p.events.length;
     }
+    this.opts.onTimeout?.();
+    this.#log.error("a write of {events} event(s) was not committed within {ms} ms", {
+      events: p.events.length,
+      ms: this.#timeoutMs,
+    });
+    p.reject(
+      new UnavailableError(
+        `The events were not committed within ${this.#timeoutMs} ms (INGEST_COMMIT_TIMEOUT_MS)` +
+          (queued >= 0 ? "; nothing was stored." : " and may or may not be stored.") +
+          " Retry after Retry-After; an Idempotency-Key or event_id makes the retry safe.",
+        2,
+      ),
+    );
+  }
+
+  /**
+   * Waits until everything queued so far is committed (or failed); false when that takes
+   * longer than `timeoutMs`.
+   */
+  async idle(timeoutMs = Infinity): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.#flushes.size || this.#compacting) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((r) => timer = setTimeout(r, Math.min(left, 2 ** 31 - 1)));
+      await Promise.race([Promise.all([...this.#flushes, this.#compacting]), late]);
+      clearTimeout(timer);
+    }
+    return true;
   }
 
   /**
@@ -108,7 +176,8 @@ export class EventWriter {
     const now = Date.now();
     if (this.#compacting || now - this.#lastCompaction < this.#compactEveryMs) return;
     this.#lastCompaction = now;
-    this.#compacting = compactRollups(this.sql)
+    const compaction = compactRollups(this.sql, { maxEventTypes: this.opts.maxEventTypes });
+    this.#compacting = bounded(compaction, this.#timeoutMs * 3)
       .catch((err) =>
         this.#log.warning("rollup compaction failed: {error}", { error: String(err) })
       )
@@ -153,10 +222,18 @@ export class EventWriter {
     const started = performance.now();
     const events = group.flatMap((p) => p.events);
     const lane = events.length < PARALLEL_FLUSH_EVENTS ? this.opts.lane : undefined;
+    const handle = lane ?? this.sql;
+    const generation = handle.generation;
     const pipelined = lane !== undefined && this.#onLane > 0;
     if (lane) this.#onLane++;
+    // A commit this late is stuck (or its connection is lost to postgres.js): a fresh handle
+    // fails it, and the requests queued behind it go out on the new one.
+    const watchdog = setTimeout(() => {
+      handle.replace(`a commit did not finish within ${this.#timeoutMs} ms`, generation);
+    }, this.#timeoutMs);
     try {
-      const ids = await this.#commit(lane ?? this.sql, events).finally(() => {
+      const { ids, duplicates } = await this.#commit(handle, events).finally(() => {
+        clearTimeout(watchdog);
         if (lane) this.#onLane--;
       });
       // Send the next group to PostgreSQL before answering this one: the answers run every
@@ -167,25 +244,37 @@ export class EventWriter {
         p.resolve(ids.slice(at, at + p.events.length));
         at += p.events.length;
       }
-      this.#report(events.length, group.length, started, true, pipelined);
+      this.#report(events.length, group.length, started, true, pipelined, duplicates);
       this.#maybeCompact();
     } catch (err) {
+      if (isConnectionLost(err)) {
+        handle.replace(`its connection was lost (${errorCode(err)})`, generation);
+      }
+      // Requests past their deadline were answered 503: storing them now would surprise them.
       if (group.length === 1) {
         group[0].reject(err);
         this.#report(events.length, 1, started, false);
         return;
       }
-      // One request's events must not fail the others that shared its transaction.
-      for (const p of group) await this.#flushGroup([p]);
+      // One request's events must not fail the others that shared its transaction. Requests
+      // past their deadline were answered 503: storing them now would surprise them.
+      for (const p of group) if (!p.settled) await this.#flushGroup([p]);
     }
   }
 
-  #report(events: number, requests: number, started: number, ok: boolean, pipelined = false) {
+  #report(
+    events: number,
+    requests: number,
+    started: number,
+    ok: boolean,
+    pipelined = false,
+    duplicates = 0,
+  ) {
     const durationMs = performance.now() - started;
-    this.opts.onFlush?.({ events, requests, ok, durationMs, pipelined });
+    this.opts.onFlush?.({ events, requests, ok, durationMs, pipelined, duplicates });
   }
 
-  async #commit(sql: Sql, events: NewEvent[]): Promise<number[]> {
+  async #commit(sql: Db, events: NewEvent[]): Promise<Inserted> {
     const serviceIds = await this.#resolveServices(sql, events);
     try {
       return await insertEvents(sql, events, serviceIds);
@@ -203,7 +292,7 @@ export class EventWriter {
   }
 
   /** Service ids by name; unknown names are registered (safe under concurrent first writes). */
-  async #resolveServices(sql: Sql, events: NewEvent[]): Promise<number[]> {
+  async #resolveServices(sql: Db, events: NewEvent[]): Promise<number[]> {
     const missing = [...new Set(events.map((e) => e.serviceName))].filter((name) =>
       !this.#serviceIds.has(name)
     );
@@ -214,4 +303,15 @@ export class EventWriter {
     }
     return events.map((e) => this.#serviceIds.get(e.serviceName)!);
   }
+}
+
+const errorCode = (err: unknown) => String((err as { code?: unknown })?.code ?? err);
+
+/** `work`, or a rejection once it has run `ms` without settling. */
+function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

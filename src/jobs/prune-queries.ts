@@ -1,6 +1,7 @@
 // The pruner's SQL. Partition names come from the catalog and only ever match
 // log_events_pYYYYMMDD; they are spliced in as quoted identifiers.
 import type { Sql } from "../db/connect.ts";
+import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
 
 export interface LogPartition {
   name: string;
@@ -67,7 +68,7 @@ export async function dropDetachedPartition(sql: Sql, partition: string): Promis
  */
 export async function pruneBoundary(
   sql: Sql,
-  opts: { partition: string | null; cutoff: Date; rollupCutoff: Date },
+  opts: { partition: string | null; cutoff: Date; rollupCutoff: Date; maxEventTypes?: number },
 ): Promise<number> {
   return await sql.begin("isolation level repeatable read", async (tx) => {
     const deleted = opts.partition
@@ -83,7 +84,8 @@ export async function pruneBoundary(
       // Widened by the function to the whole UTC day that holds the cutoff.
       await tx`
         select observian_rollup_rebuild(
-          ${opts.cutoff}::timestamptz, ${opts.cutoff}::timestamptz + interval '1 microsecond')`;
+          ${opts.cutoff}::timestamptz, ${opts.cutoff}::timestamptz + interval '1 microsecond',
+          ${opts.maxEventTypes ?? DEFAULT_ROLLUP_MAX_EVENT_TYPES}::int)`;
     }
     return deleted;
   });

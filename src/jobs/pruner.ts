@@ -19,7 +19,8 @@ import {
   pruneBoundary,
 } from "./prune-queries.ts";
 import { type JobDeps, type JobRun, runJob } from "./runner.ts";
-import { DAY_MS } from "../time.ts";
+import { DAY_MS, HOUR_MS } from "../time.ts";
+import { deleteDedupeKeys } from "../ingest/store.ts";
 
 export const PARTITION_DAYS_AHEAD = 7;
 
@@ -42,6 +43,8 @@ export interface PruneReport {
   partitions_created: number;
   partitions_ahead: number;
   seen_ids_deleted: number;
+  /** Idempotency keys older than INGEST_DEDUPE_HOURS forgotten. */
+  dedupe_keys_deleted: number;
 }
 
 /**
@@ -87,6 +90,7 @@ export async function pruneLogs(
   let dropped = 0;
   let created = 0;
   let seen = 0;
+  let keys = 0;
   if (dryRun) {
     for (const t of whole) {
       if (t.attached) deleted += await countPartitionRows(sql, t.name);
@@ -109,6 +113,7 @@ export async function pruneLogs(
           partition: boundary?.name ?? null,
           cutoff,
           rollupCutoff,
+          maxEventTypes: config.rollupMaxEventTypes,
         });
         break;
       } catch (err) {
@@ -116,6 +121,10 @@ export async function pruneLogs(
       }
     }
     seen = await deleteSeenGitHubEvents(sql, seenCutoff);
+    keys = await deleteDedupeKeys(
+      sql,
+      new Date(now.getTime() - config.ingestDedupeHours * HOUR_MS),
+    );
     // Upcoming days only: past days exist or are created on demand inside the ingest window.
     created = await ensurePartitions(
       sql,
@@ -135,6 +144,7 @@ export async function pruneLogs(
     partitions_created: created,
     partitions_ahead: ahead,
     seen_ids_deleted: seen,
+    dedupe_keys_deleted: keys,
   };
   if (metrics && !dryRun) {
     metrics.prunerDeletedRows.inc(deleted);

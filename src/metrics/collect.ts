@@ -1,6 +1,7 @@
 // Metrics read from PostgreSQL when /metrics is scraped rather than kept up to date by the
-// code paths: partitions ahead, pending rollup deltas, pool use and the job switches. One cheap round-trip (catalog
-// views and a two-row table), bounded by a timeout so a slow database never stalls a scrape.
+// code paths: partitions ahead, pending rollup deltas, folded event types, pool use and the job
+// switches. One cheap round-trip (catalog views and small tables), bounded by a timeout so a
+// slow database never stalls a scrape.
 import type { Sql } from "../db/connect.ts";
 import { logger } from "../logging.ts";
 import type { Metrics } from "./registry.ts";
@@ -22,6 +23,7 @@ interface Row {
   pending: number;
   connections: Record<string, number>;
   jobs: { job: string; enabled: boolean; last_success: number | null }[];
+  folds: { tier: string; types: number; events: number }[];
 }
 
 /**
@@ -56,13 +58,17 @@ export async function collectDatabaseMetrics(
       coalesce((select json_agg(json_build_object(
                   'job', job, 'enabled', enabled,
                   'last_success', extract(epoch from last_success_at)))
-         from job_control), '[]'::json) as jobs`;
+         from job_control), '[]'::json) as jobs,
+      coalesce((select json_agg(json_build_object(
+                  'tier', tier, 'types', folded_types, 'events', folded_events))
+         from rollup_fold_stats), '[]'::json) as folds`;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
   try {
     const [row] = await timeQuery(metrics, "metrics_collect", () => Promise.race([query, timeout]));
+    metrics.dbUp.set(1);
     metrics.partitionsAhead.set(row.ahead);
     metrics.rollupPending.set(row.pending);
     const byState: Record<string, number> = {};
@@ -72,10 +78,12 @@ export async function collectDatabaseMetrics(
     }
     for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, byState[state] ?? 0);
     await recordJobs(metrics, row.jobs);
+    await recordFolds(metrics, row.folds);
     return true;
   } catch (err) {
     query.cancel();
     metrics.collectFailures.inc();
+    metrics.dbUp.set(0);
     metrics.partitionsAhead.set(NaN);
     metrics.rollupPending.set(NaN);
     for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, NaN);
@@ -98,6 +106,26 @@ async function recordJobs(metrics: Metrics, jobs: Row["jobs"]): Promise<void> {
     // restarted) still reports when the job last succeeded anywhere.
     if (last_success !== null && last_success > (current.get(job) ?? -Infinity)) {
       metrics.jobLastSuccess.set({ job }, last_success);
+    }
+  }
+}
+
+/**
+ * The fold counters follow the shared totals in rollup_fold_stats: each scrape adds what they
+ * grew by since this process last looked (the first scrape adds the totals so far).
+ */
+async function recordFolds(metrics: Metrics, folds: Row["folds"]): Promise<void> {
+  for (
+    const [counter, field] of [
+      [metrics.rollupFoldedEventTypes, "types"],
+      [metrics.rollupFoldedEvents, "events"],
+    ] as const
+  ) {
+    const current = new Map((await counter.get()).values.map((v) => [v.labels.tier, v.value]));
+    for (const f of folds) {
+      const grown = Number(f[field]) - (current.get(f.tier) ?? 0);
+      // Always touched, so the series exist from the first scrape, at 0 when nothing folded.
+      counter.inc({ tier: f.tier }, Math.max(0, grown));
     }
   }
 }

@@ -56,6 +56,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
         "scrape; at INGEST_MAX_INFLIGHT_BYTES new ones are refused with 503.",
       registers,
     }),
+    eventsDeduplicated: new Counter({
+      name: "observian_events_deduplicated_total",
+      help: "Events not stored again because their idempotency key (event_id or " +
+        "Idempotency-Key) was stored within INGEST_DEDUPE_HOURS: retries made safe.",
+      registers,
+    }),
+    ingestCommitTimeouts: new Counter({
+      name: "observian_ingest_commit_timeouts_total",
+      help: "Writes answered 503 because their commit took longer than " +
+        "INGEST_COMMIT_TIMEOUT_MS (the database was unreachable or a connection was stuck).",
+      registers,
+    }),
     ingestCommitDuration: new Histogram({
       name: "observian_ingest_commit_duration_seconds",
       help: "Time to commit one group of events, rollups included.",
@@ -68,6 +80,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Database time of the API's main queries, by query name.",
       labelNames: ["query"] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    dbUp: new Gauge({
+      name: "observian_database_up",
+      help: "1 when the latest readiness check or scrape reached the database in time, else 0.",
+      registers,
+    }),
+    dbHandleReplacements: new Counter({
+      name: "observian_db_handle_replacements_total",
+      help: "Database handles replaced after a lost connection or a stuck query, by handle " +
+        "(pool, ingest, health).",
+      labelNames: ["handle"] as const,
       registers,
     }),
     dbPoolMax: new Gauge({
@@ -140,6 +164,22 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Rollup deltas waiting for compaction (log_rollup_pending), read at scrape.",
       registers,
     }),
+    // Shared across instances (rollup_fold_stats, written by compaction), read at scrape.
+    rollupFoldedEventTypes: new Counter({
+      name: "observian_rollup_folded_event_types_total",
+      help: "Event types a rollup row could not keep (over ROLLUP_MAX_EVENT_TYPES) and counted " +
+        "under event_other instead, by tier (1m, 1h, 1d); all instances' compactions, read at " +
+        "scrape. Growth means a service sends high-cardinality event types.",
+      labelNames: ["tier"] as const,
+      registers,
+    }),
+    rollupFoldedEvents: new Counter({
+      name: "observian_rollup_folded_events_total",
+      help: "Events whose type a rollup row counted under event_other (see " +
+        "observian_rollup_folded_event_types_total), by tier; read at scrape.",
+      labelNames: ["tier"] as const,
+      registers,
+    }),
     liveSubscribers: new Gauge({
       name: "observian_live_subscribers",
       help: "Open live-feed streams (Server-Sent Events) on this instance, read at scrape.",
@@ -160,6 +200,30 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     collectFailures: new Counter({
       name: "observian_metrics_collect_failures_total",
       help: "Scrapes whose database-backed metrics could not be read (error or timeout).",
+      registers,
+    }),
+  };
+}
+
+/**
+ * Metrics of the embedded PostgreSQL, registered only when it runs (with DATABASE_URL there is
+ * no postmaster of ours, and an `up` of 0 would page someone for nothing).
+ */
+export function embeddedPostgresMetrics(registry: Registry, opts: { up: () => boolean }) {
+  const registers = [registry];
+  return {
+    up: new Gauge({
+      name: "observian_embedded_postgres_up",
+      help: "1 while the embedded PostgreSQL accepts connections, 0 while it is down or being " +
+        "restarted (read at scrape).",
+      registers,
+      collect() {
+        this.set(opts.up() ? 1 : 0);
+      },
+    }),
+    restarts: new Counter({
+      name: "observian_embedded_postgres_restarts_total",
+      help: "Times the embedded PostgreSQL was restarted after it died under Observian.",
       registers,
     }),
   };

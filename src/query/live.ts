@@ -5,7 +5,7 @@
 // subscriber whose filter matches; each subscriber has a bounded queue that its stream drains
 // at the client's pace.
 import { z } from "@hono/zod-openapi";
-import type { Sql } from "../db/connect.ts";
+import type { Db, Sql } from "../db/connect.ts";
 import { InvalidInputError, UnavailableError } from "../errors.ts";
 import { type CommitNotice, EVENTS_CHANNEL } from "../ingest/store.ts";
 import { logger } from "../logging.ts";
@@ -305,10 +305,24 @@ export class LiveHub {
   readonly #seenOrder: number[] = [];
   readonly #stats = { listens: 0, notices: 0, fetches: 0, overflows: 0 };
 
-  constructor(readonly sql: Sql, opts: LiveHubOptions = {}) {
+  constructor(readonly sql: Db, opts: LiveHubOptions = {}) {
     this.#maxQueue = opts.maxQueue ?? 1000;
     this.#closeGraceMs = opts.closeGraceMs ?? 2000;
     this.#maxPending = opts.maxPendingNotices ?? 10_000;
+    // A replaced handle ends its LISTEN connection, and postgres.js gives up re-listening when
+    // the database is down at that moment: listen anew on the fresh handle, and let clients
+    // catch up from the database (Last-Event-ID) over what the gap missed.
+    sql.onReplaced(() => {
+      if (this.#closing) return;
+      this.#listening = null;
+      this.#unlisten = null;
+      if (this.#subs.size === 0) return;
+      this.#log.warning("live-feed listener lost with its database handle; clients will resync");
+      this.#endAll("resync");
+      this.#listen().catch((err) =>
+        this.#log.warning("LISTEN failed: {error}", { error: String(err) })
+      );
+    });
   }
 
   stats(): LiveHubStats {

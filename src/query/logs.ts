@@ -1,7 +1,8 @@
 // GET /logs: filtered events, newest first, paged by offset (the original API's way) or by an
 // opaque keyset cursor on ("timestamp", id) that stays exact while events keep arriving.
 import { z } from "@hono/zod-openapi";
-import { type Sql, statementTimeout } from "../db/connect.ts";
+import type { Sql } from "../db/connect.ts";
+import { boundedQueries, type QueryBounds } from "./bounded.ts";
 import { InvalidInputError } from "../errors.ts";
 import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
 import {
@@ -155,12 +156,13 @@ export interface LogsPage {
  * `service_id = any(…)` cannot use the key's order and walks the time index instead, filtering
  * out every other service's rows.) Without it, log_events_time_idx (or the status / event type
  * index) is walked newest first. The cursor bound is repeated on "timestamp" alone so that
- * partitions newer than the cursor are pruned.
+ * partitions newer than the cursor are pruned. Bounded by `opts` (QUERY_TIMEOUT_MS, the
+ * request's signal).
  */
 export async function queryLogs(
   sql: Sql,
   req: LogsRequest,
-  opts: { timeoutMs: number },
+  opts: QueryBounds,
 ): Promise<LogsPage> {
   const { filter, limit, offset, cursor } = req;
   const others = filterSql(sql, { ...filter, services: undefined });
@@ -176,12 +178,12 @@ export async function queryLogs(
   // measured at 50 ms instead of 2 ms for status_class + 24h; so every run is planned with its
   // values. SET LOCAL needs a transaction: begin and commit cost two local round trips; the
   // settings are pipelined with the query.
-  const [, , rows] = await sql.begin((tx) => [
-    statementTimeout(tx, opts.timeoutMs),
-    tx`set local plan_cache_mode = force_custom_plan`,
-    // One row more than the page tells whether a next page exists.
-    filter.services
-      ? tx<EventRow[]>`
+  const [, rows] = await boundedQueries(sql, opts, (tx) =>
+    [
+      tx`set local plan_cache_mode = force_custom_plan`,
+      // One row more than the page tells whether a next page exists.
+      filter.services
+        ? tx<EventRow[]>`
         select ${eventColumns(sql)}
         from services s
         cross join lateral (
@@ -193,14 +195,14 @@ export async function queryLogs(
         where s.name = any(${filter.services}::text[])
         order by e."timestamp" desc, e.id desc
         limit ${limit + 1} offset ${offset}`
-      : tx<EventRow[]>`
+        : tx<EventRow[]>`
         select ${eventColumns(sql)}
         from log_events e
         join services s on s.id = e.service_id
         where true ${others} ${after}
         order by e."timestamp" desc, e.id desc
         limit ${limit + 1} offset ${offset}`,
-  ]);
+    ] as const);
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {

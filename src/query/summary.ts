@@ -2,12 +2,17 @@
 // days, hours and minutes (read from log_rollup_1d/_1h/_1m) and the sub-minute edges (read
 // from log_events), so a 7-day summary reads a few thousand rollup rows, not millions of
 // events. An edge is read either as finer pieces or as the coarser row less the part outside
-// the window, whichever reads fewer rows (see decompose); counts are exact either way.
+// the window, whichever reads fewer rows (see decompose); counts are exact either way. The
+// event-type breakdown lists at most ROLLUP_MAX_EVENT_TYPES types, the rest under "(other)", as
+// the rollup rows themselves keep no more (sql/010). Every query is bounded by QUERY_TIMEOUT_MS
+// and cancelled when the client goes away (see bounded.ts).
 import { z } from "@hono/zod-openapi";
-import type { Fragment } from "postgres";
+import type { Fragment, PendingQuery } from "postgres";
 import type { Sql } from "../db/connect.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS, quantile } from "../ingest/histogram.ts";
+import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
+import { boundedQueries, type QueryBounds } from "./bounded.ts";
 import { filterQueryFields } from "./filters.ts";
 import { DAY_MS, HOUR_MS, MINUTE_MS } from "../time.ts";
 
@@ -280,8 +285,11 @@ export interface WeightedRange extends Range {
 
 /** One row of a tier read, tagged by what it aggregates. */
 export interface TierRow {
-  /** service: per service; series: per step bucket; status/event: one count. */
-  kind: "service" | "series" | "status" | "event";
+  /**
+   * service: per service; series: per step bucket; status/event: one count; event_other: the
+   * typed events not listed as an event row.
+   */
+  kind: "service" | "series" | "status" | "event" | "event_other";
   service_name: string | null;
   team_owner: string | null;
   start: Date | null;
@@ -293,16 +301,23 @@ export interface TierRow {
   hist: string | null;
 }
 
-export interface RawRow {
+export type RawRow = {
+  kind: "stats";
   service_name: string;
   team_owner: string | null;
   status_code: number;
-  event_type: string | null;
   hidx: number;
   start: Date;
   n: number;
   latency_sum: number;
-}
+} | {
+  kind: "event";
+  event_type: string;
+  n: number;
+} | {
+  kind: "event_other";
+  n: number;
+};
 
 const tableOf = (tier: Tier) => TIERS.find((t) => t.tier === tier)!.table;
 
@@ -362,15 +377,17 @@ const stepInterval = (sql: Sql, stepMs: number) =>
 /**
  * What one rollup tier contributes to the summary: per-service figures and status/event
  * counts and, when `stepMs` is given (the series reads the same ranges of this tier), the
- * per-step-bucket figures too, from the same pass over the rows.
+ * per-step-bucket figures too, from the same pass over the rows. Event types beyond the
+ * `maxTypes` largest are summed, with the rows' event_other, into one "event_other" row.
  */
-export async function tierSummary(
+export function tierSummary(
   sql: Sql,
   tier: Tier,
   ranges: WeightedRange[],
   stepMs: number | null,
-  services?: string[],
-): Promise<TierRow[]> {
+  services: string[] | undefined,
+  maxTypes: number,
+): PendingQuery<TierRow[]> {
   const x = times(sql, ranges);
   const hist = histogramSums(sql, ranges);
   const series = stepMs
@@ -384,12 +401,21 @@ export async function tierSummary(
   // keys a row) cannot become a parallel plan, whose worker start-up costs more than the query.
   // jsonb_object_keys + ->> rather than jsonb_each_text: a value per call instead of a
   // tuplestore per row, about twice as fast over thousands of rows.
-  return await sql<TierRow[]>`
+  return sql<TierRow[]>`
     with r as materialized (
       select r.*, ${weightOf(sql, sql`r.bucket`, ranges)} as wt
       from ${sql(tableOf(tier))} r
       where (${inRanges(sql, sql`r.bucket`, ranges)})
         ${serviceFilter(sql, sql`r.service_id`, services)}
+    ),
+    types as (
+      select key, n, row_number() over (order by abs(n) desc, key) as rank
+      from (
+        select key, sum(${x}(counts ->> key)::bigint)::float8 as n
+        from (select wt, event_counts as counts, jsonb_object_keys(event_counts) as key
+              from r) e
+        group by key
+      ) k
     )
     select 'service' as kind, s.name as service_name, s.team_owner, null::timestamptz as start,
            null::text as key, x.count, x.errors, x.latency_sum, x.hist
@@ -401,30 +427,34 @@ export async function tierSummary(
     join services s on s.id = x.service_id
     ${series}
     union all
-    select kind, null, null, null, key, sum(n)::float8, null, null, null
+    select 'status', null, null, null, key, sum(n)::float8, null, null, null
     from (
-      select 'status' as kind, key, ${x}(counts ->> key)::bigint as n
+      select key, ${x}(counts ->> key)::bigint as n
       from (select wt, status_counts as counts, jsonb_object_keys(status_counts) as key
             from r) s
-      union all
-      select 'event', key, ${x}(counts ->> key)::bigint
-      from (select wt, event_counts as counts, jsonb_object_keys(event_counts) as key
-            from r) e
     ) kv
-    group by kind, key`;
+    group by key
+    union all
+    select 'event', null, null, null, key, n, null, null, null
+    from types where rank <= ${maxTypes}
+    union all
+    select 'event_other', null, null, null, null,
+      coalesce((select sum(n) from types where rank > ${maxTypes}), 0)
+        + coalesce((select sum(${x}event_other) from r), 0)::float8,
+      null, null, null`;
 }
 
 /** Count, errors and histogram per step bucket (UTC-aligned) from one rollup tier. */
-export async function tierSeries(
+export function tierSeries(
   sql: Sql,
   tier: Tier,
   ranges: WeightedRange[],
   stepMs: number,
   services?: string[],
-): Promise<TierRow[]> {
+): PendingQuery<TierRow[]> {
   const x = times(sql, ranges);
   const hist = histogramSums(sql, ranges);
-  return await sql<TierRow[]>`
+  return sql<TierRow[]>`
     select 'series' as kind, null as service_name, null as team_owner,
            date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as start,
            null as key, sum(${x}r.count)::float8 as count,
@@ -439,37 +469,55 @@ export async function tierSeries(
 }
 
 /**
- * The sub-minute pieces from the fact table, grouped finely enough to feed every figure:
- * per service, status, event type, histogram bucket (same bounds as the rollups, passed in)
- * and series step bucket.
+ * The sub-minute pieces from the fact table: per service, status, histogram bucket (same bounds
+ * as the rollups, passed in) and series step bucket ("stats" rows), and per event type apart
+ * ("event" rows, the `maxTypes` largest; the rest summed in one "event_other" row), so that
+ * distinct types do not multiply the other rows.
  */
-export async function rawEdgeStats(
+export function rawEdgeStats(
   sql: Sql,
   ranges: WeightedRange[],
   stepMs: number,
-  services?: string[],
-): Promise<RawRow[]> {
+  services: string[] | undefined,
+  maxTypes: number,
+): PendingQuery<RawRow[]> {
   const bounds = `{${LATENCY_BOUNDS_MS.filter(Number.isFinite).join(",")}}`;
-  return await sql<RawRow[]>`
-    select s.name as service_name, s.team_owner, x.status_code, x.event_type, x.hidx, x.start,
-           x.n, x.latency_sum
+  return sql<RawRow[]>`
+    with e as materialized (
+      select e.service_id, e.status_code, e.event_type, e.latency_ms, e."timestamp" as ts,
+             ${weightOf(sql, sql`e."timestamp"`, ranges)} as wt
+      from log_events e
+      where (${inRanges(sql, sql`e."timestamp"`, ranges)})
+        ${serviceFilter(sql, sql`e.service_id`, services)}
+    ),
+    types as (
+      select event_type, n, row_number() over (order by abs(n) desc, event_type) as rank
+      from (select event_type, sum(wt)::float8 as n from e
+            where event_type is not null group by 1) t
+    )
+    select 'stats' as kind, s.name as service_name, s.team_owner, x.status_code,
+           null::text as event_type, x.hidx, x.start, x.n, x.latency_sum
     from (
-      select e.service_id, e.status_code, e.event_type, e.hidx,
+      select e.service_id, e.status_code, e.hidx,
              date_bin(${stepInterval(sql, stepMs)}, e.ts, to_timestamp(0)) as start,
              sum(e.wt)::float8 as n, sum(e.wt * e.latency_ms) as latency_sum
       from (
-        select e.service_id, e.status_code, e.event_type, e.latency_ms, e."timestamp" as ts,
-               ${weightOf(sql, sql`e."timestamp"`, ranges)} as wt,
+        select e.*,
                -- upper bounds are inclusive: the bucket is the number of bounds below
                (select count(*) from unnest(${bounds}::float8[]) b where b < e.latency_ms)::int
                  as hidx
-        from log_events e
-        where (${inRanges(sql, sql`e."timestamp"`, ranges)})
-          ${serviceFilter(sql, sql`e.service_id`, services)}
+        from e
       ) e
-      group by 1, 2, 3, 4, 5
+      group by 1, 2, 3, 4
     ) x
-    join services s on s.id = x.service_id`;
+    join services s on s.id = x.service_id
+    union all
+    select 'event', null, null, null, event_type, null, null, n, null
+    from types where rank <= ${maxTypes}
+    union all
+    select 'event_other', null, null, null, null, null, null, sum(n), null
+    from types where rank > ${maxTypes}
+    having count(*) > 0`;
 }
 
 // ---- assembly ------------------------------------------------------------------------------
@@ -508,6 +556,8 @@ export interface Summary {
   error_rate_percent: number;
   status_code_breakdown: Record<string, number>;
   event_type_breakdown: Record<string, number>;
+  /** Typed events counted under OTHER_EVENT_TYPES rather than their own type. */
+  event_types_folded: number;
   latency: LatencySummary;
   services: ServiceSummary[];
   series: SeriesPoint[];
@@ -564,14 +614,69 @@ export function rangesOf(pieces: Piece[], source: Piece["source"]): WeightedRang
 const sameRanges = (a: WeightedRange[], b: WeightedRange[]) =>
   JSON.stringify(a) === JSON.stringify(b);
 
-/** The whole summary; independent queries run concurrently on the pool. */
+/**
+ * The key of event_type_breakdown under which the summary counts the typed events it does not
+ * list by type: those beyond the `max` largest types of the window, and those the rollups
+ * already folded (ROLLUP_MAX_EVENT_TYPES per row, sql/010). Parenthesised so that it reads as
+ * no ordinary type; an event type of exactly this name would be added to it, which
+ * event_types_folded tells apart.
+ */
+export const OTHER_EVENT_TYPES = "(other)";
+
+/**
+ * event_type_breakdown from netted per-type counts and the events already summed as other: at
+ * most `max` types, largest first, plus OTHER_EVENT_TYPES for the rest, so that the breakdown
+ * always adds up to the window's typed events exactly. Exact per type when nothing was folded.
+ * Once rows folded differently are netted (a day row less hours outside the window, each with
+ * its own types kept), a type can net above its events or below zero: negative ones are not
+ * listed, and an excess is taken back from the smallest listed so that nothing is negative.
+ */
+export function foldEventTypes(
+  counts: ReadonlyMap<string, number>,
+  other: number,
+  max: number,
+): { breakdown: Record<string, number>; folded: number } {
+  let rest = other;
+  for (const n of counts.values()) rest += n;
+  const listed = [...counts].filter(([, n]) => n > 0)
+    .sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : ka > kb ? 1 : 0))
+    .slice(0, max);
+  for (const [, n] of listed) rest -= n;
+  for (let i = listed.length - 1; i >= 0 && rest < 0; i--) {
+    const take = Math.min(listed[i][1], -rest);
+    listed[i][1] -= take;
+    rest += take;
+  }
+  const breakdown: Record<string, number> = {};
+  for (const [k, n] of listed) if (n > 0) breakdown[k] = n;
+  const folded = Math.max(0, rest);
+  if (folded > 0) breakdown[OTHER_EVENT_TYPES] = (breakdown[OTHER_EVENT_TYPES] ?? 0) + folded;
+  return { breakdown, folded };
+}
+
+export interface SummaryOptions {
+  now?: number;
+  form?: Form;
+  /** statement_timeout of each query (QUERY_TIMEOUT_MS); 0 or absent: none. */
+  timeoutMs?: number;
+  /** The request's: when it fires, the queries still running are cancelled. */
+  signal?: AbortSignal;
+  /** Event types listed at most (ROLLUP_MAX_EVENT_TYPES); the rest: OTHER_EVENT_TYPES. */
+  maxEventTypes?: number;
+}
+
+/**
+ * The whole summary; independent queries run concurrently on the pool, each bounded by
+ * `timeoutMs` and cancelled when `signal` fires or another one failed.
+ */
 export async function summarize(
   sql: Sql,
   q: SummaryQueryInput,
-  opts: { now?: number; form?: Form } = {},
+  opts: SummaryOptions = {},
 ): Promise<Summary> {
   const now = opts.now ?? Date.now();
   const form = opts.form;
+  const maxTypes = opts.maxEventTypes ?? DEFAULT_ROLLUP_MAX_EVENT_TYPES;
   const w = resolveWindow(q, now);
   const stepMs = STEPS[w.step];
   const services = q.service_name;
@@ -588,22 +693,36 @@ export async function summarize(
       : p
   );
 
+  // One failed query fails the summary: the others are cancelled rather than left running.
+  const failed = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
+  const bounds: QueryBounds = { timeoutMs: opts.timeoutMs ?? 0, signal };
+  const run = <T extends object>(build: (conn: Sql) => PendingQuery<T[]>): Promise<T[]> =>
+    boundedQueries(sql, bounds, (conn) => [build(conn)] as const).then(
+      ([rows]) => rows,
+      (err) => {
+        failed.abort(err);
+        throw err;
+      },
+    );
   const queries: Promise<TierRow[]>[] = [];
   TIERS.forEach(({ tier }, i) => {
     const summary = rangesOf(pieces, tier);
     const series = i <= maxSeriesTier ? rangesOf(seriesPieces, tier) : null;
     const shared = series !== null && sameRanges(summary, series);
     if (summary.length > 0) {
-      queries.push(tierSummary(sql, tier, summary, shared ? stepMs : null, services));
+      queries.push(
+        run((conn) => tierSummary(conn, tier, summary, shared ? stepMs : null, services, maxTypes)),
+      );
     }
     if (series && series.length > 0 && !shared) {
-      queries.push(tierSeries(sql, tier, series, stepMs, services));
+      queries.push(run((conn) => tierSeries(conn, tier, series, stepMs, services)));
     }
   });
   // Raw pieces (partial minutes) are the same for both.
   const raw = rangesOf(pieces, "raw");
   const [rawRows, ...tierRows] = await Promise.all([
-    raw.length === 0 ? [] : rawEdgeStats(sql, raw, stepMs, services),
+    raw.length === 0 ? [] : run((conn) => rawEdgeStats(conn, raw, stepMs, services, maxTypes)),
     ...queries,
   ]);
 
@@ -631,9 +750,11 @@ export async function summarize(
     a.latencySum += latencySum;
   };
 
+  let otherEvents = 0;
   for (const r of tierRows.flat()) {
     if (r.kind === "status") bump(statusCounts, r.key!, r.count);
     else if (r.kind === "event") bump(eventCounts, r.key!, r.count);
+    else if (r.kind === "event_other") otherEvents += r.count;
     else {
       const a = r.kind === "service"
         ? serviceAcc(r.service_name!, r.team_owner)
@@ -643,14 +764,18 @@ export async function summarize(
     }
   }
   for (const r of rawRows) {
-    const errors = r.status_code >= 500 ? r.n : 0;
-    for (const a of [serviceAcc(r.service_name, r.team_owner), seriesAcc(r.start)]) {
-      add(a, r.n, errors, r.latency_sum);
-      a.hist[r.hidx] += r.n;
+    if (r.kind === "event") bump(eventCounts, r.event_type, r.n);
+    else if (r.kind === "event_other") otherEvents += r.n;
+    else {
+      const errors = r.status_code >= 500 ? r.n : 0;
+      for (const a of [serviceAcc(r.service_name, r.team_owner), seriesAcc(r.start)]) {
+        add(a, r.n, errors, r.latency_sum);
+        a.hist[r.hidx] += r.n;
+      }
+      bump(statusCounts, String(r.status_code), r.n);
     }
-    bump(statusCounts, String(r.status_code), r.n);
-    if (r.event_type !== null) bump(eventCounts, r.event_type, r.n);
   }
+  const types = foldEventTypes(eventCounts, otherEvents, maxTypes);
 
   // Totals are derived from the per-service figures, so both always agree. A service whose
   // figures net to zero had no events in the window.
@@ -686,10 +811,8 @@ export async function summarize(
     status_code_breakdown: Object.fromEntries(
       [...statusCounts].filter(([, n]) => n > 0).sort(([a], [b]) => Number(a) - Number(b)),
     ),
-    event_type_breakdown: Object.fromEntries(
-      [...eventCounts].filter(([, n]) => n > 0)
-        .sort(([ka, a], [kb, b]) => b - a || (ka < kb ? -1 : ka > kb ? 1 : 0)),
-    ),
+    event_type_breakdown: types.breakdown,
+    event_types_folded: types.folded,
     latency: {
       avg: total.count ? round2(total.latencySum / total.count) : null,
       p50: quantile(total.hist, 0.5),

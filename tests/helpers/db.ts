@@ -1,6 +1,6 @@
 // Each test file gets its own database on the test server, so files run in parallel.
 import postgres from "postgres";
-import { createDb, type Sql, surviveLostDbSockets } from "../../src/db/connect.ts";
+import { createDb, type Db, surviveLostDbSockets } from "../../src/db/connect.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { ensurePartitionWindow } from "../../src/db/partitions.ts";
 import { seedServices } from "../../src/db/seed.ts";
@@ -22,7 +22,7 @@ export function adminUrl(): string {
 export interface TestDb {
   name: string;
   url: string;
-  sql: Sql;
+  sql: Db;
   drop(): Promise<void>;
 }
 
@@ -78,6 +78,27 @@ export function dbTest(name: string, fn: () => Promise<void>): void {
  * Folds every pending rollup delta into the tiers, waiting out a compaction that a writer of an
  * earlier test may still be running (compactRollups answers -1 while another holds the lock).
  */
-export async function compactAll(sql: Sql): Promise<void> {
+export async function compactAll(sql: Db): Promise<void> {
   while (await compactRollups(sql) < 0) await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * Holds a lock that makes inserts into log_events wait, so writes stay in flight; `release()`
+ * lets them go and resolves once the lock is gone.
+ */
+export async function holdInserts(sql: Db): Promise<{ release: () => Promise<void> }> {
+  const unblock = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
+  const locker = sql.begin(async (tx) => {
+    await tx`lock table log_events in share mode`;
+    locked.resolve();
+    await unblock.promise;
+  });
+  await locked.promise;
+  return {
+    release: async () => {
+      unblock.resolve();
+      await locker;
+    },
+  };
 }

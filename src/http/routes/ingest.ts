@@ -3,6 +3,8 @@ import { z } from "@hono/zod-openapi";
 import type { Config } from "../../config.ts";
 import {
   type Decoded,
+  KEY,
+  KEY_RULE,
   LogBatchInput,
   LogEventInput,
   MAX_BATCH_EVENTS,
@@ -46,6 +48,12 @@ export function ingestRoutes(
       headers: z.object({
         "content-encoding": z.enum(["gzip", "x-gzip", "deflate", "identity"]).optional()
           .openapi({ description: "Compression of the body; none when absent" }),
+        "idempotency-key": z.string().regex(KEY).optional().openapi({
+          description: "Makes a retry safe: events of a request sent again with the same key " +
+            "(and the same events in the same order) within INGEST_DEDUPE_HOURS are not stored " +
+            "twice, and the answer is the first one's. An event's own event_id takes precedence.",
+          example: "batch-2026-12-02T10:00:00Z-7f3a",
+        }),
       }),
       body: {
         required: true,
@@ -88,7 +96,6 @@ export function ingestRoutes(
     try {
       const { single, events } = await receive(c.req.raw, lease, deps.config);
       const ids = await deps.writer.write(events);
-      deps.metrics.eventsIngested.inc({ source: "api" }, ids.length);
       if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
       return c.json({ status: "created" as const, accepted: ids.length }, 201);
     } catch (err) {
@@ -112,6 +119,7 @@ export function ingestRoutes(
 async function receive(req: Request, lease: AdmissionLease, config: Config): Promise<Decoded> {
   const format = bodyFormat(req.headers.get("content-type") ?? undefined);
   const encoding = bodyEncoding(req.headers.get("content-encoding") ?? undefined);
+  const key = idempotencyKey(req.headers.get("idempotency-key") ?? undefined);
   const text = await readText(req, {
     maxBytes: config.maxBodyBytes,
     encoding,
@@ -126,6 +134,7 @@ async function receive(req: Request, lease: AdmissionLease, config: Config): Pro
   });
   const decoded = validateEvents(decodeBody(text, format), {
     retentionDays: config.retentionDays,
+    idempotencyKey: key,
   });
   // The events wait for their commit in place of the body, and hold more than it did.
   if (!lease.tryGrow(decoded.heldBytes)) throw new AtCapacityError();
@@ -141,6 +150,14 @@ class AtCapacityError extends UnavailableError {
       1,
     );
   }
+}
+
+function idempotencyKey(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (!KEY.test(header)) {
+    throw new InvalidInputError([{ field: "idempotency-key", message: KEY_RULE }], 400);
+  }
+  return header;
 }
 
 /** Like Loki's discarded-samples reasons: why a body was refused. */

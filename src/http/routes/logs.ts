@@ -10,6 +10,7 @@ import {
   queryLogs,
   toLogsRequest,
 } from "../../query/logs.ts";
+import { unlessClientGone } from "../client-gone.ts";
 import { problemResponse } from "../openapi.ts";
 
 const listLogs = createRoute({
@@ -49,18 +50,20 @@ const listLogs = createRoute({
 
 /** GET /logs — filtered, paginated query. */
 export function logsRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  app.openapi(listLogs, async (c) => {
+  app.openapi(listLogs, (c) => {
     const request = toLogsRequest(c.req.valid("query"));
-    const page = await timeQuery(
-      ctx.metrics,
-      "logs",
-      () => queryLogs(ctx.sql, request, { timeoutMs: ctx.config.queryTimeoutMs }),
-    );
-    if (page.nextCursor) {
-      c.header("Link", `<${nextUrl(c.req.url, page.nextCursor)}>; rel="next"`);
-      c.header("X-Next-Cursor", page.nextCursor);
-    }
-    return c.json(page.events, 200);
+    return unlessClientGone(c.req.raw, async (signal) => {
+      const page = await timeQuery(
+        ctx.metrics,
+        "logs",
+        () => queryLogs(ctx.sql, request, { timeoutMs: ctx.config.queryTimeoutMs, signal }),
+      );
+      if (page.nextCursor) {
+        c.header("Link", `<${nextUrl(c.req.url, page.nextCursor)}>; rel="next"`);
+        c.header("X-Next-Cursor", page.nextCursor);
+      }
+      return c.json(page.events, 200);
+    });
   });
 }
 

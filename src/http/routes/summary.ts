@@ -2,7 +2,8 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { timeQuery } from "../../metrics/db.ts";
 import type { AppContext } from "../../app.ts";
 import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
-import { MAX_SPAN_DAYS, summarize, SummaryQuery } from "../../query/summary.ts";
+import { MAX_SPAN_DAYS, OTHER_EVENT_TYPES, summarize, SummaryQuery } from "../../query/summary.ts";
+import { unlessClientGone } from "../client-gone.ts";
 import { problemResponse } from "../openapi.ts";
 
 const pct = (example: number) => z.number().min(0).max(100).openapi({ example });
@@ -55,8 +56,18 @@ const Summary = z.object({
     example: { "200": 236_000, "404": 2_453, "503": 2_409 },
   }),
   event_type_breakdown: z.record(z.string(), z.number().int()).openapi({
-    description: "Events without a type are not listed.",
-    example: { deploy: 3, "payment.charge": 80_211 },
+    description: "Events by type, most first: at most ROLLUP_MAX_EVENT_TYPES types (default " +
+      `100), and "${OTHER_EVENT_TYPES}" for the typed events not listed by type. Counts are ` +
+      "exact while no rollup row of the window had more types than that; otherwise the " +
+      "listed counts are estimates (never negative) and the breakdown still adds up to the " +
+      "typed events exactly. Events without a type are not counted.",
+    example: { "payment.charge": 80_211, deploy: 3, [OTHER_EVENT_TYPES]: 1_520 },
+  }),
+  event_types_folded: z.number().int().openapi({
+    description: `Typed events counted under "${OTHER_EVENT_TYPES}" instead of their own ` +
+      `type; 0 when the breakdown lists every type. An event type literally named ` +
+      `"${OTHER_EVENT_TYPES}" is added to that key too, and is not included here.`,
+    example: 1_520,
   }),
   latency: z.object({
     avg: ms(86.2).openapi({ description: "Exact mean." }),
@@ -85,13 +96,25 @@ const route = createRoute({
   responses: {
     200: { content: { "application/json": { schema: Summary } }, description: "The summary" },
     400: problemResponse("A bad or contradictory parameter (each one is named)"),
+    503: problemResponse(
+      "A query ran past QUERY_TIMEOUT_MS and was stopped (narrow the window or the " +
+        "services), or the database cannot be reached (with Retry-After)",
+    ),
   },
 });
 
 /** GET /logs/summary. */
 export function summaryRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  app.openapi(route, async (c) => {
+  app.openapi(route, (c) => {
     const q = c.req.valid("query");
-    return c.json(await timeQuery(ctx.metrics, "summary", () => summarize(ctx.sql, q)), 200);
+    return unlessClientGone(c.req.raw, async (signal) => {
+      const summary = await timeQuery(ctx.metrics, "summary", () =>
+        summarize(ctx.sql, q, {
+          timeoutMs: ctx.config.queryTimeoutMs,
+          signal,
+          maxEventTypes: ctx.config.rollupMaxEventTypes,
+        }));
+      return c.json(summary, 200);
+    });
   });
 }
