@@ -283,6 +283,13 @@ Deno.test("[ingest] validation estimates what events hold, attributes included",
   );
   // The object itself, a, b and its 2 elements, c and d.
   assert.equal(withAttrs.heldBytes, EVENT_HELD_BYTES + 7 * ATTRIBUTE_VALUE_HELD_BYTES);
+  // Idempotency keys are strings of their own: "e:<event_id>", "r:<header>#<index>".
+  const keyed = validateEvents([event({ event_id: "k1" }), event()], {
+    retentionDays: 7,
+    idempotencyKey: "abc",
+  });
+  assert.deepEqual(keyed.events.map((e) => e.key), ["e:k1", "r:abc#1"]);
+  assert.equal(keyed.heldBytes, 2 * EVENT_HELD_BYTES + (24 + 4) + (24 + 7));
 });
 
 Deno.test("[ingest] the fast field check accepts only what the zod schema accepts", () => {
@@ -308,6 +315,7 @@ Deno.test("[ingest] the fast field check accepts only what the zod schema accept
     ],
     message: [undefined, null, "m", "x".repeat(65_536), "x".repeat(65_537), "\0", {}],
     attributes: [undefined, null, {}, { a: 1 }, [], "a", 1],
+    event_id: [undefined, null, "0f8e2c1a-7c1b", "x".repeat(128), "x".repeat(129), "a b", "", 5],
     extra: [undefined, "unknown keys go through zod"],
   };
   let rng = 42;
