@@ -54,6 +54,7 @@ const schema = z.object({
   MIGRATE_ON_START: bool.default(true),
   MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   INGEST_MAX_INFLIGHT_BYTES: int(1024, 1024 * 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  BODY_READ_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   INGEST_COMMIT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   INGEST_DEDUPE_HOURS: int(1, 24 * 30).default(24),
   LIVE_HEARTBEAT_S: int(1, 3600).default(15),
@@ -95,6 +96,8 @@ export type Config = Readonly<{
   maxBodyBytes: number;
   /** Request bodies POST /logs may hold at once before answering 503 (see IngestAdmission). */
   ingestMaxInflightBytes: number;
+  /** Longest a request body may take to arrive before 408 (POST /logs). */
+  bodyReadTimeoutMs: number;
   /** Longest POST /logs waits for its commit before answering 503 (see EventWriter). */
   ingestCommitTimeoutMs: number;
   /** Hours an idempotency key (event_id, Idempotency-Key) is remembered, at least. */
@@ -161,6 +164,7 @@ export function parseConfig(
     migrateOnStart: e.MIGRATE_ON_START,
     maxBodyBytes: e.MAX_BODY_BYTES,
     ingestMaxInflightBytes: e.INGEST_MAX_INFLIGHT_BYTES,
+    bodyReadTimeoutMs: e.BODY_READ_TIMEOUT_MS,
     ingestCommitTimeoutMs: e.INGEST_COMMIT_TIMEOUT_MS,
     ingestDedupeHours: e.INGEST_DEDUPE_HOURS,
     liveHeartbeatS: e.LIVE_HEARTBEAT_S,

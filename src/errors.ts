@@ -11,7 +11,7 @@ export class InvalidInputError extends Error {
   override name = "InvalidInputError";
   constructor(
     readonly errors: FieldError[],
-    readonly status: 400 | 413 | 415 | 422 = 422,
+    readonly status: 400 | 408 | 413 | 415 | 422 = 422,
     message = errors.map((e) => `${e.field}: ${e.message}`).join("; "),
   ) {
     super(message);

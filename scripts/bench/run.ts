@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { configureLogging } from "../../src/logging.ts";
 import { SEED_DEFAULTS } from "../seed.ts";
 import { ingestBatch } from "./ingest_batch.ts";
+import { ingestMemory } from "./ingest_memory.ts";
 import { ingestSingle } from "./ingest_single.ts";
 import { query } from "./query.ts";
 import { interrupt } from "./lib/interrupt.ts";
@@ -25,6 +26,7 @@ export interface BenchContext {
 const BENCHES: Record<string, { run: (ctx: BenchContext) => Promise<void>; about: string }> = {
   "ingest-batch": { run: ingestBatch, about: "POST arrays of 1,000 events vs raw COPY" },
   "ingest-single": { run: ingestSingle, about: "single-event POSTs, 64 connections vs /health" },
+  "ingest-memory": { run: ingestMemory, about: "peak RSS under 40 × 10,000-event batches" },
   query: { run: query, about: "read endpoints on the seeded dataset vs naive SQL" },
 };
 

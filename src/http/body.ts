@@ -36,26 +36,42 @@ export function bodyFormat(contentType: string | undefined): BodyFormat {
 const declaredLength = (req: Request) => Number(req.headers.get("content-length") ?? NaN);
 
 /**
- * The most memory readText() can need for this body: its declared length, or `maxBytes` when
- * it is chunked or compressed (it may grow to the limit), or 0 when it is declared too large
- * (refused with 413 before anything is read).
+ * Bodies declared at most this large are reserved whole and taken in one read: per request,
+ * req.bytes() cost 18-24 µs of CPU against 31-55 µs for the chunk loop (measured, small single
+ * events). Larger ones are reserved chunk by chunk as they arrive, and read so: req.bytes() of
+ * 40 concurrent 1.3 MB bodies also left ~190 MB of resident memory behind, the loop ~50 MB.
  */
-export function bodyBound(req: Request, maxBytes: number, encoding: BodyEncoding): number {
-  const declared = declaredLength(req);
-  if (declared > maxBytes) return 0;
-  return declared >= 0 && encoding === "identity" ? declared : maxBytes;
+export const ONE_READ_MAX_BYTES = 64 * 1024;
+
+export interface ReadTextOptions {
+  maxBytes: number;
+  encoding?: BodyEncoding;
+  /** The longest the whole body may take to arrive (BODY_READ_TIMEOUT_MS); then 408. */
+  timeoutMs: number;
+  /**
+   * Claims memory for `bytes` more of the body before they are held; throws (e.g. 503) to
+   * refuse the body. Called with the declared length of a small body, else once per chunk.
+   */
+  reserve: (bytes: number) => void;
+  /**
+   * Called first with a declared Content-Length: throws to refuse, before reading, a body that
+   * could not be held now anyway (nothing is reserved by it).
+   */
+  admit?: (declaredBytes: number) => void;
 }
 
 /**
- * The body as text, or 413 as soon as it passes `maxBytes` (chunked bodies included). A
- * compressed body is limited by its decompressed size, checked as it inflates, so a small
- * body that expands without end (a zip bomb) is refused early.
+ * The body as text, or 413 as soon as it passes `maxBytes` (chunked bodies included), or 408
+ * when it has not all arrived within `timeoutMs`. A compressed body is limited by its
+ * decompressed size, checked as it inflates, so a small body that expands without end (a zip
+ * bomb) is refused early.
+ *
+ * A body refused part-way is left unread, never cancelled: Deno then answers with
+ * `connection: close`, whereas cancelling the request stream left the connection open and
+ * server.shutdown() waiting on it for as long as the client stayed (Deno 2.9, measured).
  */
-export async function readText(
-  req: Request,
-  maxBytes: number,
-  encoding: BodyEncoding = "identity",
-): Promise<string> {
+export async function readText(req: Request, opts: ReadTextOptions): Promise<string> {
+  const { maxBytes, encoding = "identity" } = opts;
   const tooLarge = () =>
     new InvalidInputError(
       [{
@@ -68,38 +84,96 @@ export async function readText(
   const declared = declaredLength(req);
   if (declared > maxBytes) throw tooLarge();
   if (!req.body) return "";
-  // A declared length is enforced by the HTTP layer, so the body can be taken in one read,
-  // far cheaper than the chunk loop that chunked bodies need.
-  if (declared >= 0 && encoding === "identity") return utf8(await readAll(req));
-  const stream = encoding === "identity"
-    ? req.body
-    : req.body.pipeThrough(new DecompressionStream(encoding));
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
-    try {
-      chunk = await reader.read();
-    } catch {
-      throw encoding === "identity" ? cutOff() : notDecodable(encoding);
+  if (declared > 0) opts.admit?.(declared);
+  const deadline = startDeadline(opts.timeoutMs);
+  try {
+    if (declared >= 0 && declared <= ONE_READ_MAX_BYTES && encoding === "identity") {
+      opts.reserve(declared);
+      return utf8(await deadline.race(readAll(req)));
     }
-    const { done, value } = chunk;
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
+    const stream = encoding === "identity"
+      ? req.body
+      : req.body.pipeThrough(new DecompressionStream(encoding));
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = stream.getReader();
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await deadline.race(reader.read());
+      } catch (err) {
+        if (err === TIMED_OUT) throw err;
+        throw encoding === "identity" ? cutOff() : notDecodable(encoding);
+      }
+      const { done, value } = chunk;
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) throw tooLarge();
+      opts.reserve(value.byteLength);
+      chunks.push(value);
     }
-    chunks.push(value);
+    const all = new Uint8Array(size);
+    let offset = 0;
+    for (const c of chunks) {
+      all.set(c, offset);
+      offset += c.byteLength;
+    }
+    chunks.length = 0;
+    return utf8(all);
+  } catch (err) {
+    if (err === TIMED_OUT) throw timedOut(opts.timeoutMs);
+    throw err;
+  } finally {
+    deadline.clear();
   }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
+}
+
+const TIMED_OUT = Symbol("body read timed out");
+
+/**
+ * Deadlines of the bodies being read, checked by one timer every DEADLINE_TICK_MS while any is
+ * pending, so a body times out at most that much after its bound: a setTimeout per request
+ * cost 6-9 µs of CPU (measured, Deno 2.9), about a third of reading a small body.
+ */
+const DEADLINE_TICK_MS = 100;
+const deadlines = new Set<{ until: number; expire: (reason: unknown) => void }>();
+let sweeper: ReturnType<typeof setInterval> | undefined;
+
+function sweep(): void {
+  if (deadlines.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+    return;
   }
-  return utf8(all);
+  const now = performance.now();
+  for (const d of deadlines) {
+    if (d.until <= now) {
+      deadlines.delete(d);
+      d.expire(TIMED_OUT);
+    }
+  }
+}
+
+/** race() settles with the read, or rejects with TIMED_OUT once `ms` have passed. */
+function startDeadline(ms: number) {
+  let expire!: (reason: unknown) => void;
+  const expired = new Promise<never>((_, reject) => expire = reject);
+  expired.catch(() => {});
+  const entry = { until: performance.now() + ms, expire };
+  deadlines.add(entry);
+  if (!sweeper) {
+    sweeper = setInterval(sweep, DEADLINE_TICK_MS);
+    // Never what keeps the process alive; it stops itself once no body is pending.
+    sweeper.unref?.();
+  }
+  return {
+    race<T>(p: Promise<T>): Promise<T> {
+      // The losing read settles when the connection closes; nobody waits for it then.
+      p.catch(() => {});
+      return Promise.race([p, expired]);
+    },
+    clear: () => deadlines.delete(entry),
+  };
 }
 
 async function readAll(req: Request): Promise<Uint8Array> {
@@ -109,6 +183,12 @@ async function readAll(req: Request): Promise<Uint8Array> {
     throw cutOff();
   }
 }
+
+const timedOut = (ms: number) =>
+  new InvalidInputError([{
+    field: "(body)",
+    message: `did not arrive within ${ms} ms (BODY_READ_TIMEOUT_MS); nothing was stored`,
+  }], 408);
 
 // Stateless between calls (no `stream: true`), so one decoder serves every request.
 const decoder = new TextDecoder("utf-8", { fatal: true });

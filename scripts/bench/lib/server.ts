@@ -25,8 +25,8 @@ export async function startServer(
   const outFile = await Deno.open(logPath, { append: true });
   const errFile = await Deno.open(logPath, { append: true });
   const child = new Deno.Command(Deno.execPath(), {
-    // The start task's flags (deno.json), minus the task runner, so VmRSS is the server's own.
-    args: ["run", "-A", "--unstable-cron", "--v8-flags=--max-semi-space-size=16", "src/main.ts"],
+    // The start task's V8 flags (deno.json), minus the task runner, so VmRSS is the server's own.
+    args: ["run", "-A", "--unstable-cron", ...(await startTaskV8Flags()), "src/main.ts"],
     cwd: ROOT,
     env: {
       DATABASE_URL: databaseUrl,
@@ -116,12 +116,24 @@ export async function startServer(
   };
 }
 
+/** `--v8-flags=…` of `deno task start`, so benchmarks measure the server as it is run. */
+async function startTaskV8Flags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
+  const m = String(config.tasks?.start ?? "").match(/--v8-flags=\S+/);
+  return m ? [m[0]] : [];
+}
+
 /** VmRSS of a process in bytes (0 once it is gone). */
 export function readRss(pid: number): number {
+  return readStatusKb(pid, "VmRSS") * 1024;
+}
+
+/** A kB field of /proc/<pid>/status (VmRSS, VmHWM: the peak resident set); 0 once gone. */
+export function readStatusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const m = status.match(/^VmRSS:\s+(\d+)\s+kB/m);
-    return m ? Number(m[1]) * 1024 : 0;
+    const m = status.match(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m"));
+    return m ? Number(m[1]) : 0;
   } catch {
     return 0;
   }

@@ -2,6 +2,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../../config.ts";
 import {
+  type Decoded,
   KEY,
   KEY_RULE,
   LogBatchInput,
@@ -9,9 +10,9 @@ import {
   MAX_BATCH_EVENTS,
   validateEvents,
 } from "../../ingest/validate.ts";
-import type { IngestAdmission } from "../../ingest/admission.ts";
+import type { AdmissionLease, IngestAdmission } from "../../ingest/admission.ts";
 import type { EventWriter } from "../../ingest/writer.ts";
-import { bodyBound, bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
+import { bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
 import { problemResponse } from "../openapi.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { InvalidInputError, UnavailableError } from "../../errors.ts";
@@ -73,51 +74,82 @@ export function ingestRoutes(
         content: { "application/json": { schema: z.union([Created, BatchCreated]) } },
       },
       400: problemResponse("Malformed JSON or NDJSON"),
+      408: problemResponse(
+        "The body did not arrive within BODY_READ_TIMEOUT_MS; nothing was stored",
+      ),
       413: problemResponse("Body larger than MAX_BODY_BYTES"),
       415: problemResponse(
         "Content type other than JSON or NDJSON, or Content-Encoding other than gzip or deflate",
       ),
       422: problemResponse("Invalid events; nothing was stored"),
       503: problemResponse(
-        "INGEST_MAX_INFLIGHT_BYTES of request bodies are already being stored, or the database " +
-          "is unavailable; nothing was stored, retry after Retry-After",
+        "INGEST_MAX_INFLIGHT_BYTES of request bodies and parsed events are already held (checked " +
+          "as the body arrives), or the database is unavailable; nothing was stored, retry " +
+          "after Retry-After",
       ),
     },
   });
 
   app.post("/logs", async function ingestLogs(c) {
+    // Released on every path: committed, refused, failed, timed out or the client gone.
+    const lease = deps.admission.lease();
     try {
-      const format = bodyFormat(c.req.header("content-type"));
-      const encoding = bodyEncoding(c.req.header("content-encoding"));
-      const max = deps.config.maxBodyBytes;
-      const bytes = bodyBound(c.req.raw, max, encoding);
-      if (!deps.admission.tryAcquire(bytes)) {
-        deps.metrics.eventsRejected.inc({ reason: "overloaded" });
-        throw new UnavailableError(
-          "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES of request bodies are being " +
-            "stored); nothing was stored, retry shortly.",
-          1,
-        );
-      }
-      try {
-        const text = await readText(c.req.raw, max, encoding);
-        const { single, events } = validateEvents(decodeBody(text, format), {
-          retentionDays: deps.config.retentionDays,
-          idempotencyKey: idempotencyKey(c.req.header("idempotency-key")),
-        });
-        const ids = await deps.writer.write(events);
-        if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
-        return c.json({ status: "created" as const, accepted: ids.length }, 201);
-      } finally {
-        deps.admission.release(bytes);
-      }
+      const { single, events } = await receive(c.req.raw, lease, deps.config);
+      const ids = await deps.writer.write(events);
+      if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
+      return c.json({ status: "created" as const, accepted: ids.length }, 201);
     } catch (err) {
       if (err instanceof InvalidInputError) {
         deps.metrics.eventsRejected.inc({ reason: REJECT_REASON[err.status] });
+      } else if (err instanceof AtCapacityError) {
+        deps.metrics.eventsRejected.inc({ reason: "overloaded" });
       }
       throw err;
+    } finally {
+      lease.release();
     }
   });
+}
+
+/**
+ * Reads, decodes and validates a body, growing `lease` as its bytes arrive and then by what
+ * its events hold. A function of its own so that the body's text is garbage, not a live
+ * variable, while the events wait for their commit.
+ */
+async function receive(req: Request, lease: AdmissionLease, config: Config): Promise<Decoded> {
+  const format = bodyFormat(req.headers.get("content-type") ?? undefined);
+  const encoding = bodyEncoding(req.headers.get("content-encoding") ?? undefined);
+  const key = idempotencyKey(req.headers.get("idempotency-key") ?? undefined);
+  const text = await readText(req, {
+    maxBytes: config.maxBodyBytes,
+    encoding,
+    timeoutMs: config.bodyReadTimeoutMs,
+    reserve: (bytes) => {
+      if (!lease.tryGrow(bytes)) throw new AtCapacityError();
+    },
+    // Refused before its upload, rather than part-way through it.
+    admit: (declared) => {
+      if (!lease.fits(declared)) throw new AtCapacityError();
+    },
+  });
+  const decoded = validateEvents(decodeBody(text, format), {
+    retentionDays: config.retentionDays,
+    idempotencyKey: key,
+  });
+  // The events wait for their commit in place of the body, and hold more than it did.
+  if (!lease.tryGrow(decoded.heldBytes)) throw new AtCapacityError();
+  return decoded;
+}
+
+/** 503 + Retry-After: what this request already holds plus its next bytes would pass the limit. */
+class AtCapacityError extends UnavailableError {
+  constructor() {
+    super(
+      "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES of request bodies and events are " +
+        "held); nothing was stored, retry shortly.",
+      1,
+    );
+  }
 }
 
 function idempotencyKey(header: string | undefined): string | undefined {
@@ -131,6 +163,7 @@ function idempotencyKey(header: string | undefined): string | undefined {
 /** Like Loki's discarded-samples reasons: why a body was refused. */
 const REJECT_REASON: Record<InvalidInputError["status"], string> = {
   400: "malformed",
+  408: "timeout",
   413: "too_large",
   415: "unsupported_media_type",
   422: "invalid",
