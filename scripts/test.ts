@@ -1,6 +1,7 @@
 // `deno task test`: runs the suite against DATABASE_URL when set, otherwise against an
 // embedded PostgreSQL that this script starts in a temporary folder and removes afterwards.
-// Test files create their own databases (see tests/helpers/db.ts), so they run in parallel.
+// Test files create their own databases (see tests/helpers/db.ts), so they run in parallel;
+// the fault suite (tests/faults_test.ts) runs after them on its own.
 import postgres from "postgres";
 import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { configureLogging } from "../src/logging.ts";
@@ -27,28 +28,43 @@ if (!adminUrl) {
   console.error("test database: DATABASE_URL");
 }
 
-const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
-let code = 1;
+// The fault suite runs its own servers under load and times their recovery: it runs after the
+// other files, alone, so that neither disturbs the other. Named files run as given.
+const FAULTS = "tests/faults_test.ts";
+const runs = Deno.args.length > 0
+  ? [["--parallel", ...Deno.args]]
+  : [["--parallel", `--ignore=${FAULTS}`, "tests/"], [FAULTS]];
+let code = 0;
 try {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", "--unstable-cron", "--parallel", ...args],
-    env: { OBSERVIAN_TEST_ADMIN_URL: adminUrl, DATABASE_URL: "" },
-    stdin: "null",
-  }).spawn();
-  code = (await child.status).code;
+  for (const args of runs) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["test", "--allow-all", "--unstable-cron", ...args],
+      env: { OBSERVIAN_TEST_ADMIN_URL: adminUrl, DATABASE_URL: "" },
+      stdin: "null",
+    }).spawn();
+    code ||= (await child.status).code;
+  }
 } finally {
-  if (external) await dropTestDatabases(external);
+  if (external) await dropTestDatabases(external, "observian_t_%");
+  // The fault suite drops its databases itself, unless it was killed.
+  const faultUrl = Deno.env.get("OBSERVIAN_FAULT_PG_URL");
+  const ranFaults = runs.some((args) => args.some((a) => a.includes("faults_test")));
+  if (faultUrl && ranFaults) {
+    await dropTestDatabases(faultUrl, "observian_f_%").catch((err) =>
+      console.error(`could not drop the fault suite's databases: ${err}`)
+    );
+  }
   await stopEmbedded();
   if (tmp) await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }
 Deno.exit(code);
 
 /** On a shared server, leave nothing behind. */
-async function dropTestDatabases(url: string) {
+async function dropTestDatabases(url: string, pattern: string) {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     const rows = await sql<{ datname: string }[]>`
-      select datname from pg_database where datname like 'observian_t_%'`;
+      select datname from pg_database where datname like ${pattern}`;
     for (const { datname } of rows) {
       await sql`drop database if exists ${sql(datname)} with (force)`;
     }
