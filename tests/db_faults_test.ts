@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { buildApp } from "../src/app.ts";
-import { createDb, type Db } from "../src/db/connect.ts";
+import { createDb, type Db, isDbUnavailable } from "../src/db/connect.ts";
 import { tlsModeOf } from "../src/db/socket.ts";
 import { UnavailableError } from "../src/errors.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
@@ -226,6 +226,49 @@ dbTest(
   },
 );
 
+dbTest(
+  "[ingest] groups that committed but lost their answer are not retried: stored once, 503",
+  async () => {
+    const proxy = startTcpProxy(db.url);
+    const lane = createDb(proxy.url, { max: 1, name: "ingest" });
+    try {
+      const writer = new EventWriter(db.sql, { lane, commitTimeoutMs: 8000 });
+      const svc = `answer-lost-${crypto.randomUUID().slice(0, 8)}`;
+      const one = () => writer.write([newEvent({ serviceName: svc })]);
+      await one(); // the lane's connection is open and the service known
+      const hold = await holdInserts(db.sql);
+      // The first write waits on the lock; 28 more go out pipelined behind it; 2 stay queued.
+      const writes = Array.from({ length: 31 }, one);
+      await waitingInsertPid();
+      proxy.blackhole(true, "down");
+      await hold.release();
+      // Both groups commit; their answers are held in the proxy, then the connection dies.
+      const [{ n: committed }] = await db.sql`select count(*)::int as n from log_events e
+        join services s on s.id = e.service_id where s.name = ${svc}`;
+      let stored = committed;
+      for (const deadline = Date.now() + 5000; stored < 30 && Date.now() < deadline;) {
+        await new Promise((r) => setTimeout(r, 20));
+        [{ n: stored }] = await db.sql`select count(*)::int as n from log_events e
+          join services s on s.id = e.service_id where s.name = ${svc}`;
+      }
+      assert.equal(stored, 30, "the first write and the pipelined group of 28 committed");
+      proxy.cut();
+      proxy.blackhole(false);
+      const results = await settleAll(writes, 10_000);
+      const acked = results.filter((r) => r.status === "fulfilled").length;
+      await writer.idle(5000);
+      const [{ n: total }] = await db.sql`select count(*)::int as n from log_events e
+        join services s on s.id = e.service_id where s.name = ${svc}`;
+      // 1 warm-up + 29 committed in the dark + what went out afterwards (acknowledged).
+      assert.equal(total, 30 + acked, `stored ${total}, acknowledged ${acked} afterwards`);
+      for (const r of results.slice(0, 29)) assert.equal(r.status, "rejected");
+    } finally {
+      await proxy.close();
+      await lane.end({ timeout: 1 });
+    }
+  },
+);
+
 /** An app on its own handles through `proxy`, with DB_POOL_MAX=1 (ingest and reads share). */
 function appThrough(url: string, env: Record<string, string> = {}) {
   const metrics = createMetrics({ processMetrics: false });
@@ -321,6 +364,15 @@ dbTest(
       const refused = await within(s.post(1), 3000, "POST /logs");
       assert.equal(refused.status, 503, await refused.clone().text());
       assert.ok(refused.headers.get("retry-after"));
+      // Requests queued behind one that could not connect hear at once too, not at their
+      // commit deadline (2 s here), even once reconnect attempts are a second apart.
+      for (let i = 0; i < 6; i++) await s.post(1);
+      const started = performance.now();
+      const burst = await settleAll(Array.from({ length: 20 }, () => s.post(1)), 3000);
+      assert.ok(performance.now() - started < 1500, `${performance.now() - started} ms`);
+      for (const r of burst) {
+        assert.equal(r.status === "fulfilled" && r.value.status, 503);
+      }
       proxy.up();
       const back = performance.now();
       let status = 0;
@@ -450,6 +502,13 @@ dbTest("[db] cancelling a query is not a lost connection: the handle is kept", a
   } finally {
     await sql.end({ timeout: 1 });
   }
+});
+
+Deno.test("[db] a broken pipe is the database being unavailable (503), not a bug (500)", () => {
+  for (const code of ["EPIPE", "ECONNRESET", "CONNECTION_CLOSED", "57P01", "ECONNREFUSED"]) {
+    assert.ok(isDbUnavailable({ code }), code);
+  }
+  assert.equal(isDbUnavailable({ code: "23505" }), false);
 });
 
 dbTest("[db] sslmode from the URL: prefer falls back to plain text, require refuses", async () => {

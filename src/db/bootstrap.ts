@@ -26,7 +26,7 @@ export interface Database {
 }
 
 /** Seconds close() gives the handles' connections to finish before dropping them. */
-const CLOSE_GRACE_S = 5;
+const CLOSE_GRACE_S = 1;
 
 export async function openDatabase(
   config: Config,
@@ -51,14 +51,25 @@ export async function openDatabase(
   const max = config.dbPoolMax - (lane ? 1 : 0) - (ownHealth ? 1 : 0);
   const sql = createDb(url, { ...common, max, name: "pool" });
   // These connect on first use, so `deno task migrate` never opens them.
-  const ingest = lane ? createDb(url, { ...common, max: 1, name: "ingest" }) : undefined;
-  const health = ownHealth ? createDb(url, { ...common, max: 1, name: "health" }) : sql;
+  // Its commits stop in PostgreSQL at the writer's timeout: rolled back for certain, not maybe.
+  const ingest = lane
+    ? createDb(url, {
+      ...common,
+      max: 1,
+      name: "ingest",
+      statementTimeoutMs: config.ingestCommitTimeoutMs,
+    })
+    : undefined;
+  // Retries within 0.2 s, so readiness is back within a second of the database.
+  const health = ownHealth
+    ? createDb(url, { ...common, max: 1, name: "health", maxBackoffS: 0.2 })
+    : sql;
   const close = async () => {
     // end() can wait forever on a connection postgres.js lost (porsager/postgres#1142); its
     // timeout destroys what is left, and the race bounds even that.
     const ends = [...new Set([sql, ingest, health])].map((h) => h?.end({ timeout: CLOSE_GRACE_S }));
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise((r) => timer = setTimeout(r, (CLOSE_GRACE_S + 1) * 1000));
+    const late = new Promise((r) => timer = setTimeout(r, (CLOSE_GRACE_S + 0.5) * 1000));
     await Promise.race([Promise.allSettled(ends), late]);
     clearTimeout(timer);
     await embedded?.stop();

@@ -39,6 +39,10 @@ export interface DbOptions {
   name?: string;
   /** Told of every replacement (metrics). */
   onReplace?: (name: string, reason: string) => void;
+  /** Longest wait between two attempts to reconnect (default 1 s). */
+  maxBackoffS?: number;
+  /** statement_timeout of every statement on the handle's connections; 0 or absent: none. */
+  statementTimeoutMs?: number;
 }
 
 /**
@@ -61,11 +65,14 @@ export function createDb(url: string, opts: DbOptions = {}): Db {
       max_lifetime: 60 * 30,
       // The default grows to 20 s between attempts after a few failures: a database back after
       // a restart would then wait that long for us. Retry within a second instead.
-      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, opts.maxBackoffS ?? 1),
       // Dead peers (a failover, a cable) show up in seconds, not after the kernel's two hours.
       keep_alive: 10,
       onnotice: () => {},
-      connection: { application_name: opts.applicationName ?? "observian" },
+      connection: {
+        application_name: opts.applicationName ?? "observian",
+        ...(opts.statementTimeoutMs ? { statement_timeout: String(opts.statementTimeoutMs) } : {}),
+      },
     } as postgres.Options<Record<string, postgres.PostgresType>>);
   const log = logger("db");
   let generation = 0;
@@ -192,6 +199,8 @@ export async function waitForDb(
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
+  "EPIPE",
+  "ERR_STREAM_WRITE_AFTER_END",
   "ETIMEDOUT",
   "EHOSTUNREACH",
   "CONNECT_TIMEOUT",
@@ -236,6 +245,23 @@ const LOST_CODES = new Set([
 export function isConnectionLost(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   return typeof code === "string" && LOST_CODES.has(code);
+}
+
+/**
+ * Failures to open a connection at all (refused, unreachable, timed out, starting up): the
+ * database cannot be reached now, and nothing was sent.
+ */
+const CONNECT_FAILURE_CODES = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "CONNECT_TIMEOUT",
+  "57P03", // cannot connect now (starting up, shutting down)
+]);
+
+export function isConnectFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && CONNECT_FAILURE_CODES.has(code);
 }
 
 /** True when the error means the database cannot be reached now (not a bad query). */

@@ -1,7 +1,13 @@
 // Group commit: concurrent writes wait for the flush in progress, then go to PostgreSQL
 // together in one transaction. Nobody is answered before their events are committed; the
 // throughput comes from sharing the commit, never from acknowledging early.
-import { type Db, isConnectionLost } from "../db/connect.ts";
+import {
+  type Db,
+  isConnectFailure,
+  isConnectionLost,
+  isDbUnavailable,
+  isQueryCancelled,
+} from "../db/connect.ts";
 import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { UnavailableError } from "../errors.ts";
 import { logger } from "../logging.ts";
@@ -55,15 +61,19 @@ export interface EventWriterOptions {
   lane?: Db;
   /**
    * Longest a write waits for its commit (default 10 s). Past it the write fails with a 503
-   * (its events may still commit: a retry with an idempotency key stores nothing twice), and a
-   * transaction still running that long has its handle replaced, which ends the wait of every
-   * request behind it: a connection postgres.js lost track of can hold no one for longer.
+   * (its events may still commit: a retry with an idempotency key stores nothing twice); a
+   * transaction still running 5 s later has its handle replaced, which ends the wait of every
+   * request behind it. The lane should stop its statements at this timeout in PostgreSQL too
+   * (statement_timeout), so that a slow commit fails for certain instead of maybe.
    */
   commitTimeoutMs?: number;
   onFlush?: (info: FlushInfo) => void;
   /** Told of every write that was past its deadline. */
   onTimeout?: () => void;
 }
+
+/** After the commit timeout, how long a commit may still run before its handle is replaced. */
+const STUCK_GRACE_MS = 5000;
 
 /** A queued request at least this large may start a transaction beside a running one. */
 const PARALLEL_FLUSH_EVENTS = 500;
@@ -226,11 +236,14 @@ export class EventWriter {
     const generation = handle.generation;
     const pipelined = lane !== undefined && this.#onLane > 0;
     if (lane) this.#onLane++;
-    // A commit this late is stuck (or its connection is lost to postgres.js): a fresh handle
-    // fails it, and the requests queued behind it go out on the new one.
+    // Its requests were answered 503 at the commit timeout; a commit still running a while
+    // after that is stuck (a network that swallows packets): a fresh handle fails it, and the
+    // requests queued behind it go out on the new one. The grace spares commits that are only
+    // slow, since replacing a handle fails every commit on it.
+    const stuckMs = this.#timeoutMs + STUCK_GRACE_MS;
     const watchdog = setTimeout(() => {
-      handle.replace(`a commit did not finish within ${this.#timeoutMs} ms`, generation);
-    }, this.#timeoutMs);
+      handle.replace(`a commit did not finish within ${stuckMs} ms`, generation);
+    }, stuckMs);
     try {
       const { ids, duplicates } = await this.#commit(handle, events).finally(() => {
         clearTimeout(watchdog);
@@ -250,16 +263,27 @@ export class EventWriter {
       if (isConnectionLost(err)) {
         handle.replace(`its connection was lost (${errorCode(err)})`, generation);
       }
-      // Requests past their deadline were answered 503: storing them now would surprise them.
-      if (group.length === 1) {
-        group[0].reject(err);
-        this.#report(events.length, 1, started, false);
+      // The database, not a request, failed this commit, and one whose connection was lost or
+      // that was cancelled may have committed all the same: retrying it here could store it
+      // twice. Its requests get 503; a shipper's retry with a key stores nothing twice.
+      if (group.length === 1 || isDbUnavailable(err) || isQueryCancelled(err)) {
+        for (const p of group) p.reject(err);
+        this.#report(events.length, group.length, started, false);
+        // Unreachable: what waits would meet the same, so it hears now, not at its deadline.
+        if (isConnectFailure(err)) this.#failQueued(err);
         return;
       }
-      // One request's events must not fail the others that shared its transaction. Requests
-      // past their deadline were answered 503: storing them now would surprise them.
+      // A bad request's events must not fail the others that shared its transaction (which
+      // surely rolled back). Requests past their deadline were answered 503: storing them now
+      // would surprise them.
       for (const p of group) if (!p.settled) await this.#flushGroup([p]);
     }
+  }
+
+  #failQueued(err: unknown): void {
+    const queued = this.#queue.splice(0);
+    this.#queuedEvents = 0;
+    for (const p of queued) p.reject(err);
   }
 
   #report(

@@ -12,8 +12,11 @@ export interface TcpProxy {
   down(): void;
   /** Accepts connections again after down(). */
   up(): void;
-  /** Stops forwarding bytes on every connection, open or new, without closing any. */
-  blackhole(on: boolean): void;
+  /**
+   * Stops forwarding bytes on every connection, open or new, without closing any; `down`
+   * holds only what the server sends (it still receives, executes and commits).
+   */
+  blackhole(on: boolean, direction?: "both" | "down"): void;
   /** Connections open now. */
   readonly open: number;
   close(): Promise<void>;
@@ -25,7 +28,7 @@ export function startTcpProxy(target: string): TcpProxy {
   const pairs = new Set<{ a: Deno.Conn; b: Deno.Conn }>();
   let listener: Deno.Listener | null = null;
   let port = 0;
-  let holes = false;
+  let holes: "none" | "both" | "down" = "none";
   const released = new Set<() => void>();
 
   const listen = () => {
@@ -56,16 +59,18 @@ export function startTcpProxy(target: string): TcpProxy {
         } catch { /* already closed */ }
       }
     };
-    await Promise.allSettled([pump(a, b), pump(b, a)]);
+    await Promise.allSettled([pump(a, b, "up"), pump(b, a, "down")]);
     end();
   };
   // Copies until either side ends; while blackholed, holds bytes back instead of writing them.
-  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+  const pump = async (from: Deno.Conn, to: Deno.Conn, way: "up" | "down") => {
     const buf = new Uint8Array(64 * 1024);
     for (;;) {
       const n = await from.read(buf);
       if (n === null) return;
-      while (holes) await new Promise<void>((r) => released.add(r));
+      while (holes === "both" || holes === way) {
+        await new Promise<void>((r) => released.add(r));
+      }
       let off = 0;
       while (off < n) off += await to.write(buf.subarray(off, n));
     }
@@ -95,8 +100,8 @@ export function startTcpProxy(target: string): TcpProxy {
     up() {
       if (!listener) listen();
     },
-    blackhole(on) {
-      holes = on;
+    blackhole(on, direction = "both") {
+      holes = on ? direction : "none";
       if (!on) {
         for (const r of released) r();
         released.clear();
