@@ -38,7 +38,7 @@ let code = 0;
 try {
   for (const args of runs) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["test", "--allow-all", "--unstable-cron", ...args],
+      args: ["test", "--allow-all", "--unstable-cron", "--unstable-no-legacy-abort", ...args],
       env: { OBSERVIAN_TEST_ADMIN_URL: adminUrl, DATABASE_URL: "" },
       stdin: "null",
     }).spawn();

@@ -3,6 +3,7 @@
 // Each test has a data directory of its own and leaves no process behind.
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { mainArgs } from "../scripts/lib/main-command.ts";
 import { surviveLostDbSockets } from "../src/db/connect.ts";
 import { freePort, startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { childrenOf, isPostgresOf, postgresProcessesOf, ppid } from "./helpers/processes.ts";
@@ -10,9 +11,7 @@ import { childrenOf, isPostgresOf, postgresProcessesOf, ppid } from "./helpers/p
 // The lock-holding connection of the SIGTERM step is cut by PostgreSQL's shutdown.
 surviveLostDbSockets();
 
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const RUN_MAIN = ["run", "--allow-all", "--unstable-cron", `--config=${CONFIG}`, MAIN];
+const RUN_MAIN = mainArgs();
 const SHUTDOWN_TIMEOUT_S = 1;
 /** What main promises (SHUTDOWN_TIMEOUT_S + its 10 s backstop), plus room for a slow machine. */
 const EXIT_BOUND_MS = (SHUTDOWN_TIMEOUT_S + 10 + 5) * 1000;

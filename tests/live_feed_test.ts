@@ -1,5 +1,6 @@
 // GET /logs/live-feed over real HTTP: the JSON latest-N answer and the Server-Sent Events stream.
 import assert from "node:assert/strict";
+import { mainArgs } from "../scripts/lib/main-command.ts";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { freePort } from "../src/db/embedded.ts";
@@ -515,13 +516,7 @@ dbTest("[live] hub.close() ends open streams and refuses new ones", async () => 
 dbTest("[live] the server ends open streams on SIGTERM and exits", async () => {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      "--unstable-cron",
-      `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-      new URL("../src/main.ts", import.meta.url).pathname,
-    ],
+    args: mainArgs(),
     // A long drain timeout: only a stream that really ends lets the process exit in time.
     env: {
       DATABASE_URL: db.url,

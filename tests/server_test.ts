@@ -1,11 +1,10 @@
 // The real process over real HTTP: start-up, readiness, graceful shutdown, data reuse.
 import assert from "node:assert/strict";
+import { mainArgs } from "../scripts/lib/main-command.ts";
 import { freePort } from "../src/db/embedded.ts";
 import { dbTest, emptyDatabase } from "./helpers/db.ts";
 
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const RUN_MAIN = ["run", "--allow-all", "--unstable-cron", `--config=${CONFIG}`, MAIN];
+const RUN_MAIN = mainArgs();
 
 interface Running {
   port: number;

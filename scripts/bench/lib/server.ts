@@ -1,4 +1,5 @@
 // The Observian server as a subprocess (so its memory is its own), sampled for RSS.
+import { mainArgs } from "../../lib/main-command.ts";
 import { freePort } from "../../../src/db/embedded.ts";
 import { log, mb } from "./report.ts";
 
@@ -25,8 +26,8 @@ export async function startServer(
   const outFile = await Deno.open(logPath, { append: true });
   const errFile = await Deno.open(logPath, { append: true });
   const child = new Deno.Command(Deno.execPath(), {
-    // The start task's V8 flags (deno.json), minus the task runner, so VmRSS is the server's own.
-    args: ["run", "-A", "--unstable-cron", ...(await startTaskV8Flags()), "src/main.ts"],
+    // The start task's flags (deno.json), minus the task runner, so VmRSS is the server's own.
+    args: mainArgs(),
     cwd: ROOT,
     env: {
       DATABASE_URL: databaseUrl,
@@ -117,12 +118,6 @@ export async function startServer(
 }
 
 /** `--v8-flags=…` of `deno task start`, so benchmarks measure the server as it is run. */
-async function startTaskV8Flags(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
-  const m = String(config.tasks?.start ?? "").match(/--v8-flags=\S+/);
-  return m ? [m[0]] : [];
-}
-
 /** VmRSS of a process in bytes (0 once it is gone). */
 export function readRss(pid: number): number {
   return readStatusKb(pid, "VmRSS") * 1024;

@@ -1,18 +1,10 @@
 // The server harness of the fault suite: runs src/main.ts as a real process (as `deno task
 // start` does), with its logs, pid and memory at hand, and stops it within a bound.
+import { mainArgs } from "../../../scripts/lib/main-command.ts";
 import { freePort } from "../../../src/db/embedded.ts";
 
-const MAIN = new URL("../../../src/main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../../../deno.json", import.meta.url).pathname;
 /** The flags of `deno task start`: the memory bound is about the process as deployed. */
-const RUN_MAIN = [
-  "run",
-  "--allow-all",
-  "--unstable-cron",
-  "--v8-flags=--max-semi-space-size=16",
-  `--config=${CONFIG}`,
-  MAIN,
-];
+const RUN_MAIN = mainArgs();
 
 export interface LogLine {
   level: string;
