@@ -530,6 +530,44 @@ dbTest("[db] sslmode from the URL: prefer falls back to plain text, require refu
   }
 });
 
+// Over TLS the socket postgres.js would watch is not the one that fails: Observian negotiates
+// TLS itself so that the same watch applies. Needs a PostgreSQL with TLS (.ci/run sets one up).
+const tlsUrl = Deno.env.get("OBSERVIAN_TEST_TLS_URL");
+Deno.test({
+  name: "[db] over TLS, a connection lost under pipelined queries or inside a transaction " +
+    "swaps the handle; later queries answer" +
+    (tlsUrl ? "" : " (skipped: no OBSERVIAN_TEST_TLS_URL)"),
+  ignore: !tlsUrl,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const sql = createDb(tlsUrl!, { max: 1, applicationName: "observian-tls-test" });
+    const admin = postgres(tlsUrl!, { max: 1, onnotice: () => {} });
+    try {
+      const [{ ssl }] = await sql`select ssl from pg_stat_ssl where pid = pg_backend_pid()`;
+      assert.equal(ssl, true, "the connection is TLS");
+      for (let round = 0; round < 2; round++) {
+        const [{ pid }] = await sql`select pg_backend_pid() as pid`;
+        const generation = sql.generation;
+        const inFlight = Array.from(
+          { length: 50 },
+          (_, i) => sql.unsafe(`select pg_sleep(0.02), $1::int as i`, [i], { prepare: true }),
+        );
+        const inTx = sql.begin((tx) => [tx`select pg_sleep(0.5)`]);
+        await new Promise((r) => setTimeout(r, 30));
+        await admin`select pg_terminate_backend(${pid})`;
+        await settleAll<unknown>([...inFlight, inTx], 5000, "the queries on the killed connection");
+        const [row] = await within(sql`select 1 as one`, 5000, "the next query");
+        assert.equal(row.one, 1);
+        assert.ok(sql.generation > generation, "the handle was replaced");
+      }
+    } finally {
+      await admin.end();
+      await sql.end({ timeout: 1 });
+    }
+  },
+});
+
 dbTest("[db_faults] teardown", async () => {
   await db.drop();
 });
