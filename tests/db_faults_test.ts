@@ -504,6 +504,77 @@ dbTest("[db] cancelling a query is not a lost connection: the handle is kept", a
   }
 });
 
+dbTest(
+  "[db] postgres.js writing to a socket it dropped (backend killed in a transaction) does not " +
+    "end the process",
+  async () => {
+    // Plain postgres.js, as a handle of a replaced instance still is: the backend of a query
+    // inside sql.begin() is terminated while it waits on a lock, and postgres.js later throws
+    // from a timer (scripts/repro/postgres-js-stale-error.ts). surviveLostDbSockets (main
+    // installs it; tests/helpers/db.ts too) must keep the process up.
+    const plain = postgres(db.url, { max: 1, onnotice: () => {} });
+    const unblock = Promise.withResolvers<void>();
+    const locked = Promise.withResolvers<void>();
+    const locker = db.sql.begin(async (tx) => {
+      await tx`lock table services in access exclusive mode`;
+      locked.resolve();
+      await unblock.promise;
+    });
+    try {
+      await plain`select 1`;
+      await locked.promise;
+      const blocked = plain.begin((tx) => [
+        tx`select set_config('statement_timeout', '15000', true)`,
+        tx`select count(*) from services`,
+      ]).catch(() => "failed");
+      let pid: number | undefined;
+      while (pid === undefined) {
+        const [r] = await db.sql`select pid from pg_stat_activity
+          where wait_event_type = 'Lock' and query like '%from services%'
+            and pid <> pg_backend_pid() limit 1`;
+        pid = r?.pid;
+      }
+      await db.sql`select pg_terminate_backend(${pid})`;
+      assert.equal(await within(blocked, 5000, "the terminated transaction"), "failed");
+      unblock.resolve();
+      await locker;
+      void plain.begin((tx) => [tx`select 1`]).catch(() => {});
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      unblock.resolve();
+      await plain.end({ timeout: 0 });
+    }
+  },
+);
+
+dbTest(
+  "[ingest] a commit stopped by the ingest connection's statement_timeout is a 503 with " +
+    "Retry-After, and nothing of it is stored",
+  async () => {
+    const lane = createDb(db.url, { max: 1, name: "ingest", statementTimeoutMs: 300 });
+    const hold = await holdInserts(db.sql);
+    try {
+      const writer = new EventWriter(db.sql, { lane, commitTimeoutMs: 5000 });
+      const svc = `stopped-${crypto.randomUUID().slice(0, 8)}`;
+      const failed = await within(
+        writer.write([newEvent({ serviceName: svc })]).then(() => null, (e) => e),
+        3000,
+        "the stopped commit",
+      );
+      assert.ok(failed instanceof UnavailableError, String(failed));
+      assert.ok(failed.retryAfterS > 0);
+      assert.match(failed.message, /nothing was stored/);
+      await hold.release();
+      const [{ n }] = await db.sql`select count(*)::int as n from log_events e
+        join services s on s.id = e.service_id where s.name = ${svc}`;
+      assert.equal(n, 0);
+    } finally {
+      await hold.release();
+      await lane.end({ timeout: 1 });
+    }
+  },
+);
+
 Deno.test("[db] a broken pipe is the database being unavailable (503), not a bug (500)", () => {
   for (const code of ["EPIPE", "ECONNRESET", "CONNECTION_CLOSED", "57P01", "ECONNREFUSED"]) {
     assert.ok(isDbUnavailable({ code }), code);

@@ -138,7 +138,7 @@ export function describeUrl(url: string): string {
 export function surviveLostDbSockets(): void {
   const log = logger("db");
   const handle = (err: unknown, event: Event) => {
-    const code = (err as { code?: unknown })?.code;
+    const code = isNullSocketWrite(err) ? NULL_SOCKET_WRITE : (err as { code?: unknown })?.code;
     if (typeof code !== "string" || !LOST_SOCKET_CODES.has(code)) return;
     event.preventDefault();
     log.warning("a database connection was lost mid-write ({code}); it reconnects on next use", {
@@ -149,7 +149,20 @@ export function surviveLostDbSockets(): void {
   globalThis.addEventListener("error", (e) => handle(e.error, e));
 }
 
+/**
+ * postgres.js 3.4.9 can schedule a write for a connection whose socket it has already dropped
+ * (a backend killed inside a transaction, scripts/repro/postgres-js-stale-error.ts): the timer
+ * then throws. The handle was replaced when the socket was lost; only that timer is left.
+ */
+function isNullSocketWrite(err: unknown): boolean {
+  return err instanceof TypeError && /reading 'write'/.test(err.message) &&
+    /postgres\/src\/connection\.js/.test(err.stack ?? "") && /nextWrite/.test(err.stack ?? "");
+}
+
+const NULL_SOCKET_WRITE = "write to a dropped socket";
+
 const LOST_SOCKET_CODES = new Set([
+  NULL_SOCKET_WRITE,
   "EPIPE",
   "ECONNRESET",
   "ERR_STREAM_WRITE_AFTER_END",

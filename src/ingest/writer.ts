@@ -267,7 +267,14 @@ export class EventWriter {
       // that was cancelled may have committed all the same: retrying it here could store it
       // twice. Its requests get 503; a shipper's retry with a key stores nothing twice.
       if (group.length === 1 || isDbUnavailable(err) || isQueryCancelled(err)) {
-        for (const p of group) p.reject(err);
+        const answer = isQueryCancelled(err)
+          ? new UnavailableError(
+            `The commit was stopped after INGEST_COMMIT_TIMEOUT_MS (${this.#timeoutMs} ms); ` +
+              "nothing was stored. Retry after Retry-After.",
+            2,
+          )
+          : err;
+        for (const p of group) p.reject(answer);
         this.#report(events.length, group.length, started, false);
         // Unreachable: what waits would meet the same, so it hears now, not at its deadline.
         if (isConnectFailure(err)) this.#failQueued(err);
