@@ -4,6 +4,7 @@ import { createDb } from "../src/db/connect.ts";
 import { BOUNDS_DESCRIPTION } from "../src/ingest/histogram.ts";
 import {
   decompose,
+  NO_EVENT_TYPE,
   rangesOf,
   summarize,
   type Summary,
@@ -169,7 +170,8 @@ async function direct(start: number, end: number, services?: string[]): Promise<
     out.total++;
     out.errors += err;
     out.status[r.status_code] = (out.status[r.status_code] ?? 0) + 1;
-    if (r.event_type !== null) out.types[r.event_type] = (out.types[r.event_type] ?? 0) + 1;
+    const type = r.event_type ?? NO_EVENT_TYPE;
+    out.types[type] = (out.types[type] ?? 0) + 1;
     const s = out.services.get(r.name) ?? { total: 0, errors: 0, team: r.team_owner };
     s.total++;
     s.errors += err;
@@ -215,6 +217,11 @@ function assertMatches(s: Summary, d: Direct, label: string) {
     sortedEntries(s.event_type_breakdown),
     sortedEntries(d.types),
     `${label}: types`,
+  );
+  assert.equal(
+    Object.values(s.event_type_breakdown).reduce((a, n) => a + n, 0),
+    s.total_logs,
+    `${label}: the type breakdown adds up to total_logs`,
   );
   assert.deepEqual(
     s.services.map((x) => [x.service_name, x.total, x.errors, x.team_owner]).sort(),

@@ -624,6 +624,13 @@ const sameRanges = (a: WeightedRange[], b: WeightedRange[]) =>
 export const OTHER_EVENT_TYPES = "(other)";
 
 /**
+ * The key of event_type_breakdown under which the summary counts the events sent without an
+ * event type, so that the breakdown adds up to total_logs. Parenthesised like
+ * OTHER_EVENT_TYPES; an event type of exactly this name is added to it.
+ */
+export const NO_EVENT_TYPE = "(none)";
+
+/**
  * event_type_breakdown from netted per-type counts and the events already summed as other: at
  * most `max` types, largest first, plus OTHER_EVENT_TYPES for the rest, so that the breakdown
  * always adds up to the window's typed events exactly. Exact per type when nothing was folded.
@@ -794,6 +801,11 @@ export async function summarize(
       availability_percent: percent(acc.count - acc.errors, acc.count),
       p95_latency_ms: quantile(acc.hist, 0.95),
     });
+  }
+  // Events without a type: whatever the typed ones leave of the total (both are exact).
+  const typed = Object.values(types.breakdown).reduce((a, n) => a + n, 0);
+  if (total.count > typed) {
+    types.breakdown[NO_EVENT_TYPE] = (types.breakdown[NO_EVENT_TYPE] ?? 0) + total.count - typed;
   }
   serviceList.sort((a, b) =>
     b.total - a.total ||

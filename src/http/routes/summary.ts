@@ -2,7 +2,13 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { timeQuery } from "../../metrics/db.ts";
 import type { AppContext } from "../../app.ts";
 import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
-import { MAX_SPAN_DAYS, OTHER_EVENT_TYPES, summarize, SummaryQuery } from "../../query/summary.ts";
+import {
+  MAX_SPAN_DAYS,
+  NO_EVENT_TYPE,
+  OTHER_EVENT_TYPES,
+  summarize,
+  SummaryQuery,
+} from "../../query/summary.ts";
 import { unlessClientGone } from "../client-gone.ts";
 import { problemResponse } from "../openapi.ts";
 
@@ -60,8 +66,14 @@ const Summary = z.object({
       `100), and "${OTHER_EVENT_TYPES}" for the typed events not listed by type. Counts are ` +
       "exact while no rollup row of the window had more types than that; otherwise the " +
       "listed counts are estimates (never negative) and the breakdown still adds up to the " +
-      "typed events exactly. Events without a type are not counted.",
-    example: { "payment.charge": 80_211, deploy: 3, [OTHER_EVENT_TYPES]: 1_520 },
+      `typed events exactly. Events without a type are counted under "${NO_EVENT_TYPE}", so ` +
+      "the breakdown adds up to total_logs.",
+    example: {
+      "payment.charge": 80_211,
+      deploy: 3,
+      [OTHER_EVENT_TYPES]: 1_520,
+      [NO_EVENT_TYPE]: 159_128,
+    },
   }),
   event_types_folded: z.number().int().openapi({
     description: `Typed events counted under "${OTHER_EVENT_TYPES}" instead of their own ` +
