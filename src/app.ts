@@ -73,6 +73,7 @@ export function writerFor(
       if (duplicates) metrics.eventsDeduplicated.inc(duplicates);
     },
     onTimeout: () => metrics.ingestCommitTimeouts.inc(),
+    onCompactionFailure: () => metrics.rollupCompactionFailures.inc(),
   });
 }
 

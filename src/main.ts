@@ -3,6 +3,7 @@ import { buildApp, writerFor } from "./app.ts";
 import { ConfigError, loadEnv, parseConfig } from "./config.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
 import { surviveLostDbSockets } from "./db/connect.ts";
+import { backfillLatencySketches } from "./ingest/rollup.ts";
 import type { EmbeddedDb } from "./db/embedded.ts";
 import { registerJobCrons } from "./jobs/schedule.ts";
 import { configureLogging, logger } from "./logging.ts";
@@ -35,6 +36,8 @@ async function main(): Promise<void> {
       onReplace: (handle) => metrics.dbHandleReplacements.inc({ handle }),
     });
     await prepareSchema(db.sql, config);
+    // Once, after migration 012: bounded by the days kept, a day per transaction, logged.
+    await backfillLatencySketches(db.sql, config.rollupMaxEventTypes);
   } catch (err) {
     log.fatal("start-up failed: {error}", { error: err instanceof Error ? err.message : err });
     if (db) await closeWithin(db, log);

@@ -241,7 +241,7 @@ dbTest("[deploy] the dashboard JSON parses and uses only provisioned datasources
 });
 
 dbTest(
-  "[deploy] the dashboard's SQL runs on the schema; p95 matches histogram_quantile",
+  "[deploy] the dashboard's SQL runs on the schema; p95 within 1% of the exact value",
   async () => {
     const { base, server } = serveApp();
     try {
@@ -278,9 +278,10 @@ dbTest(
         assert.ok(row, `${title}: a row for ${service}`);
         return row;
       };
-      // 95th of 100 events: 90 sit in (2.5, 5] ms and 10 in (100, 150] ms, so the 5th of those
-      // 10 is interpolated halfway: 100 + 50 * 5/10.
-      assert.equal(Number(find("p95 latency", "deploy-p95").p95_latency_ms), 125);
+      // The 95th of 100 events: 90 are 3 ms, 10 are 120 ms, so 120 within 1% (and at most 120,
+      // the greatest).
+      const p95 = Number(find("p95 latency", "deploy-p95").p95_latency_ms);
+      assert.ok(p95 <= 120 && p95 >= 120 * 0.99, `p95 ${p95}`);
       assert.equal(Number(find("error rate", "deploy-err").error_ratio), 0.2);
       assert.equal(Number(find("average latency", "deploy-p95").avg_latency_ms), 14.7);
       const table = find("services in", "deploy-err");

@@ -255,6 +255,69 @@ function assertSeries(s: Summary, d: Direct, stepMs: number, label: string) {
   assert.equal(s.series.reduce((a, p) => a + p.errors, 0), s.total_errors, `${label}: errors sum`);
 }
 
+interface ExactLatency {
+  min: number | null;
+  max: number | null;
+  p: [number, number, number] | null;
+  services: Map<string, number>;
+  series: Map<number, number>;
+}
+
+/** Min, max and percentile_cont of the window's latencies: overall, per service, per step. */
+async function exactLatency(start: number, end: number, stepMs: number): Promise<ExactLatency> {
+  const from = new Date(start), to = new Date(end);
+  const [t] = await db.sql<{ min: number | null; max: number | null; p: number[] | null }[]>`
+    select min(latency_ms), max(latency_ms),
+      percentile_cont(array[0.5, 0.95, 0.99]) within group (order by latency_ms) as p
+    from log_events where "timestamp" >= ${from} and "timestamp" < ${to}`;
+  const services = await db.sql<{ name: string; p95: number }[]>`
+    select s.name, percentile_cont(0.95) within group (order by e.latency_ms) as p95
+    from log_events e join services s on s.id = e.service_id
+    where e."timestamp" >= ${from} and e."timestamp" < ${to} group by 1`;
+  const series = await db.sql<{ start: Date; p95: number }[]>`
+    select date_bin(${stepMs / 1000} * interval '1 second', "timestamp", to_timestamp(0)) as start,
+      percentile_cont(0.95) within group (order by latency_ms) as p95
+    from log_events where "timestamp" >= ${from} and "timestamp" < ${to} group by 1`;
+  return {
+    min: t.min,
+    max: t.max,
+    p: t.p ? [t.p[0], t.p[1], t.p[2]] : null,
+    services: new Map(services.map((r) => [r.name, r.p95])),
+    series: new Map(series.map((r) => [r.start.getTime(), r.p95])),
+  };
+}
+
+/** Within 1% of the exact value (what the latency buckets guarantee). */
+function assertNear(v: number | null, exact: number, label: string) {
+  assert.ok(v !== null && Math.abs(v - exact) <= exact * 0.01, `${label}: ${v} vs exact ${exact}`);
+}
+
+/** Every percentile within 1% of percentile_cont and within the window's min and max. */
+function assertLatency(s: Summary, e: ExactLatency, label: string) {
+  assert.equal(s.latency.min, e.min, `${label}: min`);
+  assert.equal(s.latency.max, e.max, `${label}: max`);
+  const within = (v: number | null, what: string) =>
+    assert.ok(v === null || (v >= e.min! && v <= e.max!), `${label}: ${what} ${v} in range`);
+  if (e.p === null) {
+    assert.deepEqual([s.latency.p50, s.latency.p95, s.latency.p99], [null, null, null]);
+  } else {
+    assertNear(s.latency.p50, e.p[0], `${label}: p50`);
+    assertNear(s.latency.p95, e.p[1], `${label}: p95`);
+    assertNear(s.latency.p99, e.p[2], `${label}: p99`);
+  }
+  for (const x of s.services) {
+    assertNear(x.p95_latency_ms, e.services.get(x.service_name)!, `${label}: ${x.service_name}`);
+    within(x.p95_latency_ms, x.service_name);
+  }
+  for (const p of s.series) {
+    const exact = e.series.get(Date.parse(p.start));
+    if (exact === undefined) assert.equal(p.p95_latency_ms, null, `${label}: ${p.start}`);
+    else assertNear(p.p95_latency_ms, exact, `${label}: series ${p.start}`);
+    within(p.p95_latency_ms, `series ${p.start}`);
+  }
+  for (const v of [s.latency.p50, s.latency.p95, s.latency.p99]) within(v, "percentile");
+}
+
 async function assertProblem(params: Record<string, string | string[]>, field: string) {
   const res = await app.request(`/logs/summary?${query(params)}`);
   const text = await res.text();
@@ -374,11 +437,13 @@ dbTest("[summary] the additive and the subtractive forms are both exact", async 
         summarize(db.sql, q, { form: "subtractive", now }),
       ]);
       const label = `${name} ${step}`;
+      const exact = await exactLatency(w.start, w.end, stepMs);
       for (const s of [add, sub]) {
         assertMatches(s, d, label);
         assertSeries(s, d, stepMs, label);
+        assertLatency(s, exact, label);
       }
-      // Histograms are exact counts in both forms, so every percentile agrees; the mean may
+      // Bucket counts are exact in both forms, so every percentile agrees; the mean may
       // differ in the last bits of a float sum.
       const { avg: a1, ...p1 } = add.latency, { avg: a2, ...p2 } = sub.latency;
       assert.deepEqual(p2, p1, `${label}: percentiles`);
@@ -400,7 +465,8 @@ dbTest("[summary] the additive and the subtractive forms are both exact", async 
   const lat = await summarize(db.sql, q as SummaryQueryInput, { form: "subtractive", now });
   assert.equal(lat.total_logs, 100);
   assert.equal(lat.latency.avg, 155.5);
-  assert.ok(lat.latency.p95! > 100 && lat.latency.p95! <= 150, `p95 ${lat.latency.p95}`);
+  assertNear(lat.latency.p95, 120 + 0.05 * 1880, "latency-svc p95");
+  assert.deepEqual([lat.latency.min, lat.latency.max], [3, 2000]);
 });
 
 dbTest("[summary] windows of hours, minutes and under a minute match log_events", async () => {
@@ -452,28 +518,37 @@ dbTest(
   },
 );
 
-dbTest("[summary] percentiles fall in the bucket of a known latency mix", async () => {
-  const s = await summary({ ...range(WIDE), service_name: "latency-svc" });
-  assert.equal(s.total_logs, 100);
-  assert.equal(s.latency.avg, 155.5); // (50×3 + 45×120 + 5×2000) / 100, exact
-  const { p50, p95, p99 } = s.latency;
-  assert.ok(p50! > 2.5 && p50! <= 5, `p50 ${p50}`);
-  assert.ok(p95! > 100 && p95! <= 150, `p95 ${p95}`);
-  assert.ok(p99! > 1000 && p99! <= 2500, `p99 ${p99}`);
-  assert.equal(s.services[0].p95_latency_ms, p95);
-  // A latency exactly on a bound belongs to the bucket below it (bounds are inclusive), also
-  // when read from the fact table: 100 ms is in (75, 100].
-  const b = await summary({ ...range(SUBMINUTE), service_name: "bounds-svc" });
-  assert.equal(b.total_logs, 20);
-  assert.equal(b.total_errors, 5);
-  assert.equal(b.error_rate_percent, 25);
-  assert.equal(b.services[0].availability_percent, 75);
-  assert.deepEqual(b.event_type_breakdown, { probe: 20 });
-  for (const p of [b.latency.p50, b.latency.p95, b.latency.p99]) {
-    assert.ok(p! > 75 && p! <= 100, `${p}`);
-  }
-  assert.equal(b.latency.avg, 100);
-});
+dbTest(
+  "[summary] percentiles of a known latency mix are percentile_cont's, within 1%",
+  async () => {
+    const s = await summary({ ...range(WIDE), service_name: "latency-svc" });
+    assert.equal(s.total_logs, 100);
+    assert.equal(s.latency.avg, 155.5); // (50×3 + 45×120 + 5×2000) / 100, exact
+    assert.equal(s.latency.min, 3);
+    assert.equal(s.latency.max, 2000);
+    const { p50, p95, p99 } = s.latency;
+    // percentile_cont: p50 halfway between the 50th (3) and 51st (120) values; p95 the 96th
+    // (120, 0.05 of the way to 2000); p99 0.01 of the way from the 99th (2000) to the 100th.
+    const near = (v: number | null, exact: number) =>
+      assert.ok(Math.abs(v! - exact) <= exact * 0.01, `${v} vs ${exact}`);
+    near(p50, 61.5);
+    near(p95, 120 + 0.05 * 1880);
+    near(p99, 2000);
+    assert.equal(s.services[0].p95_latency_ms, p95);
+    // One latency only: every percentile is that latency exactly (min = max).
+    const b = await summary({ ...range(SUBMINUTE), service_name: "bounds-svc" });
+    assert.equal(b.total_logs, 20);
+    assert.equal(b.total_errors, 5);
+    assert.equal(b.error_rate_percent, 25);
+    assert.equal(b.services[0].availability_percent, 75);
+    assert.deepEqual(b.event_type_breakdown, { probe: 20 });
+    assert.deepEqual(
+      [b.latency.min, b.latency.p50, b.latency.p95, b.latency.p99, b.latency.max],
+      [100, 100, 100, 100, 100],
+    );
+    assert.equal(b.latency.avg, 100);
+  },
+);
 
 dbTest("[summary] series buckets are aligned, continuous, exact and sum to the total", async () => {
   const d = await direct(WIDE.start, WIDE.end);
@@ -540,7 +615,14 @@ dbTest("[summary] an empty window answers zeros, nulls and empty buckets", async
   assert.equal(s.error_rate_percent, 0);
   assert.deepEqual(s.status_code_breakdown, {});
   assert.deepEqual(s.event_type_breakdown, {});
-  assert.deepEqual(s.latency, { avg: null, p50: null, p95: null, p99: null });
+  assert.deepEqual(s.latency, {
+    avg: null,
+    min: null,
+    max: null,
+    p50: null,
+    p95: null,
+    p99: null,
+  });
   assert.deepEqual(s.services, []);
   assert.equal(s.step, "15m");
   assert.equal(s.series.length, 193);

@@ -5,7 +5,7 @@
 // in SQL rather than in JS saves shipping and parsing a second JSON document per commit.
 // tests/ingest_test.ts checks the result equals observian_rollup_rebuild() from the facts.
 import { type Sql, statementTimeout } from "../db/connect.ts";
-import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS } from "./histogram.ts";
+import { logger } from "../logging.ts";
 
 /**
  * Event types a rollup row keeps by default; the events of any other type are counted in the
@@ -25,15 +25,34 @@ export const COMPACT_TIMEOUT_MS = 20_000;
  * observian_rollup_add() uses to rebuild from the facts.
  */
 export function pendingCte(source: string): string {
+  // Latency buckets per delta as parallel arrays (sql/012_latency_sketch.sql); each latency is
+  // clamped at 1e250 in the sum so that no sum of stored values overflows double precision.
   return `rollup_pending as (
     insert into log_rollup_pending (service_id, bucket, status_code, event_type, count, errors,
-      latency_sum, ${HISTOGRAM_COLUMNS.join(", ")})
-    select service_id, date_trunc('minute', "timestamp", 'UTC'), status_code, event_type,
-      count(*), count(*) filter (where status_code >= 500), sum(latency_ms),
-      ${HISTOGRAM_FILTERS}
-    from ${source} group by 1, 2, 3, 4
+      latency_sum, lat_min, lat_max, lat_idx, lat_cnt)
+    select service_id, bucket, status_code, event_type, sum(n), sum(errors), sum(latency_sum),
+      min(lat_min), max(lat_max), array_agg(idx order by idx), array_agg(n order by idx)
+    from (
+      select service_id, date_trunc('minute', "timestamp", 'UTC') as bucket, status_code,
+        event_type, observian_latency_index(latency_ms) as idx, count(*) as n,
+        count(*) filter (where status_code >= 500) as errors,
+        sum(least(latency_ms, 1e250)) as latency_sum, min(latency_ms) as lat_min,
+        max(latency_ms) as lat_max
+      from ${source} group by 1, 2, 3, 4, 5
+    ) d
+    group by 1, 2, 3, 4
     returning 1
   )`;
+}
+
+/** Most compaction transactions one compactRollups call runs back to back on a backlog… */
+const COMPACT_MAX_RUNS = 20;
+/** …and none starts this long after the first did: a call ends within this + one timeout. */
+const COMPACT_BUDGET_MS = 10_000;
+
+/** A delta compaction could not fold and set aside in log_rollup_rejected. */
+export class RollupRejectedError extends Error {
+  override name = "RollupRejectedError";
 }
 
 export interface CompactOptions {
@@ -43,47 +62,124 @@ export interface CompactOptions {
   maxRows?: number;
   /** statement_timeout of each transaction. */
   timeoutMs?: number;
+  /**
+   * Called for each compaction transaction that failed on the data (not on time or the
+   * connection), before it is retried on fewer deltas; `rejected` when that was one delta alone,
+   * now set aside.
+   */
+  onDataError?: (err: unknown, rejected: boolean) => void;
 }
 
-/** Most compaction transactions one compactRollups call runs back to back on a backlog… */
-const COMPACT_MAX_RUNS = 20;
-/** …and none starts this long after the first did: a call ends within this + one timeout. */
-const COMPACT_BUDGET_MS = 10_000;
+// Failures of the transaction rather than of the deltas: retrying on fewer deltas would not
+// help (the timeout is per transaction, and a smaller one is tried next time anyway).
+const TRANSIENT = /^(08|40|53|57)/;
+const isTransient = (err: unknown) => {
+  const code = (err as { code?: unknown }).code;
+  return typeof code !== "string" || TRANSIENT.test(code);
+};
 
 /**
  * Folds pending deltas into the tiers, at most `maxRows` a transaction, continuing while a run
  * leaves more (up to COMPACT_MAX_RUNS and COMPACT_BUDGET_MS): a backlog drains now rather than a
- * batch per later write. Returns the deltas moved, or -1 when another session is already doing it. Then
- * vacuums the pending table: it turns over every second, and waiting for autovacuum (a minute
- * apart by default) let a 30 s load leave 230k dead rows that each compaction scanned again.
+ * batch per later write. Returns the deltas moved, or -1 when another session is already doing
+ * it. Then vacuums the pending table: it turns over every second, and waiting for autovacuum (a
+ * minute apart by default) let a 30 s load leave 230k dead rows that each compaction scanned
+ * again.
+ *
+ * Never wedged by what is stored: a transaction that fails on the data (an SQLSTATE outside
+ * connection, transaction, resource and operator classes) is retried on a tenth of the deltas,
+ * down to one, and a single delta that still fails is moved to log_rollup_rejected (its events
+ * stay in log_events), so the rest are folded. Such failures are reported to `onDataError`;
+ * the caller logs and counts them.
  */
 export async function compactRollups(sql: Sql, opts: CompactOptions = {}): Promise<number> {
   const maxTypes = opts.maxEventTypes ?? DEFAULT_ROLLUP_MAX_EVENT_TYPES;
   const maxRows = opts.maxRows ?? COMPACT_MAX_ROWS;
   const timeoutMs = opts.timeoutMs ?? COMPACT_TIMEOUT_MS;
   let total = 0;
+  let size = maxRows;
   const started = Date.now();
   for (let run = 0; run < COMPACT_MAX_RUNS && Date.now() - started < COMPACT_BUDGET_MS; run++) {
-    const [, [row]] = await sql.begin((tx) => [
-      statementTimeout(tx, timeoutMs),
-      tx<{ moved: string }[]>`
-        select observian_rollup_compact(${maxTypes}::int, ${maxRows}::int) as moved`,
-    ]);
-    const moved = Number(row.moved);
+    let moved: number;
+    try {
+      const [, [row]] = await sql.begin((tx) => [
+        statementTimeout(tx, timeoutMs),
+        tx<{ moved: string }[]>`
+          select observian_rollup_compact(${maxTypes}::int, ${size}::int) as moved`,
+      ]);
+      moved = Number(row.moved);
+    } catch (err) {
+      if (isTransient(err)) throw err;
+      if (size > 1) {
+        opts.onDataError?.(err, false);
+        size = Math.max(1, Math.floor(size / 10));
+        continue;
+      }
+      const reason = String((err as Error)?.message ?? err).slice(0, 2000);
+      const [r] = await sql<{ n: number }[]>`
+        select observian_rollup_reject_first(${reason}) as n`;
+      opts.onDataError?.(err, r.n > 0);
+      continue;
+    }
     if (moved < 0) return run === 0 ? -1 : total;
     total += moved;
-    if (moved < maxRows) break;
+    if (moved < size) break;
+    // Back to full batches once past the delta that failed.
+    size = Math.min(maxRows, size * 10);
   }
   if (total > 0) await sql`vacuum (skip_locked) log_rollup_pending`;
   return total;
 }
 
-// Built once from this module's constants (never from input): bucket i holds latencies in
-// (bound[i-1], bound[i]], the last one everything above the largest finite bound.
-const HISTOGRAM_FILTERS = HISTOGRAM_COLUMNS.map((_, i) => {
-  const upper = LATENCY_BOUNDS_MS[i];
-  const lower = i > 0 ? `latency_ms > ${LATENCY_BOUNDS_MS[i - 1]}` : "";
-  const cond = upper === Infinity ? lower : [lower, `latency_ms <= ${upper}`].filter(Boolean)
-    .join(" and ");
-  return `count(*) filter (where ${cond})`;
-}).join(",\n      ");
+/** Days whose latency buckets migration 012 left to rebuild, if any. */
+export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Promise<number> {
+  const log = logger("ingest", "backfill");
+  const days = await sql<{ day: Date }[]>`select day from rollup_sketch_backfill order by day`;
+  let done = 0;
+  for (const { day } of days) {
+    const next = new Date(day.getTime() + 86_400_000);
+    // Repeatable read: the rebuild reads one snapshot of the day's events, and deltas
+    // committed after it stay pending for compaction, as their events are not in it.
+    const rebuilt = await retrySerialization(() =>
+      sql.begin("isolation level repeatable read", async (tx) => {
+        // Compaction waits meanwhile, so no delta of the day lands in a row being rebuilt.
+        await tx`select pg_advisory_xact_lock(7246330003)`;
+        // Another instance starting at the same time may have done it.
+        const claimed = await tx`delete from rollup_sketch_backfill where day = ${day} returning 1`;
+        if (claimed.length === 0) return null;
+        const [c] = await tx<{ events: string; rolled: string | null }[]>`
+        select (select count(*) from log_events
+                where "timestamp" >= ${day} and "timestamp" < ${next}) as events,
+               (select sum(count) from log_rollup_1d_store where bucket = ${day}) as rolled`;
+        // Events pruned while the day's rollups were kept: rebuilding would lose counts.
+        const whole = c.events === (c.rolled ?? "0");
+        if (whole) {
+          await tx`select observian_rollup_rebuild(${day}, ${next},
+          ${maxTypes ?? DEFAULT_ROLLUP_MAX_EVENT_TYPES}::int)`;
+        }
+        return whole;
+      })
+    );
+    done++;
+    if (rebuilt === null) continue;
+    log.info("latency buckets of {day}: {what} ({done}/{total} days)", {
+      day: day.toISOString().slice(0, 10),
+      what: rebuilt ? "rebuilt from log_events" : "events pruned, left without",
+      done,
+      total: days.length,
+    });
+  }
+  return done;
+}
+
+/** `fn` again (up to 5 times) when it failed with 40001: a compaction committed under it. */
+async function retrySerialization<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { code?: string }).code !== "40001" || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}

@@ -70,6 +70,8 @@ export interface EventWriterOptions {
   onFlush?: (info: FlushInfo) => void;
   /** Told of every write that was past its deadline. */
   onTimeout?: () => void;
+  /** Called for each rollup compaction transaction that failed (see compactRollups). */
+  onCompactionFailure?: () => void;
 }
 
 /** After the commit timeout, how long a commit may still run before its handle is replaced. */
@@ -94,6 +96,8 @@ export class EventWriter {
   #flushes = new Set<Promise<void>>();
   readonly #maxFlushes: number;
   #compacting: Promise<void> | null = null;
+  /** Compaction calls in a row that saw a failure: the second one on is logged as an error. */
+  #compactionFailStreak = 0;
   #lastCompaction = 0;
   readonly #compactEveryMs: number;
   #serviceIds = new Map<string, number>();
@@ -186,11 +190,31 @@ export class EventWriter {
     const now = Date.now();
     if (this.#compacting || now - this.#lastCompaction < this.#compactEveryMs) return;
     this.#lastCompaction = now;
-    const compaction = compactRollups(this.sql, { maxEventTypes: this.opts.maxEventTypes });
+    let failed = false;
+    const failure = (err: unknown, what: string, lost = false) => {
+      this.opts.onCompactionFailure?.();
+      // Once is a blip (a lock, a restart); again on the next call is not going away alone.
+      const level = lost || failed || this.#compactionFailStreak > 0 ? "error" : "warning";
+      failed = true;
+      this.#log[level](`rollup compaction failed${what}: {error}`, { error: String(err) });
+    };
+    const compaction = compactRollups(this.sql, {
+      maxEventTypes: this.opts.maxEventTypes,
+      onDataError: (err, rejected) =>
+        failure(
+          err,
+          rejected
+            ? " on one delta alone, set aside in log_rollup_rejected (its events stay in " +
+              "log_events; observian_rollup_rebuild() counts them again)"
+            : ", retrying on fewer deltas",
+          rejected,
+        ),
+    });
     this.#compacting = bounded(compaction, this.#timeoutMs * 3)
-      .catch((err) =>
-        this.#log.warning("rollup compaction failed: {error}", { error: String(err) })
-      )
+      .catch((err) => failure(err, ""))
+      .then(() => {
+        this.#compactionFailStreak = failed ? this.#compactionFailStreak + 1 : 0;
+      })
       .then(() => {
         this.#compacting = null;
       });

@@ -164,6 +164,13 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Rollup deltas waiting for compaction (log_rollup_pending), read at scrape.",
       registers,
     }),
+    rollupCompactionFailures: new Counter({
+      name: "observian_rollup_compaction_failures_total",
+      help: "Rollup compaction transactions of this instance that failed (on time, the " +
+        "connection or the data). A failure on the data is retried on fewer deltas, and one " +
+        "delta that fails alone is set aside in log_rollup_rejected.",
+      registers,
+    }),
     // Shared across instances (rollup_fold_stats, written by compaction), read at scrape.
     rollupFoldedEventTypes: new Counter({
       name: "observian_rollup_folded_event_types_total",

@@ -10,7 +10,7 @@ import { z } from "@hono/zod-openapi";
 import type { Fragment, PendingQuery } from "postgres";
 import type { Sql } from "../db/connect.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
-import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS, quantile } from "../ingest/histogram.ts";
+import { Sketch } from "../ingest/histogram.ts";
 import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
 import { boundedQueries, type QueryBounds } from "./bounded.ts";
 import { filterQueryFields } from "./filters.ts";
@@ -287,9 +287,10 @@ export interface WeightedRange extends Range {
 export interface TierRow {
   /**
    * service: per service; series: per step bucket; status/event: one count; event_other: the
-   * typed events not listed as an event row.
+   * typed events not listed as an event row; sketch: one row's latency buckets (count: its
+   * weight).
    */
-  kind: "service" | "series" | "status" | "event" | "event_other";
+  kind: "service" | "series" | "status" | "event" | "event_other" | "sketch";
   service_name: string | null;
   team_owner: string | null;
   start: Date | null;
@@ -297,8 +298,25 @@ export interface TierRow {
   count: number;
   errors: number | null;
   latency_sum: number | null;
-  /** "{n0,n1,…}" (see histogramSums). */
-  hist: string | null;
+  /** sketch rows: lat_idx and lat_cnt as array text ("{-3,12}", "{1,4}"). */
+  sk_idx: string | null;
+  sk_cnt: string | null;
+}
+
+/** One row's latency buckets for the series: its step bucket and weight. */
+export interface SketchRow {
+  start: Date;
+  wt: number;
+  sk_idx: string;
+  sk_cnt: string;
+}
+
+/** The least and greatest latency per service and step bucket. */
+export interface BoundsRow {
+  service_name: string;
+  start: Date;
+  min: number | null;
+  max: number | null;
 }
 
 export type RawRow = {
@@ -306,6 +324,7 @@ export type RawRow = {
   service_name: string;
   team_owner: string | null;
   status_code: number;
+  /** The latency bucket (observian_latency_index). */
   hidx: number;
   start: Date;
   n: number;
@@ -356,20 +375,9 @@ function times(sql: Sql, ranges: WeightedRange[]): Fragment {
   return weighted(ranges) ? sql`wt * ` : sql``;
 }
 
-// Fixed text from our own column names, built once: 20 sum() fragments per query would be 40
-// postgres.js Query objects (each a Promise) per use.
-const HIST_SUMS = `array[${HISTOGRAM_COLUMNS.map((c) => `sum(${c})`).join(", ")}]::text`;
-const HIST_SUMS_WEIGHTED = `array[${
-  HISTOGRAM_COLUMNS.map((c) => `sum(wt * ${c})`).join(", ")
-}]::text`;
-
-/**
- * array[sum(h00), …, sum(h19)], weighted when `ranges` need it, as text ("{1,0,…}"): the
- * histogram of the rows. Text, split in parseHist, costs a third of postgres.js's array parser.
- */
-function histogramSums(sql: Sql, ranges: WeightedRange[]): Fragment {
-  return sql.unsafe(weighted(ranges) ? HIST_SUMS_WEIGHTED : HIST_SUMS);
-}
+// Stored latencies from before the input bounds reach 1.8e308 ms: two of them overflow double
+// precision when added (an error in PostgreSQL), so every latency sum clamps what it adds.
+const LATENCY_CAP = "1e250";
 
 const stepInterval = (sql: Sql, stepMs: number) =>
   sql`(${stepMs / 1000}::int * interval '1 second')`;
@@ -389,12 +397,11 @@ export function tierSummary(
   maxTypes: number,
 ): PendingQuery<TierRow[]> {
   const x = times(sql, ranges);
-  const hist = histogramSums(sql, ranges);
   const series = stepMs
     ? sql`
       union all
       select 'series', null, null, date_bin(${stepInterval(sql, stepMs)}, bucket, to_timestamp(0)),
-             null, sum(${x}count)::float8, sum(${x}errors)::float8, null, ${hist}
+             null, sum(${x}count)::float8, sum(${x}errors)::float8, null, null, null
       from r group by 4`
     : sql``;
   // Materialized: each row is read once, and the map expansion above it (estimated at 100
@@ -418,16 +425,22 @@ export function tierSummary(
       ) k
     )
     select 'service' as kind, s.name as service_name, s.team_owner, null::timestamptz as start,
-           null::text as key, x.count, x.errors, x.latency_sum, x.hist
+           null::text as key, x.count, x.errors, x.latency_sum, null::text as sk_idx,
+           null::text as sk_cnt
     from (
       select service_id, sum(${x}count)::float8 as count, sum(${x}errors)::float8 as errors,
-             sum(${x}latency_sum) as latency_sum, ${hist} as hist
+             sum(${x}least(latency_sum, ${sql.unsafe(LATENCY_CAP)})) as latency_sum
       from r group by service_id
     ) x
     join services s on s.id = x.service_id
     ${series}
     union all
-    select 'status', null, null, null, key, sum(n)::float8, null, null, null
+    select 'sketch', s.name, null, null, null, r.wt::float8, null, null, r.lat_idx::text,
+           r.lat_cnt::text
+    from r join services s on s.id = r.service_id
+    where cardinality(r.lat_idx) > 0
+    union all
+    select 'status', null, null, null, key, sum(n)::float8, null, null, null, null
     from (
       select key, ${x}(counts ->> key)::bigint as n
       from (select wt, status_counts as counts, jsonb_object_keys(status_counts) as key
@@ -435,16 +448,16 @@ export function tierSummary(
     ) kv
     group by key
     union all
-    select 'event', null, null, null, key, n, null, null, null
+    select 'event', null, null, null, key, n, null, null, null, null
     from types where rank <= ${maxTypes}
     union all
     select 'event_other', null, null, null, null,
       coalesce((select sum(n) from types where rank > ${maxTypes}), 0)
         + coalesce((select sum(${x}event_other) from r), 0)::float8,
-      null, null, null`;
+      null, null, null, null`;
 }
 
-/** Count, errors and histogram per step bucket (UTC-aligned) from one rollup tier. */
+/** Count and errors per step bucket (UTC-aligned) from one rollup tier. */
 export function tierSeries(
   sql: Sql,
   tier: Tier,
@@ -453,12 +466,12 @@ export function tierSeries(
   services?: string[],
 ): PendingQuery<TierRow[]> {
   const x = times(sql, ranges);
-  const hist = histogramSums(sql, ranges);
   return sql<TierRow[]>`
     select 'series' as kind, null as service_name, null as team_owner,
            date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as start,
            null as key, sum(${x}r.count)::float8 as count,
-           sum(${x}r.errors)::float8 as errors, null as latency_sum, ${hist} as hist
+           sum(${x}r.errors)::float8 as errors, null as latency_sum, null as sk_idx,
+           null as sk_cnt
     from (
       select r.*, ${weightOf(sql, sql`r.bucket`, ranges)} as wt
       from ${sql(tableOf(tier))} r
@@ -469,8 +482,8 @@ export function tierSeries(
 }
 
 /**
- * The sub-minute pieces from the fact table: per service, status, histogram bucket (same bounds
- * as the rollups, passed in) and series step bucket ("stats" rows), and per event type apart
+ * The sub-minute pieces from the fact table: per service, status, latency bucket (as the
+ * rollups count them) and series step bucket ("stats" rows), and per event type apart
  * ("event" rows, the `maxTypes` largest; the rest summed in one "event_other" row), so that
  * distinct types do not multiply the other rows.
  */
@@ -481,7 +494,6 @@ export function rawEdgeStats(
   services: string[] | undefined,
   maxTypes: number,
 ): PendingQuery<RawRow[]> {
-  const bounds = `{${LATENCY_BOUNDS_MS.filter(Number.isFinite).join(",")}}`;
   return sql<RawRow[]>`
     with e as materialized (
       select e.service_id, e.status_code, e.event_type, e.latency_ms, e."timestamp" as ts,
@@ -500,14 +512,9 @@ export function rawEdgeStats(
     from (
       select e.service_id, e.status_code, e.hidx,
              date_bin(${stepInterval(sql, stepMs)}, e.ts, to_timestamp(0)) as start,
-             sum(e.wt)::float8 as n, sum(e.wt * e.latency_ms) as latency_sum
-      from (
-        select e.*,
-               -- upper bounds are inclusive: the bucket is the number of bounds below
-               (select count(*) from unnest(${bounds}::float8[]) b where b < e.latency_ms)::int
-                 as hidx
-        from e
-      ) e
+             sum(e.wt)::float8 as n,
+             sum(e.wt * least(e.latency_ms, ${sql.unsafe(LATENCY_CAP)})) as latency_sum
+      from (select e.*, observian_latency_index(e.latency_ms)::int as hidx from e) e
       group by 1, 2, 3, 4
     ) x
     join services s on s.id = x.service_id
@@ -520,10 +527,86 @@ export function rawEdgeStats(
     having count(*) > 0`;
 }
 
+/**
+ * The latency buckets of the series from the given tiers, a row per stored row with its step
+ * bucket and weight. Without a service filter the 1h and 1d tiers are read from their
+ * all-services rows (log_latency_1h/_1d, sql/012): one row per hour instead of one per service
+ * and hour.
+ */
+export function seriesSketches(
+  sql: Sql,
+  tiers: { tier: Tier; ranges: WeightedRange[] }[],
+  stepMs: number,
+  services: string[] | undefined,
+): PendingQuery<SketchRow[]> {
+  const parts = tiers.map(({ tier, ranges }) => {
+    const all = !services && tier !== "1m";
+    const table = all ? `log_latency_${tier}` : tableOf(tier);
+    return sql`
+      select date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as start,
+             ${weightOf(sql, sql`r.bucket`, ranges)}::float8 as wt, r.lat_idx::text as sk_idx,
+             r.lat_cnt::text as sk_cnt
+      from ${sql(table)} r
+      where (${inRanges(sql, sql`r.bucket`, ranges)})
+        ${all ? sql`` : serviceFilter(sql, sql`r.service_id`, services)}
+        and cardinality(r.lat_idx) > 0`;
+  });
+  if (parts.length === 0) {
+    return sql<SketchRow[]>`
+      select null::timestamptz as start, null::float8 as wt, null as sk_idx, null as sk_cnt
+      where false`;
+  }
+  return sql<SketchRow[]>`${parts.reduce((acc, p) => sql`${acc} union all ${p}`)}`;
+}
+
+/**
+ * The least and greatest latency per service and step bucket over `pieces`, which must all be
+ * added (min and max cannot be subtracted): read from the rows' lat_min/lat_max and, for the
+ * partial minutes, from the events.
+ */
+export function latencyBounds(
+  sql: Sql,
+  pieces: Piece[],
+  stepMs: number,
+  services: string[] | undefined,
+): PendingQuery<BoundsRow[]> {
+  const step = stepInterval(sql, stepMs);
+  const parts: Fragment[] = [];
+  for (const { tier } of TIERS) {
+    const ranges = rangesOf(pieces, tier);
+    if (ranges.length === 0) continue;
+    parts.push(sql`
+      select service_id, date_bin(${step}, bucket, to_timestamp(0)) as start,
+             min(lat_min) as lo, max(lat_max) as hi
+      from ${sql(tableOf(tier))} r
+      where (${inRanges(sql, sql`r.bucket`, ranges)})
+        ${serviceFilter(sql, sql`r.service_id`, services)}
+      group by 1, 2`);
+  }
+  const raw = rangesOf(pieces, "raw");
+  if (raw.length > 0) {
+    parts.push(sql`
+      select service_id, date_bin(${step}, "timestamp", to_timestamp(0)) as start,
+             min(latency_ms) as lo, max(latency_ms) as hi
+      from log_events e
+      where (${inRanges(sql, sql`e."timestamp"`, raw)})
+        ${serviceFilter(sql, sql`e.service_id`, services)}
+      group by 1, 2`);
+  }
+  const union = parts.reduce((acc, p) => sql`${acc} union all ${p}`);
+  return sql<BoundsRow[]>`
+    select s.name as service_name, b.start, min(b.lo) as min, max(b.hi) as max
+    from (${union}) b join services s on s.id = b.service_id
+    group by 1, 2`;
+}
+
 // ---- assembly ------------------------------------------------------------------------------
 
 export interface LatencySummary {
   avg: number | null;
+  /** The least and greatest latency of the window's events (every percentile lies between). */
+  min: number | null;
+  max: number | null;
   p50: number | null;
   p95: number | null;
   p99: number | null;
@@ -567,21 +650,10 @@ interface Acc {
   count: number;
   errors: number;
   latencySum: number;
-  hist: number[];
+  sketch: Sketch;
 }
 
-const newAcc = (): Acc => ({
-  count: 0,
-  errors: 0,
-  latencySum: 0,
-  hist: new Array(LATENCY_BOUNDS_MS.length).fill(0),
-});
-
-function addHist(into: number[], from: readonly number[]) {
-  for (let i = 0; i < into.length; i++) into[i] += from[i] ?? 0;
-}
-
-const parseHist = (text: string) => text.slice(1, -1).split(",").map(Number);
+const newAcc = (): Acc => ({ count: 0, errors: 0, latencySum: 0, sketch: new Sketch() });
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const percent = (part: number, whole: number) => whole === 0 ? 0 : round2((part / whole) * 100);
@@ -726,10 +798,32 @@ export async function summarize(
       queries.push(run((conn) => tierSeries(conn, tier, series, stepMs, services)));
     }
   });
+  // The latency buckets of the series, tier by tier, apart from the counts above: without a
+  // service filter they come from the all-services rows.
+  const sketchTiers = TIERS.flatMap(({ tier }, i) => {
+    const ranges = i <= maxSeriesTier ? rangesOf(seriesPieces, tier) : [];
+    return ranges.length > 0 ? [{ tier, ranges }] : [];
+  });
+  // Min and max cannot be netted: they are read from pieces that are only ever added, at the
+  // series' tier so that each step bucket has its own.
+  const additive = decompose(w.start, w.end, { now, form: "additive", maxTier: maxSeriesTier });
   // Raw pieces (partial minutes) are the same for both.
   const raw = rangesOf(pieces, "raw");
-  const [rawRows, ...tierRows] = await Promise.all([
-    raw.length === 0 ? [] : run((conn) => rawEdgeStats(conn, raw, stepMs, services, maxTypes)),
+  // One connection for these three, one after the other: a connection per query held a
+  // summary's share of the pool above what the counts alone needed.
+  const latency = boundedQueries(sql, bounds, (conn) =>
+    [
+      raw.length === 0
+        ? conn<RawRow[]>`select 1 where false`
+        : rawEdgeStats(conn, raw, stepMs, services, maxTypes),
+      latencyBounds(conn, additive, stepMs, services),
+      seriesSketches(conn, sketchTiers, stepMs, services),
+    ] as const).catch((err) => {
+      failed.abort(err);
+      throw err;
+    });
+  const [[rawRows, boundsRows, seriesSketchRows], ...tierRows] = await Promise.all([
+    latency,
     ...queries,
   ]);
 
@@ -758,17 +852,25 @@ export async function summarize(
   };
 
   let otherEvents = 0;
+  // Sketch rows name services that a service row of the same query names too (with the team).
+  const sketchRows: TierRow[] = [];
   for (const r of tierRows.flat()) {
     if (r.kind === "status") bump(statusCounts, r.key!, r.count);
     else if (r.kind === "event") bump(eventCounts, r.key!, r.count);
     else if (r.kind === "event_other") otherEvents += r.count;
+    else if (r.kind === "sketch") sketchRows.push(r);
     else {
       const a = r.kind === "service"
         ? serviceAcc(r.service_name!, r.team_owner)
         : seriesAcc(r.start!);
       add(a, r.count, r.errors!, r.latency_sum ?? 0);
-      addHist(a.hist, parseHist(r.hist!));
     }
+  }
+  for (const r of sketchRows) {
+    serviceAcc(r.service_name!, null).sketch.addText(r.sk_idx!, r.sk_cnt!, r.count);
+  }
+  for (const r of seriesSketchRows) {
+    seriesAcc(r.start).sketch.addText(r.sk_idx, r.sk_cnt, r.wt);
   }
   for (const r of rawRows) {
     if (r.kind === "event") bump(eventCounts, r.event_type, r.n);
@@ -777,10 +879,14 @@ export async function summarize(
       const errors = r.status_code >= 500 ? r.n : 0;
       for (const a of [serviceAcc(r.service_name, r.team_owner), seriesAcc(r.start)]) {
         add(a, r.n, errors, r.latency_sum);
-        a.hist[r.hidx] += r.n;
+        a.sketch.add(r.hidx, r.n);
       }
       bump(statusCounts, String(r.status_code), r.n);
     }
+  }
+  for (const r of boundsRows) {
+    serviceAcc(r.service_name, null).sketch.bound(r.min, r.max);
+    seriesAcc(r.start).sketch.bound(r.min, r.max);
   }
   const types = foldEventTypes(eventCounts, otherEvents, maxTypes);
 
@@ -791,7 +897,7 @@ export async function summarize(
   for (const [name, { team, acc }] of byService) {
     if (acc.count <= 0) continue;
     add(total, acc.count, acc.errors, acc.latencySum);
-    addHist(total.hist, acc.hist);
+    total.sketch.addAll(acc.sketch);
     serviceList.push({
       service_name: name,
       team_owner: team,
@@ -799,7 +905,7 @@ export async function summarize(
       errors: acc.errors,
       error_rate_percent: percent(acc.errors, acc.count),
       availability_percent: percent(acc.count - acc.errors, acc.count),
-      p95_latency_ms: quantile(acc.hist, 0.95),
+      p95_latency_ms: acc.sketch.quantile(0.95),
     });
   }
   // Events without a type: whatever the typed ones leave of the total (both are exact).
@@ -827,16 +933,18 @@ export async function summarize(
     event_types_folded: types.folded,
     latency: {
       avg: total.count ? round2(total.latencySum / total.count) : null,
-      p50: quantile(total.hist, 0.5),
-      p95: quantile(total.hist, 0.95),
-      p99: quantile(total.hist, 0.99),
+      min: total.count && Number.isFinite(total.sketch.min) ? total.sketch.min : null,
+      max: total.count && Number.isFinite(total.sketch.max) ? total.sketch.max : null,
+      p50: total.count ? total.sketch.quantile(0.5) : null,
+      p95: total.count ? total.sketch.quantile(0.95) : null,
+      p99: total.count ? total.sketch.quantile(0.99) : null,
     },
     services: serviceList,
     series: series.map((a, i) => ({
       start: new Date(firstBucket + i * stepMs).toISOString(),
       count: a.count,
       errors: a.errors,
-      p95_latency_ms: quantile(a.hist, 0.95),
+      p95_latency_ms: a.count > 0 ? a.sketch.quantile(0.95) : null,
     })),
   };
 }

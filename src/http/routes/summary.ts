@@ -83,6 +83,8 @@ const Summary = z.object({
   }),
   latency: z.object({
     avg: ms(86.2).openapi({ description: "Exact mean." }),
+    min: ms(0.4).openapi({ description: "The least latency of the window's events." }),
+    max: ms(30_012.5).openapi({ description: "The greatest latency of the window's events." }),
     p50: ms(42.1),
     p95: ms(240.5),
     p99: ms(730.9),
