@@ -2,10 +2,12 @@
 // summaries and compaction over stored data no input check would let in today (defect 1).
 import assert from "node:assert/strict";
 import { buildApp, writerFor } from "../src/app.ts";
-import { compactRollups } from "../src/ingest/rollup.ts";
+import { loadMigrations, migrate } from "../src/db/migrate.ts";
+import { ensurePartitionWindow } from "../src/db/partitions.ts";
+import { backfillLatencySketches, compactRollups } from "../src/ingest/rollup.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
 import type { Summary } from "../src/query/summary.ts";
-import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { compactAll, dbTest, emptyDatabase, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 const db = await preparedDatabase({ RETENTION_DAYS: "30" });
 const config = testConfig({ RETENTION_DAYS: "30" });
@@ -228,6 +230,57 @@ dbTest(
     const [again] = await db.sql`select count(*)::int as n from log_rollup_rejected
     where service_id = ${svc.id}`;
     assert.equal(again.n, 2);
+  },
+);
+
+dbTest(
+  "[accuracy] migration 012 rebuilds the latency buckets of the days still in log_events",
+  async () => {
+    const old = await emptyDatabase();
+    const dir = await Deno.makeTempDir();
+    try {
+      const all = await loadMigrations();
+      for (const m of all.filter((m) => m.version < 12)) {
+        await Deno.writeTextFile(
+          `${dir}/${String(m.version).padStart(3, "0")}_${m.name}.sql`,
+          m.sql,
+        );
+      }
+      const sql = old.sql;
+      await migrate(sql, { dir: new URL(`file://${dir}/`) });
+      await ensurePartitionWindow(sql, { retentionDays: 30 });
+      const [svc] = await sql<
+        { id: number }[]
+      >`insert into services (name) values ('m') returning id`;
+      const kept = new Date(today - 2 * DAY), pruned = new Date(today - 4 * DAY);
+      // Two days of events rolled up the old way; then one day's events go, its rollups stay
+      // (ROLLUP_RETENTION_DAYS above RETENTION_DAYS).
+      for (const day of [kept, pruned]) {
+        await sql`insert into log_events (service_id, "timestamp", status_code, latency_ms)
+        select ${svc.id}, ${day}::timestamptz + i * interval '1 minute', 200, i * 1.5
+        from generate_series(1, 600) i`;
+        await sql`select observian_rollup_rebuild(${day}, ${new Date(day.getTime() + DAY)})`;
+      }
+      await sql`delete from log_events where "timestamp" < ${new Date(pruned.getTime() + DAY)}`;
+      await migrate(sql);
+      assert.equal(await backfillLatencySketches(sql), 2);
+      const rows = await sql<{ bucket: Date; count: number; n: number; lo: number; hi: number }[]>`
+      select bucket, count::int, (select coalesce(sum(x), 0) from unnest(lat_cnt) x)::int as n,
+        lat_min as lo, lat_max as hi
+      from log_rollup_1d_store order by bucket`;
+      assert.deepEqual(rows.map((r) => [r.bucket.getTime(), r.count, r.n, r.lo, r.hi]), [
+        [pruned.getTime(), 600, 0, null, null],
+        [kept.getTime(), 600, 600, 1.5, 900],
+      ]);
+      const [global] = await sql`select count(*)::int as n from log_latency_1h_store`;
+      assert.equal(global.n, 11, "the all-services hours of the rebuilt day (00:01 to 10:00)");
+      const [left] = await sql`select count(*)::int as n from rollup_sketch_backfill`;
+      assert.equal(left.n, 0);
+      assert.equal(await backfillLatencySketches(sql), 0, "done once");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await old.drop();
+    }
   },
 );
 
