@@ -36,8 +36,6 @@ async function main(): Promise<void> {
       onReplace: (handle) => metrics.dbHandleReplacements.inc({ handle }),
     });
     await prepareSchema(db.sql, config);
-    // Once, after migration 012: bounded by the days kept, a day per transaction, logged.
-    await backfillLatencySketches(db.sql, config.rollupMaxEventTypes);
   } catch (err) {
     log.fatal("start-up failed: {error}", { error: err instanceof Error ? err.message : err });
     if (db) await closeWithin(db, log);
@@ -82,6 +80,15 @@ async function main(): Promise<void> {
     await closeWithin(db, log);
     Deno.exit(1);
   }
+
+  // Once after migration 012, in the background (minutes for tens of millions of events): a day
+  // per transaction, logged; summaries answer meanwhile, the days not yet rebuilt with their
+  // counts but without latency buckets. What a stop interrupts is done at the next start.
+  backfillLatencySketches(db.sql, config.rollupMaxEventTypes).catch((err) =>
+    log.warning("latency bucket backfill stopped: {error}; it goes on at the next start", {
+      error: err instanceof Error ? err.message : String(err),
+    })
+  );
 
   // Every step of shutdown has a bound, and a step cut short is logged and makes the exit code
   // 1; a backstop ends the process if the steps together overrun (e.g. a starved event loop).
