@@ -147,10 +147,15 @@ export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Prom
         // Another instance starting at the same time may have done it.
         const claimed = await tx`delete from rollup_sketch_backfill where day = ${day} returning 1`;
         if (claimed.length === 0) return null;
-        const [c] = await tx<{ events: string; rolled: string | null }[]>`
-        select (select count(*) from log_events
-                where "timestamp" >= ${day} and "timestamp" < ${next}) as events,
-               (select sum(count) from log_rollup_1d_store where bucket = ${day}) as rolled`;
+        const [c] = await tx<
+          { events: string; rolled: string | null; bucketed: string | null }[]
+        >`
+          select (select count(*) from log_events
+                  where "timestamp" >= ${day} and "timestamp" < ${next}) as events,
+                 sum(count) as rolled, sum((select sum(n) from unnest(lat_cnt) n)) as bucketed
+          from log_rollup_1d_store where bucket = ${day}`;
+        // Already rebuilt since (by a seed, or the pruner): nothing to do.
+        if (c.rolled !== null && c.rolled === c.bucketed) return false;
         // Events pruned while the day's rollups were kept: rebuilding would lose counts.
         const whole = c.events === (c.rolled ?? "0");
         if (whole) {
@@ -164,7 +169,7 @@ export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Prom
     if (rebuilt === null) continue;
     log.info("latency buckets of {day}: {what} ({done}/{total} days)", {
       day: day.toISOString().slice(0, 10),
-      what: rebuilt ? "rebuilt from log_events" : "events pruned, left without",
+      what: rebuilt ? "rebuilt from log_events" : "already done, or events pruned",
       done,
       total: days.length,
     });

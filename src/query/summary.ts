@@ -809,21 +809,22 @@ export async function summarize(
   const additive = decompose(w.start, w.end, { now, form: "additive", maxTier: maxSeriesTier });
   // Raw pieces (partial minutes) are the same for both.
   const raw = rangesOf(pieces, "raw");
-  // One connection for these three, one after the other: a connection per query held a
-  // summary's share of the pool above what the counts alone needed.
+  // The raw edges and the series' buckets share a connection (one after the other), the bounds
+  // have their own: a connection per query held a summary's share of the pool above what the
+  // counts alone needed, one for all three put them end to end.
   const latency = boundedQueries(sql, bounds, (conn) =>
     [
       raw.length === 0
         ? conn<RawRow[]>`select 1 where false`
         : rawEdgeStats(conn, raw, stepMs, services, maxTypes),
-      latencyBounds(conn, additive, stepMs, services),
       seriesSketches(conn, sketchTiers, stepMs, services),
     ] as const).catch((err) => {
       failed.abort(err);
       throw err;
     });
-  const [[rawRows, boundsRows, seriesSketchRows], ...tierRows] = await Promise.all([
+  const [[rawRows, seriesSketchRows], boundsRows, ...tierRows] = await Promise.all([
     latency,
+    run((conn) => latencyBounds(conn, additive, stepMs, services)),
     ...queries,
   ]);
 
