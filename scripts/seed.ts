@@ -327,7 +327,7 @@ export async function seedDatabase(
     const services = new Weighted(profs, order.map((rank) => 1 / (rank + 1) ** 0.9));
 
     if (opts.truncate) {
-      await sql`truncate log_events, log_rollup_pending, log_rollup_1m_store, log_rollup_1h_store, log_rollup_1d_store`;
+      await sql`truncate log_events, log_rollup_pending, log_rollup_1m_store, log_rollup_1h_store, log_rollup_1d_store, log_latency_1h_store, log_latency_1d_store, rollup_sketch_backfill`;
     }
 
     // One COPY (one transaction) per UTC day, days spread over the connections.
