@@ -26,7 +26,8 @@ async function control(job: string) {
 
 async function runs(metrics: Metrics, job: string, outcome: string): Promise<number> {
   const m = await metrics.jobRuns.get();
-  return m.values.find((v) => v.labels.job === job && v.labels.outcome === outcome)?.value ?? 0;
+  return m.values.find((v) => v.labels.observian_job === job && v.labels.outcome === outcome)
+    ?.value ?? 0;
 }
 
 dbTest("[jobs] a run records start, finish, success, state and metrics", async () => {
