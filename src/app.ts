@@ -6,6 +6,7 @@ import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/access-log.ts";
 import { requestDeadline } from "./http/deadline.ts";
 import { healthRoutes } from "./http/health.ts";
+import { serveOpenApi } from "./http/openapi.ts";
 import { notFound, onError } from "./http/problem.ts";
 import { requestId } from "./http/request-id.ts";
 import { controlRoutes } from "./http/routes/control.ts";
@@ -121,13 +122,10 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   metricsRoutes(app, ctx);
   docsRoutes(app, ctx);
 
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Observian",
-      version: VERSION,
-      description: "Log ingestion, query and monitoring for microservices.",
-    },
+  serveOpenApi(app, {
+    title: "Observian",
+    version: VERSION,
+    description: "Log ingestion, query and monitoring for microservices.",
   });
   return app;
 }
