@@ -31,7 +31,8 @@ export interface NewEvent {
 
 const noNul = (s: string) => !s.includes("\0");
 /** The same as a pattern, so that the OpenAPI document says it too. */
-const NO_NUL = /^[^\x00]*$/;
+// deno-lint-ignore no-control-regex -- NUL is the character refused
+export const NO_NUL = /^[^\x00]*$/;
 
 /** Idempotency keys (event_id, the Idempotency-Key header): printable ASCII, no spaces. */
 export const KEY = /^[\x21-\x7e]{1,128}$/;

@@ -4,7 +4,7 @@ import { z } from "@hono/zod-openapi";
 import type { Fragment } from "postgres";
 import { SERVICE_NAME } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
-import { ISO_TIME_PATTERN, MAX_LATENCY_MS } from "../ingest/validate.ts";
+import { ISO_TIME_PATTERN, MAX_LATENCY_MS, NO_NUL } from "../ingest/validate.ts";
 import { exampleTime, HOUR_MS } from "../time.ts";
 
 const ISO_WITH_ZONE =
@@ -125,7 +125,7 @@ export const filterQueryFields = {
   event_type: z.string().min(1, { error: "must not be empty" }).max(200, {
     error: "must be at most 200 characters",
   })
-    .regex(/^[^\x00]*$/, { error: "must not contain NUL characters" })
+    .regex(NO_NUL, { error: "must not contain NUL characters" })
     .optional().openapi({ param: { name: "event_type", in: "query" }, example: "deploy" }),
   start_time: isoTime("start_time", exampleTime(-HOUR_MS)).openapi({
     description: "Inclusive: events at or after this time (ISO 8601 with a zone). Not after " +
