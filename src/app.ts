@@ -96,10 +96,15 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     defaultHook: (result) => {
       if (!result.success) {
         throw new InvalidInputError(
-          result.error.issues.map((i) => ({
-            field: i.path.join(".") || "(request)",
-            message: i.message,
-          })),
+          result.error.issues.flatMap((i) =>
+            // A misspelt parameter is named rather than silently ignored.
+            i.code === "unrecognized_keys"
+              ? i.keys.map((k) => ({
+                field: [...i.path, k].join("."),
+                message: "is not a parameter of this operation",
+              }))
+              : [{ field: i.path.join(".") || "(request)", message: i.message }]
+          ),
           400,
         );
       }

@@ -462,6 +462,8 @@ dbTest("[logs] bad parameters are 400 problems naming each field", async () => {
     ["event_type=a%00b", "event_type"],
     ["limit=1&limit=2", "limit"],
     ["cursor=garbage!", "cursor"],
+    // A misspelt parameter is named, not ignored.
+    ["limt=5", "limt"],
     ["cursor=", "cursor"],
     [`cursor=${injection}`, "cursor"],
     [`cursor=${btoa("x|y|z")}`, "cursor"],

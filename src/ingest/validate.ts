@@ -44,13 +44,20 @@ const ISO_WITH_ZONE =
 
 /**
  * The times the API accepts, as the OpenAPI document states them: ISO_WITH_ZONE with each field
- * in its range (a year from 0001, a day the month can have, any year's 29 February). The
- * calendar is checked again when parsed (29 February of a year that has none).
+ * in its range: a year from 0001, a day the month has (29 February in leap years only), a zone
+ * within ±23:59. Tools that generate requests from the document then send only real times.
  */
-export const ISO_TIME_PATTERN = "^(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-" +
-  "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|" +
-  "02-(?:0[1-9]|1[0-9]|2[0-9]))[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]" +
-  "(?::[0-5][0-9](?:\\.[0-9]{1,9})?)?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])$";
+export const ISO_TIME_PATTERN = (() => {
+  const year = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})";
+  // Divisible by 4 and not a century, or a century divisible by 400 (0400, 0800, … 2000 …).
+  const leapYear =
+    "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)";
+  const monthDay = "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|" +
+    "(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))";
+  const time = "(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\\.[0-9]{1,9})?)?";
+  const zone = "(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])";
+  return `^(?:${year}-${monthDay}|${leapYear}-02-29)[T ]${time}${zone}$`;
+})();
 const ISO_TIME = new RegExp(ISO_TIME_PATTERN);
 const TIME_RULE = "must be an ISO 8601 time with a zone, e.g. 2026-11-28T07:00:00Z";
 

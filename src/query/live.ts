@@ -28,7 +28,7 @@ export const LIVE_MAX_RESUME = 500;
 const ID = /^[0-9]{1,15}$/;
 const MAX_EVENT_ID = 999_999_999_999_999;
 
-export const LiveQuery = z.object({
+export const LiveQuery = z.strictObject({
   ...filterQueryFields,
   limit: intParam(1, LIVE_MAX_LIMIT, "limit").openapi({
     description: `How many of the latest events, 1 to ${LIVE_MAX_LIMIT} (default ` +

@@ -77,7 +77,7 @@ export function decodeCursor(s: string): Cursor | null {
 export const EXAMPLE_CURSOR = encodeCursor({ ts: "2026-11-28T07:00:00.123456Z", id: "1042" });
 
 /** The query string of GET /logs: the shared filters plus paging. */
-export const LogsQuery = z.object({
+export const LogsQuery = z.strictObject({
   ...filterQueryFields,
   limit: intParam(1, MAX_LIMIT, "limit").openapi({
     description: `Events per page, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`,

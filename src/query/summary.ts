@@ -13,7 +13,7 @@ import { type FieldError, InvalidInputError } from "../errors.ts";
 import { HISTOGRAM_COLUMNS, LATENCY_BOUNDS_MS, quantile } from "../ingest/histogram.ts";
 import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
 import { boundedQueries, type QueryBounds } from "./bounded.ts";
-import { filterQueryFields } from "./filters.ts";
+import { EARLIEST_TIME, filterQueryFields, parseIsoTime } from "./filters.ts";
 import { DAY_MS, HOUR_MS, MINUTE_MS } from "../time.ts";
 
 export const WINDOWS = {
@@ -53,7 +53,7 @@ export const MAX_POINTS = 1440;
 const windowNames = Object.keys(WINDOWS) as WindowName[];
 const stepNames = Object.keys(STEPS) as StepName[];
 
-export const SummaryQuery = z.object({
+export const SummaryQuery = z.strictObject({
   window: z.enum(windowNames as [WindowName, ...WindowName[]], {
     error: `must be one of ${windowNames.join(", ")}`,
   }).optional().openapi({
@@ -98,8 +98,9 @@ export interface ResolvedWindow {
 /** The window [start, end) in epoch ms and the series step; InvalidInputError for contradictions. */
 export function resolveWindow(q: SummaryQueryInput, now: number): ResolvedWindow {
   const errors: FieldError[] = [];
+  // Held within years 0001-9999, as GET /logs does: PostgreSQL refuses year 0 (a 500 before).
   const parse = (s: string | undefined) =>
-    s === undefined ? undefined : Date.parse(s.replace(" ", "T"));
+    s === undefined ? undefined : parseIsoTime(s)?.date.getTime();
   const startIn = parse(q.start_time);
   const endIn = parse(q.end_time);
   if (q.window && (startIn !== undefined || endIn !== undefined)) {
@@ -116,8 +117,10 @@ export function resolveWindow(q: SummaryQueryInput, now: number): ResolvedWindow
     start = now - WINDOWS[window];
   } else {
     end = endIn ?? now;
-    start = startIn ?? end - DAY_MS;
-    if (start >= end) {
+    start = startIn ?? Math.max(end - DAY_MS, EARLIEST_TIME);
+    if (startIn === undefined && start >= end) {
+      errors.push({ field: "end_time", message: "must be after 0001-01-01T00:00:00Z" });
+    } else if (start >= end) {
       errors.push({
         field: "start_time",
         message: endIn === undefined ? "must be in the past" : "must be before end_time",

@@ -85,15 +85,18 @@ const IngestorHealthSchema = z.object({
   interval_s: z.number().openapi({ example: 60, description: "The poll interval in force" }),
 }).openapi("IngestorHealth");
 
-/** A query-string boolean, documented as one: exactly "true" or "false". */
+/** A query-string boolean, documented as one: "true" or "false" (in any case). */
 const boolParam = (name: string) =>
   z.preprocess(
-    (v) => (v === "true" ? true : v === "false" ? false : v),
+    (v) => {
+      const s = typeof v === "string" ? v.toLowerCase() : v;
+      return s === "true" ? true : s === "false" ? false : v;
+    },
     z.boolean({ error: "must be true or false" }),
   ).optional().openapi({ param: { name, in: "query" } });
 
 // No example on enable: the body's example sets the switch, and the two must agree.
-const ToggleQuery = z.object({
+const ToggleQuery = z.strictObject({
   enable: boolParam("enable").openapi({
     description: "Set the switch; without it (and without a body) the switch flips. When the " +
       "body's enabled is given too, the two must agree (else 400).",
@@ -129,7 +132,7 @@ const IngestorRunResult = z.object({
   polls: z.array(PollRecordSchema),
 }).openapi("IngestorRunResult");
 
-const PruneQuery = z.object({
+const PruneQuery = z.strictObject({
   days: intParam(1, 3650, "days").openapi({
     description: "Days of logs to keep, 1 to 3650; default RETENTION_DAYS.",
     example: 7,
