@@ -13,6 +13,7 @@ import type { LogEventOut } from "./events.ts";
 import {
   filterQueryFields,
   FilterRangeError,
+  intParam,
   type LogFilter,
   matches,
   toFilter,
@@ -26,28 +27,20 @@ export const LIVE_MAX_LIMIT = 500;
 /** Most missed events a resuming client is sent (the newest) before it goes live. */
 export const LIVE_MAX_RESUME = 500;
 
-const ID = /^\d{1,15}$/;
+const ID = /^[0-9]{1,15}$/;
+const MAX_EVENT_ID = 999_999_999_999_999;
 
-export const LiveQuery = z.object({
+export const LiveQuery = z.strictObject({
   ...filterQueryFields,
-  limit: z.string().regex(/^\d+$/, {
-    error: `must be a whole number from 1 to ${LIVE_MAX_LIMIT}`,
-  }).transform(Number).pipe(
-    z.number().int().min(1, { error: "must be at least 1" }).max(LIVE_MAX_LIMIT, {
-      error: `must be at most ${LIVE_MAX_LIMIT}`,
-    }),
-  ).optional().openapi({
-    param: { name: "limit", in: "query" },
-    description: `How many of the latest events (default ${LIVE_DEFAULT_LIMIT}). For a ` +
-      "stream: how many are sent before it goes live.",
+  limit: intParam(1, LIVE_MAX_LIMIT, "limit").openapi({
+    description: `How many of the latest events, 1 to ${LIVE_MAX_LIMIT} (default ` +
+      `${LIVE_DEFAULT_LIMIT}). For a stream: how many are sent before it goes live.`,
     example: 50,
   }),
-  last_event_id: z.string().regex(ID, { error: "must be an event id (a whole number)" })
-    .transform(Number).optional().openapi({
-      param: { name: "last_event_id", in: "query" },
-      description: "Streams only: resume after this event id (the Last-Event-ID header wins).",
-      example: "1042",
-    }),
+  last_event_id: intParam(0, MAX_EVENT_ID, "last_event_id").openapi({
+    description: "Streams only: resume after this event id (the Last-Event-ID header wins).",
+    example: 1042,
+  }),
 });
 export type LiveQueryInput = z.infer<typeof LiveQuery>;
 

@@ -14,11 +14,12 @@ import {
   wantsEventStream,
 } from "../../query/live.ts";
 import { timeQuery } from "../../metrics/db.ts";
-import { problemResponse } from "../openapi.ts";
+import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 const liveFeed = createRoute({
   method: "get",
   path: "/logs/live-feed",
+  operationId: "getLiveFeed",
   tags: ["logs"],
   summary: "The latest events as JSON, or a live Server-Sent Events stream",
   description: "Without `Accept: text/event-stream` (no Accept, or JSON): the latest `limit` " +
@@ -59,11 +60,10 @@ const liveFeed = createRoute({
         },
       },
     },
-    400: problemResponse("A bad filter, limit or event id; names each field"),
-    503: problemResponse(
-      "Shutting down, the database cannot be reached, or the first read ran past " +
-        "QUERY_TIMEOUT_MS",
+    400: problemResponse(
+      "A bad filter, limit or event id, or start_time after end_time; names each field",
     ),
+    503: unavailableResponse("Shutting down"),
   },
 });
 
