@@ -6,6 +6,7 @@ import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/access-log.ts";
 import { requestDeadline } from "./http/deadline.ts";
 import { healthRoutes } from "./http/health.ts";
+import { serveOpenApi } from "./http/openapi.ts";
 import { notFound, onError } from "./http/problem.ts";
 import { requestId } from "./http/request-id.ts";
 import { controlRoutes } from "./http/routes/control.ts";
@@ -96,10 +97,15 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     defaultHook: (result) => {
       if (!result.success) {
         throw new InvalidInputError(
-          result.error.issues.map((i) => ({
-            field: i.path.join(".") || "(request)",
-            message: i.message,
-          })),
+          result.error.issues.flatMap((i) =>
+            // A misspelt parameter is named rather than silently ignored.
+            i.code === "unrecognized_keys"
+              ? i.keys.map((k) => ({
+                field: [...i.path, k].join("."),
+                message: "is not a parameter of this operation",
+              }))
+              : [{ field: i.path.join(".") || "(request)", message: i.message }]
+          ),
           400,
         );
       }
@@ -122,13 +128,10 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   metricsRoutes(app, ctx);
   docsRoutes(app, ctx);
 
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Observian",
-      version: VERSION,
-      description: "Log ingestion, query and monitoring for microservices.",
-    },
+  serveOpenApi(app, {
+    title: "Observian",
+    version: VERSION,
+    description: "Log ingestion, query and monitoring for microservices.",
   });
   return app;
 }

@@ -1,5 +1,6 @@
 // Every setting comes from the environment, parsed once at start-up and frozen.
 import { z } from "zod";
+import { cronProblem } from "./jobs/cron.ts";
 
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) =>
   v === "true" || v === "1" || v === "yes"
@@ -24,8 +25,12 @@ const seedServices = z.string().transform((raw, ctx) => {
   return out;
 });
 
-/** Five space-separated cron fields (minute hour day-of-month month day-of-week). */
-const CRON = /^\S+(\s+\S+){4}$/;
+/** A schedule Deno.cron accepts and croner reads the same way (see jobs/cron.ts). */
+const cron = (fallback: string) =>
+  z.string().trim().superRefine((v, ctx) => {
+    const problem = cronProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: `cron expression "${v}": ${problem}` });
+  }).default(fallback);
 
 /** Service names: letters, digits and . _ - / (the logs API accepts the same). */
 export const SERVICE_NAME = /^[A-Za-z0-9._\-/]{1,100}$/;
@@ -59,10 +64,8 @@ const schema = z.object({
   INGEST_DEDUPE_HOURS: int(1, 24 * 30).default(24),
   LIVE_HEARTBEAT_S: int(1, 3600).default(15),
   QUERY_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
-  INGEST_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
-    .default("* * * * *"),
-  PRUNE_CRON: z.string().trim().regex(CRON, "must be a 5-field cron expression")
-    .default("0 3 * * *"),
+  INGEST_CRON: cron("* * * * *"),
+  PRUNE_CRON: cron("0 3 * * *"),
   GITHUB_SOURCE: z.string().trim().regex(
     /^(public|org:[A-Za-z0-9_.-]+|repo:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+)(\s*,\s*(public|org:[A-Za-z0-9_.-]+|repo:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+))*$/,
     "must be public, org:NAME, repo:OWNER/NAME, or a comma-separated list of them",

@@ -86,29 +86,39 @@ not a line
   });
 });
 
-Deno.test("[config] the server refuses a bad value with one line and exit code 1", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-        new URL("../src/main.ts", import.meta.url).pathname,
-      ],
-      cwd: dir,
-      env: { PORT: "not-a-port", DATABASE_URL: "" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr).trim();
-    assert.equal(out.code, 1);
-    assert.equal(stderr.split("\n").length, 1, stderr);
-    assert.match(stderr, /^invalid configuration: PORT: /);
-    // Nothing was started: no embedded database folder appeared.
-    assert.deepEqual([...Deno.readDirSync(dir)], []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+for (
+  const [variable, value] of [
+    ["PORT", "not-a-port"],
+    // Five fields, but Deno.cron would throw on it after the migrations (issue 11).
+    ["INGEST_CRON", "61 * * * *"],
+    ["PRUNE_CRON", "0 3 * * 0"],
+  ]
+) {
+  Deno.test(`[config] the server refuses a bad ${variable} with one line and exit code 1`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-all",
+          "--unstable-cron",
+          `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+          new URL("../src/main.ts", import.meta.url).pathname,
+        ],
+        cwd: dir,
+        env: { [variable]: value, DATABASE_URL: "" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr).trim();
+      assert.equal(out.code, 1);
+      assert.equal(stderr.split("\n").length, 1, stderr);
+      assert.match(stderr, new RegExp(`^invalid configuration: ${variable}: `));
+      // Nothing was started, nothing migrated: no embedded database folder appeared.
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}

@@ -204,6 +204,95 @@ Deno.test({
   },
 });
 
+/** The scrape-time labels Prometheus adds, renaming a clashing label as it does. */
+function asScraped(line: string, target: Record<string, string>): string {
+  const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/);
+  assert.ok(m, `an exposition line: ${line}`);
+  let labels = (m[2] ?? "").replace(/,$/, "");
+  for (const name of Object.keys(target)) {
+    labels = labels.replaceAll(new RegExp(`(^|,)${name}=`, "g"), `$1exported_${name}=`);
+  }
+  const added = Object.entries(target).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return `${m[1]}{${[labels, ...added].filter(Boolean).join(",")}}`;
+}
+
+Deno.test("[deploy] the rules, dashboard and scrape config name background jobs observian_job", async () => {
+  const prom = await Deno.readTextFile(`${PROM_DIR}/prometheus.yml`);
+  assert.doesNotMatch(prom, /^\s*honor_labels:/m, "the standard scrape config is enough");
+  const alerts = await Deno.readTextFile(`${PROM_DIR}/alerts.yml`);
+  const tests = await Deno.readTextFile(`${PROM_DIR}/alerts.test.yml`);
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const dashboard = (await promqlOfDashboard()).map((q) => q.expr).join("\n");
+  const legends = (await dashboardPanels()).flatMap((p) => p.targets ?? [])
+    .map((t) => (t as { legendFormat?: string }).legendFormat ?? "").join("\n");
+  assert.match(alerts, /observian_job="ingestor"/);
+  for (const [where, text] of Object.entries({ alerts, tests, readme, dashboard, legends })) {
+    // `job` is Prometheus's target label: "observian" here, never one of our jobs.
+    assert.doesNotMatch(text, /\bjob="(?!observian")/, `${where}: job= names the scrape job`);
+    assert.doesNotMatch(text, /\b(by|on|without) \([^)]*\bjob\b/, `${where}: grouped by job`);
+    assert.doesNotMatch(text, /\{\{\s*job\s*\}\}|\$labels\.job\b|^\s+job: (?!observian)/m, where);
+  }
+  const metrics = createMetrics({ processMetrics: false });
+  for (const m of metrics.registry.getMetricsAsArray()) {
+    const names = (m as unknown as { labelNames: string[] }).labelNames;
+    for (const reserved of ["job", "instance"]) {
+      assert.ok(!names.includes(reserved), `${m.name} uses the target label ${reserved}`);
+    }
+  }
+});
+
+Deno.test({
+  name: "[deploy] promtool: no alert fires over what a fresh install exposes for 30 minutes",
+  ignore: !tools.promtool,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // A fresh process over a database where no job has run: the ingestor is off (its
+    // default), GitHub has never been asked.
+    await db.sql`update job_control set enabled = (job <> 'ingestor'), state = '{}',
+      last_success_at = null, last_started_at = null, last_finished_at = null,
+      consecutive_failures = 0, last_error = null`;
+    const { server, base } = serveApp();
+    const dir = await Deno.makeTempDir({ prefix: "observian-fresh-rules-" });
+    try {
+      for (const path of ["/health", "/health/ready", "/metrics"]) {
+        await (await fetch(base + path)).body?.cancel();
+      }
+      const exposition = await (await fetch(`${base}/metrics`)).text();
+      const target = { job: "observian", instance: "api:8000" };
+      const series = exposition.split("\n").filter((l) => l && !l.startsWith("#"))
+        .map((l) => ({ series: asScraped(l, target), value: l.slice(l.lastIndexOf(" ") + 1) }));
+      series.push({ series: asScraped("up 1", target), value: "1" });
+      const alerts = await Deno.readTextFile(`${PROM_DIR}/alerts.yml`);
+      const names = [...alerts.matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
+      // JSON is YAML: every string quoted as JSON quotes it.
+      const file = {
+        rule_files: [`${PROM_DIR}/alerts.yml`],
+        evaluation_interval: "1m",
+        tests: [{
+          name: "fresh install",
+          interval: "1m",
+          input_series: series.map((s) => ({
+            series: s.series,
+            values: Array(41).fill(s.value).join(" "),
+          })),
+          alert_rule_test: names.map((alertname) => ({
+            eval_time: "30m",
+            alertname,
+            exp_alerts: [],
+          })),
+        }],
+      };
+      await Deno.writeTextFile(`${dir}/fresh.test.yml`, JSON.stringify(file, null, 1));
+      const r = await run(tools.promtool!, ["test", "rules", `${dir}/fresh.test.yml`]);
+      assert.equal(r.code, 0, r.text);
+    } finally {
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
 dbTest("[deploy] the dashboard JSON parses and uses only provisioned datasources", async () => {
   const dash = JSON.parse(await Deno.readTextFile(DASHBOARD));
   assert.equal(dash.uid, "observian");
@@ -536,11 +625,17 @@ Deno.test({
         assert.equal(q.status, "success", `${name}: ${q.error}`);
         assert.deepEqual(q.data!.result, [], `${name} would fire`);
       }
-      // honor_labels keeps the application's job label on job metrics.
+      // The background job's label survives a scrape without honor_labels, beside the target's.
       const runs = await api<Query>(
-        `/api/v1/query?query=${encodeURIComponent('observian_job_runs_total{job="ingestor"}')}`,
+        `/api/v1/query?query=${
+          encodeURIComponent('observian_job_runs_total{job="observian", observian_job="ingestor"}')
+        }`,
       );
       assert.equal(runs.data!.result.length, 1);
+      const exported = await api<Query>(
+        `/api/v1/query?query=${encodeURIComponent('{__name__=~".+", exported_job=~".+"}')}`,
+      );
+      assert.deepEqual(exported.data!.result, [], "no series had its job label renamed");
     } finally {
       if (child) {
         child.kill("SIGTERM");

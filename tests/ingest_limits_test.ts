@@ -301,7 +301,7 @@ Deno.test("[ingest] the fast field check accepts only what the zod schema accept
   const values: Record<string, unknown[]> = {
     service_name: ["api", "a/b.c-d_e", "", "a b", "x".repeat(100), "x".repeat(101), 7, null],
     status_code: [100, 599, 200, 99, 600, 200.5, "200", null, -0, 1e3],
-    latency_ms: [0, -0, 12.5, -1, 1e308, "1", null, true],
+    latency_ms: [0, -0, 12.5, -1, 86_400_000, 86_400_000.001, 1e308, "1", null, true],
     event_type: [undefined, null, "t", "x".repeat(200), "x".repeat(201), "a\0b", 5],
     timestamp: [
       undefined,
@@ -309,6 +309,10 @@ Deno.test("[ingest] the fast field check accepts only what the zod schema accept
       "2026-01-01T00:00:00Z",
       "2026-01-01 00:00:00.123456+02:00",
       "2026-01-01T00:00Z",
+      "0000-01-01T00:00:00Z",
+      "2026-13-01T00:00:00Z",
+      "2026-04-31T00:00:00Z",
+      "2024-02-29T23:59:59.123456789-0130",
       "2026-01-01T00:00:00",
       "yesterday",
       1,

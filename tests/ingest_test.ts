@@ -457,6 +457,8 @@ const badBodies: [string, string | unknown, number, string, string?][] = [
   ["latency 'Infinity'", event({ latency_ms: "Infinity" }), 422, "latency_ms"],
   ["latency negative", event({ latency_ms: -0.5 }), 422, "latency_ms"],
   ["latency null", event({ latency_ms: null }), 422, "latency_ms"],
+  ["latency over 24 hours", event({ latency_ms: 86_400_000.5 }), 422, "latency_ms"],
+  ["latency 1e308", event({ latency_ms: 1e308 }), 422, "latency_ms"],
   [
     "latency huge literal",
     '{"service_name":"a","status_code":200,"latency_ms":1e999}',
@@ -477,6 +479,8 @@ const badBodies: [string, string | unknown, number, string, string?][] = [
   ["timestamp without zone", event({ timestamp: "2026-11-28T07:00:00" }), 422, "timestamp"],
   ["timestamp garbage", event({ timestamp: "yesterday" }), 422, "timestamp"],
   ["timestamp Feb 30", event({ timestamp: "2026-02-30T00:00:00Z" }), 422, "timestamp"],
+  ["timestamp month 13", event({ timestamp: "2026-13-01T00:00:00Z" }), 422, "timestamp"],
+  ["timestamp Arabic digits", event({ timestamp: "٢٠٢٦-01-01T00:00:00Z" }), 422, "timestamp"],
   ["timestamp epoch number", event({ timestamp: 1764313200 }), 422, "timestamp"],
   ["timestamp too old", event({ timestamp: old }), 422, "timestamp"],
   ["timestamp too far ahead", event({ timestamp: future }), 422, "timestamp"],
@@ -589,7 +593,13 @@ dbTest(
     assert.equal((await garbage.json()).errors[0].field, "(body)");
     const brotli = await send(batch, "br");
     assert.equal(brotli.status, 415);
+    // RFC 9110 §12.5.3: a 415 for a content coding names those accepted.
+    assert.equal(brotli.headers.get("accept-encoding"), "gzip, deflate");
     assert.equal((await brotli.json()).errors[0].field, "content-encoding");
+    const plainType = await post("x", "text/plain");
+    assert.equal(plainType.status, 415);
+    assert.equal(plainType.headers.get("accept-encoding"), null, "only for an encoding");
+    await plainType.body?.cancel();
     assert.equal(await count(), before + 3, "refused bodies stored nothing");
   },
 );
@@ -630,6 +640,24 @@ dbTest("[ingest] unknown fields are ignored, not stored", async () => {
   assert.equal(res.status, 201);
   const { id } = await res.json();
   assert.notEqual(id, 5);
+});
+
+dbTest("[ingest] the slowest latencies allowed leave summaries and ingest working", async () => {
+  // Issue 11: two events of 1e308 ms in one minute overflowed the rollup sums, and every
+  // summary answered 500 from then on. Now the largest latency is 24 h, and batches of it
+  // still add up.
+  const at = new Date(Date.now() - 120_000).toISOString();
+  const huge = event({ service_name: "huge-latency", latency_ms: 1e308, timestamp: at });
+  for (let i = 0; i < 2; i++) assert.equal((await post(huge)).status, 422);
+  const slowest = event({ service_name: "huge-latency", latency_ms: 86_400_000, timestamp: at });
+  const res = await post(Array.from({ length: 50 }, () => slowest));
+  assert.equal(res.status, 201, await res.clone().text());
+  await compactAll(db.sql);
+  const summary = await app.request("/logs/summary?window=15m&service_name=huge-latency");
+  assert.equal(summary.status, 200, await summary.clone().text());
+  const body = await summary.json();
+  assert.equal(body.total_logs, 50);
+  assert.equal(body.latency.avg, 86_400_000);
 });
 
 dbTest("[ingest] teardown", async () => {

@@ -7,9 +7,10 @@ import { freePort } from "../src/db/embedded.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import type { LogEventOut } from "../src/query/events.ts";
 import { latestEvents } from "../src/query/live-queries.ts";
-import { LiveFeed, LiveHub } from "../src/query/live.ts";
+import { LIVE_MAX_RESUME, LiveFeed, type LiveGap, LiveHub } from "../src/query/live.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
+import { startTcpProxy } from "./helpers/tcp-proxy.ts";
 
 const db = await preparedDatabase();
 const config = testConfig({ LIVE_HEARTBEAT_S: "1" });
@@ -360,6 +361,105 @@ dbTest("[live] SSE: Last-Event-ID resumes with exactly the missed events", async
   }
 });
 
+dbTest(
+  "[live] EventSource resuming past the replay window gets a gap event, and GET /logs fills it",
+  async () => {
+    const svc = uniq("sse-gap");
+    // Between a real EventSource and the server, so the connection can be lost and refused.
+    const proxy = startTcpProxy(base);
+    const source = new EventSource(
+      `http://127.0.0.1:${proxy.port}/logs/live-feed?service_name=${svc}`,
+    );
+    const received: { type: string; data: string; lastEventId: string }[] = [];
+    const keep = (e: MessageEvent) =>
+      received.push({ type: e.type, data: e.data, lastEventId: e.lastEventId });
+    source.addEventListener("log", keep);
+    source.addEventListener("gap", keep);
+    const opens: number[] = [];
+    source.onopen = () => opens.push(Date.now());
+    const logIds = () =>
+      received.filter((r) => r.type === "log").map((r) => (JSON.parse(r.data) as LogEventOut).id);
+    try {
+      await eventually(() => opens.length === 1, "the stream to open");
+      const seen = await postOne({ service_name: svc, status_code: 200, latency_ms: 1 });
+      await eventually(() => logIds().includes(seen), "the first event, live");
+
+      proxy.down();
+      // Missed while away: more than the replay window, timestamps out of order across an hour,
+      // with another service's events in between.
+      const missed = Array.from({ length: LIVE_MAX_RESUME + 120 }, (_, i) => ({
+        service_name: svc,
+        status_code: 200 + (i % 3),
+        latency_ms: i,
+        timestamp: ago(((i * 7919) % 3600) + 1),
+      }));
+      const res = await fetch(`${base}/logs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify([
+          ...missed.slice(0, 300),
+          { service_name: uniq("sse-gap-noise"), status_code: 200, latency_ms: 0 },
+          ...missed.slice(300),
+        ]),
+      });
+      assert.equal(res.status, 201, await res.text());
+      const missedIds = (await db.sql<{ id: string }[]>`
+        select e.id from log_events e join services s on s.id = e.service_id
+        where s.name = ${svc} and e.id > ${seen} order by e.id`).map((r) => Number(r.id));
+      assert.equal(missedIds.length, missed.length);
+      proxy.up();
+
+      // EventSource reconnects by itself (after its retry delay) with Last-Event-ID.
+      const before = received.length;
+      await eventually(
+        () => received.filter((r) => r.type === "log").length >= 1 + LIVE_MAX_RESUME,
+        "the replay after the reconnect",
+      );
+      assert.equal(opens.length, 2, "one reconnect");
+      const afterReconnect = received.slice(before);
+      assert.equal(afterReconnect[0].type, "gap", "the gap comes before the replay");
+      assert.equal(afterReconnect.filter((r) => r.type === "gap").length, 1);
+      const gap: LiveGap = JSON.parse(afterReconnect[0].data);
+      const skipped = missedIds.slice(0, missed.length - LIVE_MAX_RESUME);
+      assert.deepEqual(gap, {
+        after_id: seen,
+        first_id: skipped[0],
+        last_id: skipped[skipped.length - 1],
+        skipped: skipped.length,
+        from: gap.from,
+        to: gap.to,
+      });
+      // The replay: the newest LIVE_MAX_RESUME, oldest first; Last-Event-ID follows it.
+      const replayed = afterReconnect.slice(1).map((r) => (JSON.parse(r.data) as LogEventOut).id);
+      assert.deepEqual(replayed, missedIds.slice(-LIVE_MAX_RESUME));
+      assert.equal(source.readyState, EventSource.OPEN);
+
+      // What a UI does with the gap: GET /logs with the stream's filters over [from, to],
+      // page by page, keeping the ids inside the gap.
+      const loaded: number[] = [];
+      let next: string | null =
+        `/logs?service_name=${svc}&start_time=${gap.from}&end_time=${gap.to}&limit=100`;
+      while (next) {
+        const page: Response = await fetch(base + next);
+        assert.equal(page.status, 200);
+        for (const e of await page.json() as LogEventOut[]) {
+          if (e.id >= gap.first_id && e.id <= gap.last_id) loaded.push(e.id);
+        }
+        next = page.headers.get("link")?.match(/^<([^>]+)>; rel="next"$/)?.[1] ?? null;
+      }
+      assert.deepEqual(loaded.sort((a, b) => a - b), skipped, "the gap, loaded exactly");
+
+      // And the stream is live again.
+      const live = await postOne({ service_name: svc, status_code: 200, latency_ms: 2 });
+      await eventually(() => logIds().includes(live), "a live event after the replay");
+      assert.deepEqual(logIds(), [seen, ...missedIds.slice(-LIVE_MAX_RESUME), live]);
+    } finally {
+      source.close();
+      await proxy.close();
+    }
+  },
+);
+
 dbTest("[live] SSE: a heartbeat comment comes every LIVE_HEARTBEAT_S", async () => {
   const client = await SseClient.open(`?service_name=${uniq("sse-quiet")}`);
   try {
@@ -404,6 +504,7 @@ dbTest(
         sent.push(e.id);
         return Promise.resolve();
       },
+      gap: () => Promise.resolve(),
       ping: () => Promise.resolve(),
       abort: () => {},
     }, 60_000);
@@ -576,6 +677,16 @@ dbTest("[live] the OpenAPI document describes both answers", async () => {
   }
   assert.ok(params.includes("header:last-event-id"));
   assert.ok(op.responses["400"]);
+  // The gap event and how to load what it names.
+  for (const field of ["after_id", "first_id", "last_id", "skipped", "from", "to"]) {
+    assert.match(op.description, new RegExp(`\`${field}\``), field);
+  }
+  assert.match(op.description, /`event: gap`/);
+  assert.match(
+    op.description,
+    /GET \/logs with the stream's filters, `start_time=<from>&end_time=<to>`/,
+  );
+  assert.match(op.responses["200"].content["text/event-stream"].schema.example, /^event: gap\n/);
 });
 
 dbTest("[x] teardown", async () => {

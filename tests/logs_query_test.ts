@@ -146,6 +146,8 @@ dbTest("[logs] each filter alone returns exactly the matching events, in order",
     [`end_time=${mid.ts}Z`, (r) => r.ts <= mid.ts],
     ["min_latency_ms=900", (r) => r.latency >= 900],
     ["min_latency_ms=900.5", (r) => r.latency >= 900.5],
+    // A number as JSON (and Python, and most clients) may write it.
+    ["min_latency_ms=9.005e2", (r) => r.latency >= 900.5],
     [`start_time=${mid.ts}Z&end_time=${q.ts}Z`, (r) => r.ts >= mid.ts && r.ts <= q.ts],
   ];
   for (const [query, keep] of cases) {
@@ -445,7 +447,9 @@ dbTest("[logs] bad parameters are 400 problems naming each field", async () => {
     ["min_latency_ms=abc", "min_latency_ms"],
     ["min_latency_ms=NaN", "min_latency_ms"],
     ["min_latency_ms=Infinity", "min_latency_ms"],
-    ["min_latency_ms=1e3", "min_latency_ms"],
+    ["min_latency_ms=0x10", "min_latency_ms"],
+    ["min_latency_ms=86400001", "min_latency_ms"],
+    ["min_latency_ms=", "min_latency_ms"],
     [`min_latency_ms=${"9".repeat(400)}`, "min_latency_ms"],
     [`min_latency_ms=${injection}`, "min_latency_ms"],
     [`service_name=${injection}`, "service_name"],
@@ -458,6 +462,8 @@ dbTest("[logs] bad parameters are 400 problems naming each field", async () => {
     ["event_type=a%00b", "event_type"],
     ["limit=1&limit=2", "limit"],
     ["cursor=garbage!", "cursor"],
+    // A misspelt parameter is named, not ignored.
+    ["limt=5", "limt"],
     ["cursor=", "cursor"],
     [`cursor=${injection}`, "cursor"],
     [`cursor=${btoa("x|y|z")}`, "cursor"],

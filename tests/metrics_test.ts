@@ -217,29 +217,60 @@ dbTest("[metrics] job switches and the shared last success come from job_control
     .sql`update job_control set last_success_at = '2026-01-01T00:00:00Z' where job = 'ingestor'`;
   try {
     let m = await scrape(app);
-    assert.equal(sample(m, "observian_job_enabled", { job: "ingestor" }), 0);
-    assert.equal(sample(m, "observian_job_enabled", { job: "pruner" }), 1);
+    assert.equal(sample(m, "observian_job_enabled", { observian_job: "ingestor" }), 0);
+    assert.equal(sample(m, "observian_job_enabled", { observian_job: "pruner" }), 1);
     assert.equal(
-      sample(m, "observian_job_last_success_timestamp_seconds", { job: "ingestor" }),
+      sample(m, "observian_job_last_success_timestamp_seconds", { observian_job: "ingestor" }),
       Date.parse("2026-01-01T00:00:00Z") / 1000,
     );
     assert.equal(
-      sample(m, "observian_job_last_success_timestamp_seconds", { job: "pruner" }),
+      sample(m, "observian_job_last_success_timestamp_seconds", { observian_job: "pruner" }),
       undefined,
       "no success recorded anywhere: no series",
     );
     // A later success seen by this instance is not overwritten by an older shared record.
     const later = Date.parse("2026-02-01T00:00:00Z") / 1000;
-    metrics.jobLastSuccess.set({ job: "ingestor" }, later);
+    metrics.jobLastSuccess.set({ observian_job: "ingestor" }, later);
     m = await scrape(app);
     assert.equal(
-      sample(m, "observian_job_last_success_timestamp_seconds", { job: "ingestor" }),
+      sample(m, "observian_job_last_success_timestamp_seconds", { observian_job: "ingestor" }),
       later,
     );
   } finally {
     await db.sql`update job_control set last_success_at = null`;
   }
 });
+
+dbTest(
+  "[metrics] GitHub's rate limit is absent until GitHub answers, and after its reset",
+  async () => {
+    const { app, metrics } = fresh();
+    let m = await scrape(app);
+    assert.equal(sample(m, "observian_github_rate_limit_remaining"), undefined, "never asked");
+    metrics.githubRateLimitRemaining.setUntil(0, Date.now() + 60_000);
+    m = await scrape(app);
+    assert.equal(sample(m, "observian_github_rate_limit_remaining"), 0, "a real 0");
+    metrics.githubRateLimitRemaining.setUntil(0, Date.now() - 1);
+    m = await scrape(app);
+    assert.equal(sample(m, "observian_github_rate_limit_remaining"), undefined, "reset: unknown");
+    metrics.githubRateLimitRemaining.setUntil(42, null);
+    m = await scrape(app);
+    assert.equal(sample(m, "observian_github_rate_limit_remaining"), 42);
+    // The other label-less gauges either hold a true value from the start or are read at scrape.
+    // A new label-less gauge starts at 0 in prom-client: each here was checked to mean it.
+    const zeros = (await createMetrics({ processMetrics: false }).registry.getMetricsAsJSON())
+      .filter((g) => String(g.type) === "gauge" && g.values.some((v) => v.value === 0))
+      .map((g) => g.name);
+    assert.deepEqual(zeros.sort(), [
+      "observian_database_up",
+      "observian_db_pool_max_connections",
+      "observian_ingest_inflight_bytes",
+      "observian_live_subscribers",
+      "observian_partitions_ahead",
+      "observian_rollup_pending_rows",
+    ]);
+  },
+);
 
 dbTest("[metrics] timeQuery observes durations by query name, failures included", async () => {
   const metrics = createMetrics({ processMetrics: false });

@@ -687,4 +687,24 @@ dbTest("[summary] the OpenAPI document describes /logs/summary and the histogram
   }
 });
 
+dbTest(
+  "[summary] times at the edge of the calendar are a 400 or a summary, never a 500",
+  async () => {
+    // Found by Schemathesis: the 24 hours before 0001-01-01 reached PostgreSQL as year 0 (500).
+    const edge = await app.request("/logs/summary?end_time=0001-01-01T00:00Z&step=1m");
+    assert.equal(edge.status, 400, await edge.clone().text());
+    assert.equal((await edge.json()).errors[0].field, "end_time");
+    // An offset that reaches back past year 1 selects from its first instant.
+    const early = await app.request(
+      "/logs/summary?start_time=0001-01-01T00:30%2B01:00&end_time=0001-01-02T00:00Z",
+    );
+    assert.equal(early.status, 200, await early.clone().text());
+    assert.equal((await early.json()).start_time, "0001-01-01T00:00:00.000Z");
+    const late = await app.request(
+      "/logs/summary?start_time=9999-12-31T00:00Z&end_time=9999-12-31T23:30-01:00",
+    );
+    assert.equal(late.status, 200, await late.clone().text());
+  },
+);
+
 dbTest("[summary] teardown", () => db.drop());

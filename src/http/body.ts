@@ -8,15 +8,29 @@ const NDJSON_TYPES = ["application/x-ndjson", "application/ndjson", "application
 /** How the body is compressed, as log shippers send it (Content-Encoding). */
 export type BodyEncoding = "identity" | "gzip" | "deflate";
 
+/** What a 415 for an unknown Content-Encoding names in its Accept-Encoding (RFC 9110 §12.5.3). */
+export const ACCEPTED_ENCODINGS = "gzip, deflate";
+
+/** 415 for a Content-Encoding this server cannot decode; answered with Accept-Encoding. */
+export class UnsupportedEncodingError extends InvalidInputError {
+  readonly acceptEncoding = ACCEPTED_ENCODINGS;
+  constructor(encoding: string) {
+    super(
+      [{
+        field: "content-encoding",
+        message: `must be gzip, deflate or identity, not "${encoding}"`,
+      }],
+      415,
+    );
+  }
+}
+
 export function bodyEncoding(contentEncoding: string | undefined): BodyEncoding {
   const enc = (contentEncoding ?? "").trim().toLowerCase();
   if (enc === "" || enc === "identity") return "identity";
   if (enc === "gzip" || enc === "x-gzip") return "gzip";
   if (enc === "deflate") return "deflate";
-  throw new InvalidInputError(
-    [{ field: "content-encoding", message: `must be gzip, deflate or identity, not "${enc}"` }],
-    415,
-  );
+  throw new UnsupportedEncodingError(enc);
 }
 
 export function bodyFormat(contentType: string | undefined): BodyFormat {

@@ -1,18 +1,123 @@
-// Shared OpenAPI pieces: the problem schema and the responses every route can give.
+// Shared OpenAPI pieces: the problem schema, the responses routes share, and the document as
+// served (examples made current, every operation's security stated).
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import { PROBLEM_CONTENT_TYPE } from "./problem.ts";
+import { DAY_MS, EXAMPLE_TIME_BASE, MINUTE_MS } from "../time.ts";
 
 export const ProblemSchema = z.object({
   type: z.string().openapi({ example: "about:blank" }),
   title: z.string().openapi({ example: "Bad Request" }),
-  status: z.number().int().openapi({ example: 400 }),
-  detail: z.string().openapi({ example: "limit: must be between 1 and 1000" }),
+  status: z.number().int().min(400).max(599).openapi({ example: 400 }),
+  detail: z.string().openapi({ example: "limit: must be a whole number from 1 to 1000" }),
   instance: z.string().openapi({ example: "/logs" }),
   errors: z.array(z.object({ field: z.string(), message: z.string() })).optional()
     .openapi({ description: "Every offending field, when the input was at fault." }),
 }).openapi("Problem");
 
-export const problemResponse = (description: string) => ({
+const retryAfter = z.string().openapi({
+  description: "Seconds to wait before retrying.",
+  example: "5",
+});
+
+export const problemResponse = (
+  description: string,
+  headers?: Record<string, z.ZodType>,
+) => ({
   content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
   description,
+  ...(headers ? { headers: z.object(headers) } : {}),
 });
+
+/** 503 from a route that reads or writes the database. */
+export const unavailableResponse = (description = "") =>
+  problemResponse(
+    (description ? `${description}; or ` : "") +
+      "the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is " +
+      "set when retrying soon may succeed",
+    { "Retry-After": retryAfter.optional() },
+  );
+
+/** 503 with Retry-After always set. */
+export const retryLaterResponse = (description: string) =>
+  problemResponse(description, { "Retry-After": retryAfter });
+
+/** Every string inside examples that names a time near EXAMPLE_TIME_BASE. */
+const PLACEHOLDER_TIME = /\b(?:1999|2000)-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3})?Z/g;
+const PLACEHOLDER_SPAN_MS = 60 * DAY_MS;
+
+/**
+ * Moves the placeholder times of examples (written with exampleTime(), src/time.ts) to the
+ * present, a minute back: an example timestamp then always lies inside the retention window
+ * and a request built from the examples works whenever the document was fetched.
+ */
+export function freshenExamples<T>(doc: T, now: number): T {
+  const shift = now - MINUTE_MS - EXAMPLE_TIME_BASE;
+  const moveString = (s: string) =>
+    s.replace(PLACEHOLDER_TIME, (t) => {
+      const at = Date.parse(t);
+      if (Math.abs(at - EXAMPLE_TIME_BASE) > PLACEHOLDER_SPAN_MS) return t;
+      const moved = new Date(at + shift).toISOString();
+      return t.length === 20 ? moved.replace(/\.\d{3}Z$/, "Z") : moved;
+    });
+  const move = (v: unknown): unknown => {
+    if (typeof v === "string") return moveString(v);
+    if (Array.isArray(v)) return v.map(move);
+    if (v && typeof v === "object") {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, move(x)]));
+    }
+    return v;
+  };
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object") {
+      return Object.fromEntries(
+        Object.entries(v).map((
+          [k, x],
+        ) => [k, k === "example" || k === "examples" ? move(x) : walk(x)]),
+      );
+    }
+    return v;
+  };
+  return walk(doc) as T;
+}
+
+type Operation = { security?: unknown[]; [k: string]: unknown };
+type Document = { paths?: Record<string, Record<string, Operation>>; [k: string]: unknown };
+
+/** Operations that declare no security are open: `security: []` says so explicitly. */
+export function markOpenOperations<T extends Document>(doc: T): T {
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const [method, op] of Object.entries(item)) {
+      if (!["get", "put", "post", "delete", "patch", "head", "options"].includes(method)) continue;
+      op.security ??= [];
+    }
+  }
+  return doc;
+}
+
+/** GET /openapi.json: the document, built at each request so that its examples are current. */
+export function serveOpenApi(
+  app: OpenAPIHono,
+  info: { title: string; version: string; description: string },
+): void {
+  app.get("/openapi.json", (c) => {
+    const doc = app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info,
+      // Relative: the document is served by the API it describes, behind whatever proxy.
+      servers: [{ url: "/", description: "This server" }],
+      tags: TAGS,
+    });
+    c.header("cache-control", "no-cache");
+    return c.json(freshenExamples(markOpenOperations(doc as unknown as Document), Date.now()));
+  });
+}
+
+const TAGS = [
+  { name: "logs", description: "Ingest events and query them." },
+  { name: "services", description: "The services that send events, and their owners." },
+  { name: "control", description: "Background jobs: switches, status and manual runs." },
+  { name: "health", description: "Liveness and readiness probes." },
+  { name: "monitoring", description: "Prometheus metrics." },
+];

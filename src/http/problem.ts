@@ -11,6 +11,7 @@ import {
   UnavailableError,
 } from "../errors.ts";
 import { logger } from "../logging.ts";
+import { UnsupportedEncodingError } from "./body.ts";
 import { isDbUnavailable, isQueryCancelled } from "../db/connect.ts";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
@@ -64,7 +65,10 @@ export function problem(
 
 export const onError: ErrorHandler = (err, c) => {
   if (err instanceof InvalidInputError) {
-    return problem(c, err.status, err.message, { errors: err.errors });
+    const headers = err instanceof UnsupportedEncodingError
+      ? { "accept-encoding": err.acceptEncoding }
+      : undefined;
+    return problem(c, err.status, err.message, { errors: err.errors, headers });
   }
   if (err instanceof NotFoundError) return problem(c, 404, err.message);
   if (err instanceof UnauthorizedError) {

@@ -2,10 +2,16 @@
 import { z } from "@hono/zod-openapi";
 import { SERVICE_NAME } from "../config.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
-import { DAY_MS } from "../time.ts";
+import { DAY_MS, exampleTime } from "../time.ts";
 
 export const MAX_BATCH_EVENTS = 10_000;
 export const MAX_ATTRIBUTES_BYTES = 8192;
+/**
+ * The slowest latency an event may report: 24 hours. Beyond it a value is a unit mistake, and
+ * unbounded ones overflowed the rollups' sums (two events of 1e308 ms broke every summary).
+ */
+export const MAX_LATENCY_MS = DAY_MS;
+const LATENCY_RULE = `must be a number from 0 to ${MAX_LATENCY_MS} (24 hours in ms)`;
 const MAX_ATTRIBUTES_DEPTH = 16;
 
 export interface NewEvent {
@@ -24,13 +30,36 @@ export interface NewEvent {
 }
 
 const noNul = (s: string) => !s.includes("\0");
+/** The same as a pattern, so that the OpenAPI document says it too. */
+// deno-lint-ignore no-control-regex -- NUL is the character refused
+export const NO_NUL = /^[^\x00]*$/;
 
 /** Idempotency keys (event_id, the Idempotency-Key header): printable ASCII, no spaces. */
 export const KEY = /^[\x21-\x7e]{1,128}$/;
 export const KEY_RULE = "must be 1-128 printable ASCII characters without spaces";
 // Captures year, month, day, hour, minute, second, fraction and zone, for parseTimestamp.
+// ([0-9], not \d: the same in JS, but other tools read \d as any Unicode digit.)
 const ISO_WITH_ZONE =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})$/;
+  /^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?(Z|z|[+-][0-9]{2}:?[0-9]{2})$/;
+
+/**
+ * The times the API accepts, as the OpenAPI document states them: ISO_WITH_ZONE with each field
+ * in its range: a year from 0001, a day the month has (29 February in leap years only), a zone
+ * within ±23:59. Tools that generate requests from the document then send only real times.
+ */
+export const ISO_TIME_PATTERN = (() => {
+  const year = "(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})";
+  // Divisible by 4 and not a century, or a century divisible by 400 (0400, 0800, … 2000 …).
+  const leapYear =
+    "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)";
+  const monthDay = "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|" +
+    "(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))";
+  const time = "(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\\.[0-9]{1,9})?)?";
+  const zone = "(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])";
+  return `^(?:${year}-${monthDay}|${leapYear}-02-29)[T ]${time}${zone}$`;
+})();
+const ISO_TIME = new RegExp(ISO_TIME_PATTERN);
+const TIME_RULE = "must be an ISO 8601 time with a zone, e.g. 2026-11-28T07:00:00Z";
 
 /** The shape of one event; documents the API and checks structure (ranges, types, sizes). */
 export const LogEventInput = z.object({
@@ -42,22 +71,19 @@ export const LogEventInput = z.object({
   }).min(100, { error: "must be an integer from 100 to 599" }).max(599, {
     error: "must be an integer from 100 to 599",
   }).openapi({ example: 503 }),
-  latency_ms: z.number({ error: "must be a finite number >= 0" }).min(0, {
-    error: "must be a finite number >= 0",
-  }).refine(Number.isFinite, { error: "must be a finite number >= 0" })
-    .openapi({ example: 182.4 }),
+  latency_ms: z.number({ error: LATENCY_RULE }).min(0, { error: LATENCY_RULE })
+    .max(MAX_LATENCY_MS, { error: LATENCY_RULE })
+    .openapi({ example: 182.4, description: "Milliseconds, 0 to 86400000 (24 hours)." }),
   event_type: z.string().max(200, { error: "must be at most 200 characters" })
-    .refine(noNul, { error: "must not contain NUL characters" }).nullish()
+    .regex(NO_NUL, { error: "must not contain NUL characters" }).nullish()
     .openapi({ example: "payment.charge" }),
-  timestamp: z.string().regex(ISO_WITH_ZONE, {
-    error: "must be an ISO 8601 time with a zone, e.g. 2026-11-28T07:00:00Z",
-  }).nullish().openapi({
+  timestamp: z.string().regex(ISO_TIME, { error: TIME_RULE }).nullish().openapi({
     description: "ISO 8601 with a zone; default: now. Must lie within the retention window " +
-      "(now - RETENTION_DAYS) and at most one day ahead.",
-    example: "2026-11-28T07:00:00.000Z",
+      "(now - RETENTION_DAYS) and at most one day ahead, else 422.",
+    example: exampleTime(),
   }),
   message: z.string().max(65_536, { error: "must be at most 65536 characters" })
-    .refine(noNul, { error: "must not contain NUL characters" }).nullish()
+    .regex(NO_NUL, { error: "must not contain NUL characters" }).nullish()
     .openapi({ example: "card declined by issuer" }),
   attributes: z.record(z.string(), z.unknown(), { error: "must be a JSON object" }).nullish()
     .openapi({
@@ -72,8 +98,10 @@ export const LogEventInput = z.object({
   }),
 }).openapi("LogEventInput");
 
-export const LogBatchInput = z.array(LogEventInput).max(MAX_BATCH_EVENTS)
-  .openapi("LogBatchInput");
+export const LogBatchInput = z.array(LogEventInput).min(1).max(MAX_BATCH_EVENTS)
+  .openapi("LogBatchInput", {
+    description: `1 to ${MAX_BATCH_EVENTS} events, stored all or none.`,
+  });
 
 type EventInput = z.infer<typeof LogEventInput>;
 
@@ -107,10 +135,10 @@ export function checkedInput(raw: Record<string, unknown>): EventInput | null {
   const ok = typeof service_name === "string" && SERVICE_NAME.test(service_name) &&
     Number.isInteger(status_code) && (status_code as number) >= 100 &&
     (status_code as number) <= 599 &&
-    typeof latency_ms === "number" && latency_ms >= 0 && Number.isFinite(latency_ms) &&
+    typeof latency_ms === "number" && latency_ms >= 0 && latency_ms <= MAX_LATENCY_MS &&
     nullishText(raw.event_type, 200) && nullishText(raw.message, 65_536) &&
     (timestamp === undefined || timestamp === null ||
-      (typeof timestamp === "string" && ISO_WITH_ZONE.test(timestamp))) &&
+      (typeof timestamp === "string" && ISO_TIME.test(timestamp))) &&
     (attributes === undefined || attributes === null ||
       (typeof attributes === "object" && !Array.isArray(attributes))) &&
     (raw.event_id === undefined || raw.event_id === null ||

@@ -1,108 +1,94 @@
-// The next tick of a 5-field cron expression in UTC, as Deno.cron reads it. Deno.cron does
-// not say when it will fire next, and the status endpoints report next_run_at.
-// Supports *, lists, ranges, steps and JAN-DEC / SUN-SAT names; day-of-month and day-of-week
-// combine with OR when both are restricted (Vixie cron).
+// Cron expressions as Deno.cron reads them, checked and evaluated with croner. Deno.cron parses
+// its schedule with saffron (Cloudflare's cron dialect): it says nothing about a bad one until
+// registration, which is after the migrations, and nothing about when it fires next (the status
+// endpoints report next_run_at). croner is configured to read the same dialect, and the syntax
+// accepted here is the part of it both read alike (tests/cron_test.ts checks against Deno.cron):
+// - 5 fields, minute hour day-of-month month day-of-week, in UTC;
+// - numbers, `*`, ranges `a-b`, lists `a,b`, steps `*/n` and `a-b/n`, 3-letter names JAN-DEC and
+//   SUN-SAT (any case);
+// - day-of-week numbers are 1-7 for Sunday-Saturday (saffron's numbering; 0 is refused), so
+//   names are clearer;
+// - day-of-month and day-of-week, both restricted, match when either does (Vixie cron).
+// Refused although one of the two takes them: nicknames (@daily), `?`, `L`, `W`, `#`, seconds
+// or years fields, steps as long as the field (`*/60`), wrapping ranges (`FRI-MON`), and
+// expressions that never fire (Deno.cron's scheduler would fail on them at run time).
+import { Cron, type CronOptions } from "croner";
 
-interface Field {
-  values: Set<number>;
-  restricted: boolean;
-}
-
-export interface CronSpec {
-  minute: Field;
-  hour: Field;
-  dom: Field;
-  month: Field;
-  dow: Field;
-}
+const OPTIONS: CronOptions = {
+  mode: "5-part",
+  timezone: "UTC",
+  // Sunday=1 ... Saturday=7, as saffron numbers them.
+  alternativeWeekdays: true,
+  domAndDow: false,
+  paused: true,
+};
 
 const MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
 const DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
-function parseField(
-  text: string,
-  min: number,
-  max: number,
-  names: string[] = [],
-  nameBase = 0,
-): Field {
-  const values = new Set<number>();
-  const num = (s: string): number => {
-    const i = names.indexOf(s.toUpperCase());
-    if (i >= 0) return i + nameBase;
-    if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a number`);
-    return Number(s);
-  };
-  for (const part of text.split(",")) {
-    const [range, stepText] = part.split("/");
-    const step = stepText === undefined ? 1 : num(stepText);
-    if (step < 1) throw new Error(`step must be at least 1 in "${part}"`);
-    let lo: number, hi: number;
-    if (range === "*") [lo, hi] = [min, max];
-    else if (range.includes("-")) {
-      const [a, b] = range.split("-");
-      [lo, hi] = [num(a), num(b)];
-    } else {
-      lo = num(range);
-      hi = stepText === undefined ? lo : max;
-    }
-    if (lo < min || hi > max || lo > hi) throw new Error(`"${part}" is outside ${min}-${max}`);
-    for (let v = lo; v <= hi; v += step) values.add(v);
+const FIELDS = [
+  { name: "minute", min: 0, max: 59, names: [] as string[] },
+  { name: "hour", min: 0, max: 23, names: [] },
+  { name: "day of month", min: 1, max: 31, names: [] },
+  { name: "month", min: 1, max: 12, names: MONTHS },
+  { name: "day of week", min: 1, max: 7, names: DAYS },
+];
+
+/** Why `expr` is not a schedule Deno.cron and croner both read alike, or null when it is. */
+export function cronProblem(expr: string, now = new Date()): string | null {
+  const fields = expr.trim().split(/\s+/);
+  if (fields.length !== 5) {
+    return `must have 5 fields (minute hour day-of-month month day-of-week), not ${fields.length}`;
   }
-  return { values, restricted: !text.startsWith("*") };
-}
-
-export function parseCron(expr: string): CronSpec {
-  const f = expr.trim().split(/\s+/);
-  if (f.length !== 5) throw new Error("a cron expression has 5 fields");
-  const dow = parseField(f[4], 0, 7, DAYS);
-  if (dow.values.delete(7)) dow.values.add(0); // 7 is Sunday too
-  return {
-    minute: parseField(f[0], 0, 59),
-    hour: parseField(f[1], 0, 23),
-    dom: parseField(f[2], 1, 31),
-    month: parseField(f[3], 1, 12, MONTHS, 1),
-    dow,
-  };
-}
-
-function dayMatches(spec: CronSpec, d: Date): boolean {
-  const dom = spec.dom.values.has(d.getUTCDate());
-  const dow = spec.dow.values.has(d.getUTCDay());
-  if (spec.dom.restricted && spec.dow.restricted) return dom || dow;
-  return dom && dow;
+  for (const [i, text] of fields.entries()) {
+    const f = FIELDS[i];
+    for (const part of text.split(",")) {
+      const m = part.match(/^(\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:\/(\d+))?$/);
+      if (!m) return `${f.name} "${part}": use numbers, names, *, a-b, a,b, */n or a-b/n`;
+      const values: number[] = [];
+      for (const token of m[1].split("-")) {
+        if (token === "*") continue;
+        const named = f.names.indexOf(token.toUpperCase());
+        const value = named >= 0 ? named + 1 : /^\d+$/.test(token) ? Number(token) : NaN;
+        if (Number.isNaN(value)) {
+          return `${f.name} "${token}" is not a number` +
+            (f.names.length ? ` or one of ${f.names[0]}-${f.names.at(-1)}` : "");
+        }
+        if (value < f.min || value > f.max) {
+          return `${f.name} ${token} is outside ${f.min}-${f.max}` +
+            (i === 4 ? " (1 is Sunday, 7 Saturday)" : "");
+        }
+        values.push(value);
+      }
+      if (values.length === 2 && values[0] > values[1]) {
+        return `${f.name} range "${m[1]}" runs backwards`;
+      }
+      // saffron refuses a step as long as the field or longer; croner would take it.
+      if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > f.max - f.min)) {
+        return `${f.name} step "/${m[2]}" must be 1-${f.max - f.min}`;
+      }
+    }
+  }
+  let job: Cron;
+  try {
+    job = new Cron(expr.trim(), OPTIONS);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return message.replace(/^CronPattern: /, "");
+  }
+  if (!job.nextRun(now)) return "never fires";
+  return null;
 }
 
 /** The first tick strictly after `after`, or null when the expression is invalid or never fires. */
 export function nextCronTime(expr: string, after: Date): Date | null {
-  let spec: CronSpec;
-  try {
-    spec = parseCron(expr);
-  } catch {
-    return null;
-  }
-  const t = new Date(Math.floor(after.getTime() / 60_000) * 60_000 + 60_000);
-  // Each step jumps a whole month, day, hour or minute; 5 years of steps is ample.
-  for (let i = 0; i < 100_000; i++) {
-    if (t.getUTCFullYear() > after.getUTCFullYear() + 5) return null;
-    if (!spec.month.values.has(t.getUTCMonth() + 1)) {
-      t.setUTCMonth(t.getUTCMonth() + 1, 1);
-      t.setUTCHours(0, 0, 0, 0);
-    } else if (!dayMatches(spec, t)) {
-      t.setUTCDate(t.getUTCDate() + 1);
-      t.setUTCHours(0, 0, 0, 0);
-    } else if (!spec.hour.values.has(t.getUTCHours())) {
-      t.setUTCHours(t.getUTCHours() + 1, 0, 0, 0);
-    } else if (!spec.minute.values.has(t.getUTCMinutes())) {
-      t.setUTCMinutes(t.getUTCMinutes() + 1, 0, 0);
-    } else return t;
-  }
-  return null;
+  if (cronProblem(expr, after) !== null) return null;
+  return new Cron(expr.trim(), OPTIONS).nextRun(after);
 }
 
 /** The gap between the next two ticks: how often the job runs, around now. */
 export function cronPeriodMs(expr: string, now: Date): number | null {
-  const a = nextCronTime(expr, now);
-  const b = a && nextCronTime(expr, a);
+  if (cronProblem(expr, now) !== null) return null;
+  const [a, b] = new Cron(expr.trim(), OPTIONS).nextRuns(2, now);
   return a && b ? b.getTime() - a.getTime() : null;
 }

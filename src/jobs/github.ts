@@ -322,12 +322,13 @@ function applyRateLimit(
   const limit = intHeader(h, "x-ratelimit-limit");
   const reset = intHeader(h, "x-ratelimit-reset");
   const retryAfter = intHeader(h, "retry-after");
-  if (remaining !== undefined) {
-    rl.remaining = remaining;
-    metrics.githubRateLimitRemaining.set(remaining);
-  }
+  if (remaining !== undefined) rl.remaining = remaining;
   if (limit !== undefined) rl.limit = limit;
   if (reset !== undefined) rl.reset_at = new Date(reset * 1000).toISOString();
+  if (remaining !== undefined) {
+    // Past the reset GitHub's count starts again: the gauge goes absent rather than keep 0.
+    metrics.githubRateLimitRemaining.setUntil(remaining, reset !== undefined ? reset * 1000 : null);
+  }
   let until: Date | null = null;
   if (retryAfter !== undefined) until = new Date(now.getTime() + retryAfter * 1000);
   else if (remaining === 0) {

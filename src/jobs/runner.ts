@@ -65,7 +65,7 @@ export async function runJob<T>(deps: JobDeps, job: JobName, work: Work<T>): Pro
     result: T | null = null,
     error: string | null = null,
   ): JobRun<T> => {
-    deps.metrics.jobRuns.inc({ job, outcome });
+    deps.metrics.jobRuns.inc({ observian_job: job, outcome });
     return {
       job,
       outcome,
@@ -100,8 +100,10 @@ export async function runJob<T>(deps: JobDeps, job: JobName, work: Work<T>): Pro
     }
     const outcome = res && !error ? res.outcome : "failure";
     await markJobFinished(deps.sql, job, { at: now(), outcome, error, state: res?.state });
-    deps.metrics.jobDuration.observe({ job }, (performance.now() - started) / 1000);
-    if (outcome === "success") deps.metrics.jobLastSuccess.set({ job }, now().getTime() / 1000);
+    deps.metrics.jobDuration.observe({ observian_job: job }, (performance.now() - started) / 1000);
+    if (outcome === "success") {
+      deps.metrics.jobLastSuccess.set({ observian_job: job }, now().getTime() / 1000);
+    }
     if (error) log.warning("run failed: {error}", { error });
     return done(outcome, res?.result ?? null, error);
   } finally {

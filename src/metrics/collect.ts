@@ -98,14 +98,14 @@ export async function collectDatabaseMetrics(
 
 async function recordJobs(metrics: Metrics, jobs: Row["jobs"]): Promise<void> {
   const current = new Map(
-    (await metrics.jobLastSuccess.get()).values.map((v) => [v.labels.job, v.value]),
+    (await metrics.jobLastSuccess.get()).values.map((v) => [v.labels.observian_job, v.value]),
   );
   for (const { job, enabled, last_success } of jobs) {
-    metrics.jobEnabled.set({ job }, enabled ? 1 : 0);
+    metrics.jobEnabled.set({ observian_job: job }, enabled ? 1 : 0);
     // job_control is shared by every instance, so an instance that lost the job's lock (or
     // restarted) still reports when the job last succeeded anywhere.
     if (last_success !== null && last_success > (current.get(job) ?? -Infinity)) {
-      metrics.jobLastSuccess.set({ job }, last_success);
+      metrics.jobLastSuccess.set({ observian_job: job }, last_success);
     }
   }
 }

@@ -4,6 +4,35 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/**
+ * A label-less gauge that is absent from the exposition until it is set (prom-client exports an
+ * unset one as 0, which an alert cannot tell from a real 0), and again once the value it was
+ * given stops being true (`setUntil`).
+ */
+export class KnownGauge extends Gauge {
+  #until: number | null = null;
+
+  override reset(): void {
+    super.reset();
+    this.remove();
+  }
+
+  /** The value, until `until` (ms since the epoch) has passed; null: until set again. */
+  setUntil(value: number, until: number | null): void {
+    this.#until = until;
+    this.set(value);
+  }
+
+  unset(): void {
+    this.#until = null;
+    this.remove();
+  }
+
+  collect(): void {
+    if (this.#until !== null && Date.now() >= this.#until) this.unset();
+  }
+}
+
 export function createMetrics(opts: { processMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (opts.processMetrics ?? true) {
@@ -109,30 +138,34 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       registers,
     }),
 
+    // The job's name (`ingestor`, `pruner`) is `observian_job`, not `job`: Prometheus gives
+    // every scraped series its own `job` target label, and without honor_labels ours would be
+    // renamed `exported_job`. Prefixed with the application's name, it cannot meet any target
+    // label a scrape config or service discovery adds (`job`, `instance`, `task`, `service`...).
     jobRuns: new Counter({
       name: "observian_job_runs_total",
       help: "Background job runs, by job and outcome (success, failure, idle, " +
         "skipped_locked, skipped_disabled).",
-      labelNames: ["job", "outcome"] as const,
+      labelNames: ["observian_job", "outcome"] as const,
       registers,
     }),
     jobLastSuccess: new Gauge({
       name: "observian_job_last_success_timestamp_seconds",
       help: "Unix time of the job's last successful run: this instance's, or the shared " +
         "record in job_control read at scrape time, whichever is later.",
-      labelNames: ["job"] as const,
+      labelNames: ["observian_job"] as const,
       registers,
     }),
     jobEnabled: new Gauge({
       name: "observian_job_enabled",
       help: "1 when the job's switch in job_control is on, else 0 (read at scrape time).",
-      labelNames: ["job"] as const,
+      labelNames: ["observian_job"] as const,
       registers,
     }),
     jobDuration: new Histogram({
       name: "observian_job_run_duration_seconds",
       help: "Duration of background job runs.",
-      labelNames: ["job"] as const,
+      labelNames: ["observian_job"] as const,
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     }),
@@ -143,9 +176,10 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ["outcome", "status"] as const,
       registers,
     }),
-    githubRateLimitRemaining: new Gauge({
+    githubRateLimitRemaining: new KnownGauge({
       name: "observian_github_rate_limit_remaining",
-      help: "x-ratelimit-remaining from GitHub's latest answer.",
+      help: "x-ratelimit-remaining from GitHub's latest answer; absent before GitHub was asked " +
+        "and after the limit's reset time has passed (the count is not known then).",
       registers,
     }),
 

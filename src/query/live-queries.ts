@@ -68,28 +68,65 @@ async function latestBetween(
 }
 
 /**
- * Matching events with id > `afterId`, oldest (lowest id) first: what a reconnecting client
- * missed. log_events_id_brin (sql/007) narrows each partition to the block ranges holding
- * newer ids; it runs once per reconnect, not per event.
+ * Matching events a resuming client missed and the feed does not replay: those with an id after
+ * the client's last one and before the first replayed one. `from` and `to` are their oldest and
+ * newest timestamps (microseconds kept), so GET /logs with the feed's filters and
+ * `start_time=from&end_time=to` returns them all (with others, told apart by id).
  */
-export async function eventsAfterId(
+export interface LiveGap {
+  after_id: number;
+  first_id: number;
+  last_id: number;
+  skipped: number;
+  from: string;
+  to: string;
+}
+
+/**
+ * What a reconnecting client gets: the newest `limit` matching events with id > `afterId`,
+ * oldest (lowest id) first, and the gap between `afterId` and them when there were more.
+ * log_events_id_brin (sql/007) narrows each partition to the block ranges holding newer ids;
+ * this runs once per reconnect, not per event.
+ */
+export async function resumeAfterId(
   sql: Sql,
   filter: LogFilter,
   opts: { afterId: number; limit: number; retentionDays: number; timeoutMs: number },
-): Promise<LogEventOut[]> {
-  const [, rows] = await sql.begin((tx) => [
-    statementTimeout(tx, opts.timeoutMs),
-    tx<EventRow[]>`
-    select ${eventColumns(sql)}
-    from log_events e join services s on s.id = e.service_id
-    where e.id > ${opts.afterId}
+): Promise<{ events: LogEventOut[]; gap: LiveGap | null }> {
+  const bounds = sql`
       and e."timestamp" <= now() + interval '1 day'
       and e."timestamp" >= now() - make_interval(days => ${opts.retentionDays + 1})
-      ${filterSql(sql, filter)}
-    order by e.id
-    limit ${opts.limit}`,
-  ]);
-  return rows.map(toEventOut);
+      ${filterSql(sql, filter)}`;
+  return await sql.begin(async (tx) => {
+    await statementTimeout(tx, opts.timeoutMs);
+    // One more than is replayed: whether anything lies before the replay.
+    const rows = await tx<EventRow[]>`
+      select ${eventColumns(sql)}
+      from log_events e join services s on s.id = e.service_id
+      where e.id > ${opts.afterId} ${bounds}
+      order by e.id desc
+      limit ${opts.limit + 1}`;
+    if (rows.length <= opts.limit) return { events: rows.reverse().map(toEventOut), gap: null };
+    const events = rows.slice(0, opts.limit).reverse().map(toEventOut);
+    const lastSkipped = Number(rows[opts.limit].id);
+    const [g] = await tx<{ n: string; first_id: string; from: string; to: string }[]>`
+      select count(*) as n, min(e.id) as first_id,
+        to_char(min(e."timestamp") at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as from,
+        to_char(max(e."timestamp") at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as to
+      from log_events e join services s on s.id = e.service_id
+      where e.id > ${opts.afterId} and e.id <= ${lastSkipped} ${bounds}`;
+    return {
+      events,
+      gap: {
+        after_id: opts.afterId,
+        first_id: Number(g.first_id),
+        last_id: lastSkipped,
+        skipped: Number(g.n),
+        from: g.from,
+        to: g.to,
+      },
+    };
+  });
 }
 
 /**

@@ -13,39 +13,34 @@ import type { LogEventOut } from "./events.ts";
 import {
   filterQueryFields,
   FilterRangeError,
+  intParam,
   type LogFilter,
   matches,
   toFilter,
 } from "./filters.ts";
-import { eventsAfterId, latestEvents, noticeEvents } from "./live-queries.ts";
+import { latestEvents, type LiveGap, noticeEvents, resumeAfterId } from "./live-queries.ts";
+
+export type { LiveGap };
 
 export const LIVE_DEFAULT_LIMIT = 25;
 export const LIVE_MAX_LIMIT = 500;
-/** Most missed events a resuming client is sent before it goes live. */
+/** Most missed events a resuming client is sent (the newest) before it goes live. */
 export const LIVE_MAX_RESUME = 500;
 
-const ID = /^\d{1,15}$/;
+const ID = /^[0-9]{1,15}$/;
+const MAX_EVENT_ID = 999_999_999_999_999;
 
-export const LiveQuery = z.object({
+export const LiveQuery = z.strictObject({
   ...filterQueryFields,
-  limit: z.string().regex(/^\d+$/, {
-    error: `must be a whole number from 1 to ${LIVE_MAX_LIMIT}`,
-  }).transform(Number).pipe(
-    z.number().int().min(1, { error: "must be at least 1" }).max(LIVE_MAX_LIMIT, {
-      error: `must be at most ${LIVE_MAX_LIMIT}`,
-    }),
-  ).optional().openapi({
-    param: { name: "limit", in: "query" },
-    description: `How many of the latest events (default ${LIVE_DEFAULT_LIMIT}). For a ` +
-      "stream: how many are sent before it goes live.",
+  limit: intParam(1, LIVE_MAX_LIMIT, "limit").openapi({
+    description: `How many of the latest events, 1 to ${LIVE_MAX_LIMIT} (default ` +
+      `${LIVE_DEFAULT_LIMIT}). For a stream: how many are sent before it goes live.`,
     example: 50,
   }),
-  last_event_id: z.string().regex(ID, { error: "must be an event id (a whole number)" })
-    .transform(Number).optional().openapi({
-      param: { name: "last_event_id", in: "query" },
-      description: "Streams only: resume after this event id (the Last-Event-ID header wins).",
-      example: "1042",
-    }),
+  last_event_id: intParam(0, MAX_EVENT_ID, "last_event_id").openapi({
+    description: "Streams only: resume after this event id (the Last-Event-ID header wins).",
+    example: 1042,
+  }),
 });
 export type LiveQueryInput = z.infer<typeof LiveQuery>;
 
@@ -206,6 +201,8 @@ export class Subscription {
 /** Where a feed writes: the route adapts an SSE stream to this. */
 export interface LiveSink {
   send(e: LogEventOut): Promise<void>;
+  /** Matching events the feed knowingly skips (see LiveGap); sent before the replay. */
+  gap(g: LiveGap): Promise<void>;
   ping(): Promise<void>;
   abort(): void;
 }
@@ -214,7 +211,11 @@ export interface LiveSink {
 export class LiveFeed {
   readonly #initialIds: Set<number>;
 
-  constructor(readonly subscription: Subscription, readonly initial: LogEventOut[]) {
+  constructor(
+    readonly subscription: Subscription,
+    readonly initial: LogEventOut[],
+    readonly gap: LiveGap | null = null,
+  ) {
     this.#initialIds = new Set(initial.map((e) => e.id));
   }
 
@@ -224,6 +225,7 @@ export class LiveFeed {
     sub.onAbort(() => sink.abort());
     try {
       let nextPing = Date.now() + heartbeatMs;
+      if (this.gap) await sink.gap(this.gap);
       for (const e of this.initial) {
         if (sub.ended && sub.ended !== "closed") return;
         await sink.send(e);
@@ -255,9 +257,10 @@ export class LiveFeed {
 
 /**
  * Subscribes, then reads what the client should see first: the latest `limit` events (sent
- * oldest first, so a client can append) or, when resuming, those after its last id. The hub
- * is listening before the query runs, so an event committed in between arrives either in the
- * query or as a notice (the feed drops the duplicate), never in neither.
+ * oldest first, so a client can append) or, when resuming, those after its last id: the newest
+ * LIVE_MAX_RESUME of them, announced by a gap when there were more. The hub is listening before
+ * the query runs, so an event committed in between arrives either in the query or as a notice
+ * (the feed drops the duplicate), never in neither.
  */
 export async function openLiveFeed(
   hub: LiveHub,
@@ -266,15 +269,16 @@ export async function openLiveFeed(
 ): Promise<LiveFeed> {
   const sub = await hub.subscribe(req.filter);
   try {
-    const initial = req.lastEventId !== undefined
-      ? await eventsAfterId(hub.sql, req.filter, {
-        afterId: req.lastEventId,
-        limit: LIVE_MAX_RESUME,
-        retentionDays: opts.retentionDays,
-        timeoutMs: opts.queryTimeoutMs,
-      })
-      : (await latestFeed(hub.sql, req, opts)).reverse();
-    return new LiveFeed(sub, initial);
+    if (req.lastEventId === undefined) {
+      return new LiveFeed(sub, (await latestFeed(hub.sql, req, opts)).reverse());
+    }
+    const { events, gap } = await resumeAfterId(hub.sql, req.filter, {
+      afterId: req.lastEventId,
+      limit: LIVE_MAX_RESUME,
+      retentionDays: opts.retentionDays,
+      timeoutMs: opts.queryTimeoutMs,
+    });
+    return new LiveFeed(sub, events, gap);
   } catch (err) {
     sub.release();
     throw err;

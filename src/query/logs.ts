@@ -9,6 +9,7 @@ import {
   filterQueryFields,
   FilterRangeError,
   filterSql,
+  intParam,
   type LogFilter,
   parseIsoTime,
   toFilter,
@@ -27,6 +28,9 @@ export interface Cursor {
   id: string;
 }
 
+/** What a cursor looks like (base64url); only those this API issued are accepted. */
+const CURSOR = /^[A-Za-z0-9_-]{1,200}$/;
+const CURSOR_RULE = "is not a cursor issued by this API (malformed or altered)";
 const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const CURSOR_ID = /^[1-9]\d{0,18}$/;
 const MAX_BIGINT = 9223372036854775807n;
@@ -54,7 +58,7 @@ export function encodeCursor(c: Cursor): string {
 
 /** The cursor, or null when it is not one this API issued. */
 export function decodeCursor(s: string): Cursor | null {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(s)) return null;
+  if (!CURSOR.test(s)) return null;
   let text: string;
   try {
     text = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
@@ -72,44 +76,35 @@ export function decodeCursor(s: string): Cursor | null {
 
 export const EXAMPLE_CURSOR = encodeCursor({ ts: "2026-11-28T07:00:00.123456Z", id: "1042" });
 
-const wholeNumber = (min: number, max: number) =>
-  z.string().regex(/^\d{1,12}$/, { error: `must be a whole number from ${min} to ${max}` })
-    .transform(Number)
-    .pipe(
-      z.number().int().min(min, { error: `must be at least ${min}` }).max(max, {
-        error: `must be at most ${max}`,
-      }),
-    );
-
 /** The query string of GET /logs: the shared filters plus paging. */
-export const LogsQuery = z.object({
+export const LogsQuery = z.strictObject({
   ...filterQueryFields,
-  limit: wholeNumber(1, MAX_LIMIT).optional().openapi({
-    param: { name: "limit", in: "query" },
+  limit: intParam(1, MAX_LIMIT, "limit").openapi({
     description: `Events per page, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`,
-    example: "50",
+    example: 50,
   }),
-  offset: wholeNumber(0, MAX_OFFSET).optional().openapi({
-    param: { name: "offset", in: "query" },
-    description: `Events to skip, at most ${MAX_OFFSET}; kept for the original API's clients. ` +
-      "Pages shift when events arrive between requests; prefer the cursor. Not with cursor.",
-    example: "0",
+  // No examples for offset and cursor: they exclude each other, and a request built from every
+  // example must work.
+  offset: intParam(0, MAX_OFFSET, "offset").openapi({
+    description: `Events to skip, 0 to ${MAX_OFFSET} (default 0); kept for the original ` +
+      "API's clients. Pages shift when events arrive between requests; prefer the cursor. " +
+      "Mutually exclusive with cursor (400 when both are given).",
   }),
-  cursor: z.string().transform((s, ctx) => {
+  cursor: z.string().regex(CURSOR, { error: CURSOR_RULE }).transform((s, ctx) => {
     const c = decodeCursor(s);
     if (!c) {
       ctx.addIssue({
         code: "custom",
-        message: "is not a cursor issued by this API (malformed or altered)",
+        message: CURSOR_RULE,
       });
       return z.NEVER;
     }
     return c;
   }).optional().openapi({
     param: { name: "cursor", in: "query" },
-    description: "Opaque: the X-Next-Cursor of the previous page (also in its Link header). " +
-      "Pages stay free of duplicates and gaps while events arrive. Not with offset.",
-    example: EXAMPLE_CURSOR,
+    description: "Opaque: the X-Next-Cursor of the previous page (also in its Link header); " +
+      "any other value is a 400. Pages stay free of duplicates and gaps while events arrive. " +
+      "Mutually exclusive with offset (400 when both are given).",
   }),
 });
 export type LogsQueryInput = z.infer<typeof LogsQuery>;

@@ -13,7 +13,7 @@ import { type FieldError, InvalidInputError } from "../errors.ts";
 import { Sketch } from "../ingest/histogram.ts";
 import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
 import { boundedQueries, type QueryBounds } from "./bounded.ts";
-import { filterQueryFields } from "./filters.ts";
+import { EARLIEST_TIME, filterQueryFields, parseIsoTime } from "./filters.ts";
 import { DAY_MS, HOUR_MS, MINUTE_MS } from "../time.ts";
 
 export const WINDOWS = {
@@ -53,19 +53,27 @@ export const MAX_POINTS = 1440;
 const windowNames = Object.keys(WINDOWS) as WindowName[];
 const stepNames = Object.keys(STEPS) as StepName[];
 
-export const SummaryQuery = z.object({
+export const SummaryQuery = z.strictObject({
   window: z.enum(windowNames as [WindowName, ...WindowName[]], {
     error: `must be one of ${windowNames.join(", ")}`,
   }).optional().openapi({
     param: { name: "window", in: "query" },
-    description: "A window ending now (default 24h). Not combinable with start_time/end_time.",
+    description: "A window ending now (default 24h). Mutually exclusive with start_time and " +
+      "end_time (400 when combined).",
     example: "24h",
   }),
+  // No examples on start_time and end_time: they exclude window, which has one, and a request
+  // built from every example must work.
   start_time: filterQueryFields.start_time.openapi({
-    description: "Inclusive start (ISO 8601 with zone). Alone: until now.",
+    description: "Inclusive start (ISO 8601 with zone), before end_time and at most " +
+      `${MAX_SPAN_DAYS} days before it. Alone: until now (then it must be in the past). ` +
+      "Mutually exclusive with window.",
+    example: undefined,
   }),
   end_time: filterQueryFields.end_time.openapi({
-    description: "Exclusive end (ISO 8601 with zone). Alone: the 24 hours before it.",
+    description: "Exclusive end (ISO 8601 with zone). Alone: the 24 hours before it. " +
+      "Mutually exclusive with window.",
+    example: undefined,
   }),
   service_name: filterQueryFields.service_name,
   step: z.enum(stepNames as [StepName, ...StepName[]], {
@@ -74,7 +82,7 @@ export const SummaryQuery = z.object({
     param: { name: "step", in: "query" },
     description: `Series bucket width, aligned to UTC. Default: from the window (15m and 1h: ` +
       `1m, 24h: 1h, 7d: 6h, 30d: 1d; explicit ranges: the finest step giving at most ` +
-      `${AUTO_MAX_POINTS} points). At most ${MAX_POINTS} points.`,
+      `${AUTO_MAX_POINTS} points). At most ${MAX_POINTS} points (400 beyond).`,
     example: "1h",
   }),
 });
@@ -90,8 +98,9 @@ export interface ResolvedWindow {
 /** The window [start, end) in epoch ms and the series step; InvalidInputError for contradictions. */
 export function resolveWindow(q: SummaryQueryInput, now: number): ResolvedWindow {
   const errors: FieldError[] = [];
+  // Held within years 0001-9999, as GET /logs does: PostgreSQL refuses year 0 (a 500 before).
   const parse = (s: string | undefined) =>
-    s === undefined ? undefined : Date.parse(s.replace(" ", "T"));
+    s === undefined ? undefined : parseIsoTime(s)?.date.getTime();
   const startIn = parse(q.start_time);
   const endIn = parse(q.end_time);
   if (q.window && (startIn !== undefined || endIn !== undefined)) {
@@ -108,8 +117,10 @@ export function resolveWindow(q: SummaryQueryInput, now: number): ResolvedWindow
     start = now - WINDOWS[window];
   } else {
     end = endIn ?? now;
-    start = startIn ?? end - DAY_MS;
-    if (start >= end) {
+    start = startIn ?? Math.max(end - DAY_MS, EARLIEST_TIME);
+    if (startIn === undefined && start >= end) {
+      errors.push({ field: "end_time", message: "must be after 0001-01-01T00:00:00Z" });
+    } else if (start >= end) {
       errors.push({
         field: "start_time",
         message: endIn === undefined ? "must be in the past" : "must be before end_time",

@@ -13,7 +13,8 @@ import { InvalidInputError } from "../../errors.ts";
 import { runIngestor } from "../../jobs/ingestor.ts";
 import { pruneCutoffs, runPruner } from "../../jobs/pruner.ts";
 import type { JobRun } from "../../jobs/runner.ts";
-import { problemResponse } from "../openapi.ts";
+import { intParam } from "../../query/filters.ts";
+import { problemResponse, ProblemSchema, unavailableResponse } from "../openapi.ts";
 
 // ---- schemas ---------------------------------------------------------------------------
 
@@ -84,11 +85,21 @@ const IngestorHealthSchema = z.object({
   interval_s: z.number().openapi({ example: 60, description: "The poll interval in force" }),
 }).openapi("IngestorHealth");
 
-const ToggleQuery = z.object({
-  enable: z.enum(["true", "false"]).optional().openapi({
-    param: { name: "enable", in: "query" },
-    description: "Set the switch; without it (and without a body) the switch flips.",
-    example: "true",
+/** A query-string boolean, documented as one: "true" or "false" (in any case). */
+const boolParam = (name: string) =>
+  z.preprocess(
+    (v) => {
+      const s = typeof v === "string" ? v.toLowerCase() : v;
+      return s === "true" ? true : s === "false" ? false : v;
+    },
+    z.boolean({ error: "must be true or false" }),
+  ).optional().openapi({ param: { name, in: "query" } });
+
+// No example on enable: the body's example sets the switch, and the two must agree.
+const ToggleQuery = z.strictObject({
+  enable: boolParam("enable").openapi({
+    description: "Set the switch; without it (and without a body) the switch flips. When the " +
+      "body's enabled is given too, the two must agree (else 400).",
   }),
 });
 
@@ -121,24 +132,14 @@ const IngestorRunResult = z.object({
   polls: z.array(PollRecordSchema),
 }).openapi("IngestorRunResult");
 
-const boolParam = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
-
-const PruneQuery = z.object({
-  days: z.string().regex(/^\d+$/, { error: "must be a whole number from 1 to 3650" })
-    .transform(Number)
-    .pipe(
-      z.number().int().min(1, { error: "must be at least 1" }).max(3650, {
-        error: "must be at most 3650",
-      }),
-    ).optional().openapi({
-      param: { name: "days", in: "query" },
-      description: "Days of logs to keep; default RETENTION_DAYS.",
-      example: "7",
-    }),
-  dry_run: boolParam.optional().openapi({
-    param: { name: "dry_run", in: "query" },
-    description: "Compute the figures without changing anything.",
-    example: "true",
+const PruneQuery = z.strictObject({
+  days: intParam(1, 3650, "days").openapi({
+    description: "Days of logs to keep, 1 to 3650; default RETENTION_DAYS.",
+    example: 7,
+  }),
+  dry_run: boolParam("dry_run").openapi({
+    description: "Compute the figures without changing anything (default false).",
+    example: true,
   }),
 });
 
@@ -192,8 +193,11 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 
 const security = [{ ApiKey: [] }];
 const authResponses = {
-  401: problemResponse(`Missing or wrong ${API_KEY_HEADER}`),
+  401: problemResponse(`Missing or wrong ${API_KEY_HEADER}`, {
+    "WWW-Authenticate": z.string().openapi({ example: "ApiKey" }),
+  }),
   403: problemResponse("No API key configured: control disabled (set API_KEYS)"),
+  503: unavailableResponse(),
 };
 
 // ---- handlers --------------------------------------------------------------------------
@@ -233,6 +237,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     createRoute({
       method: "post",
       path,
+      operationId: `toggle${job === "ingestor" ? "Ingestor" : "Pruner"}`,
       tags: ["control"],
       summary: `Switch the ${job} on or off for every instance`,
       description: "`?enable=true|false` or a JSON body `{enabled}` sets the switch; with " +
@@ -252,11 +257,11 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
 
   const toggle = async (
     job: JobName,
-    query: { enable?: string },
+    query: { enable?: boolean },
     body: { enabled?: boolean },
     by: string,
   ) => {
-    const fromQuery = query.enable === undefined ? undefined : query.enable === "true";
+    const fromQuery = query.enable;
     if (fromQuery !== undefined && body.enabled !== undefined && fromQuery !== body.enabled) {
       throw new InvalidInputError(
         [{ field: "enable", message: "disagrees with the body's enabled" }],
@@ -274,9 +279,10 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     createRoute({
       method: "get",
       path: "/control/ingestor-status",
+      operationId: "getIngestorStatus",
       tags: ["control"],
       summary: "The GitHub ingestor's switch, schedule, last runs and rate limit",
-      responses: { 200: json(IngestorStatusSchema, "Status") },
+      responses: { 200: json(IngestorStatusSchema, "Status"), 503: unavailableResponse() },
     }),
     async (c) => {
       const row = await getJobControl(ctx.sql, "ingestor");
@@ -288,6 +294,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     createRoute({
       method: "get",
       path: "/control/ingestor-health",
+      operationId: "getIngestorHealth",
       tags: ["control"],
       summary: "200 while the ingestor polls successfully; 503 with the reason otherwise",
       description: `Running: switched on, no failure since the last successful poll, and ` +
@@ -295,7 +302,14 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
         `"failing: <last error>".`,
       responses: {
         200: json(IngestorHealthSchema, "Running"),
-        503: json(IngestorHealthSchema, "Not running"),
+        503: {
+          description: "Not running (reason says why); a problem+json instead when the " +
+            "database cannot be reached",
+          content: {
+            "application/json": { schema: IngestorHealthSchema },
+            "application/problem+json": { schema: ProblemSchema },
+          },
+        },
       },
     }),
     async (c) => {
@@ -321,6 +335,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     createRoute({
       method: "post",
       path: "/control/ingestor-run",
+      operationId: "runIngestor",
       tags: ["control"],
       summary: "Poll GitHub now",
       description: "One run of the ingestor now, under the same lock and switch as the cron " +
@@ -350,9 +365,10 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     createRoute({
       method: "get",
       path: "/control/pruner-status",
+      operationId: "getPrunerStatus",
       tags: ["control"],
       summary: "The pruner's switch, schedule, retention and last run",
-      responses: { 200: json(PrunerStatusSchema, "Status") },
+      responses: { 200: json(PrunerStatusSchema, "Status"), 503: unavailableResponse() },
     }),
     async (c) => {
       const row = await getJobControl(ctx.sql, "pruner");
@@ -364,6 +380,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     createRoute({
       method: "post",
       path: "/control/prune",
+      operationId: "runPrune",
       tags: ["control"],
       summary: "Remove logs older than N days now",
       description: "Whole daily partitions older than the cutoff (now − days) are detached " +

@@ -12,19 +12,19 @@ import {
 } from "../../ingest/validate.ts";
 import type { AdmissionLease, IngestAdmission } from "../../ingest/admission.ts";
 import type { EventWriter } from "../../ingest/writer.ts";
-import { bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
-import { problemResponse } from "../openapi.ts";
+import { ACCEPTED_ENCODINGS, bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
+import { problemResponse, retryLaterResponse } from "../openapi.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { InvalidInputError, UnavailableError } from "../../errors.ts";
 
 const Created = z.object({
-  id: z.number().int().openapi({ example: 1042 }),
+  id: z.number().int().min(1).openapi({ example: 1042 }),
   status: z.literal("created"),
 }).openapi("LogCreated");
 
 const BatchCreated = z.object({
   status: z.literal("created"),
-  accepted: z.number().int().openapi({ example: 1000 }),
+  accepted: z.number().int().min(1).max(MAX_BATCH_EVENTS).openapi({ example: 1000 }),
 }).openapi("LogBatchCreated");
 
 export function ingestRoutes(
@@ -36,23 +36,23 @@ export function ingestRoutes(
   app.openAPIRegistry.registerPath({
     method: "post",
     path: "/logs",
+    operationId: "ingestLogs",
     tags: ["logs"],
     summary: "Ingest one event, a JSON array of events, or NDJSON",
     description: `One event answers {id, status}. A batch (a JSON array, or ` +
-      `application/x-ndjson with one event per line) of up to ${MAX_BATCH_EVENTS} events is ` +
+      `application/x-ndjson with one event per line) of 1 to ${MAX_BATCH_EVENTS} events is ` +
       `atomic: every event is stored, or none is and the 422 lists each bad index and field. ` +
-      `201 means committed. An unknown service_name registers the service. The body may be ` +
-      `compressed (Content-Encoding: gzip or deflate); MAX_BODY_BYTES then limits its ` +
-      `decompressed size.`,
+      `201 means committed. An unknown service_name registers the service.\n\n` +
+      `The body may be compressed: send \`Content-Encoding: gzip\` (or \`x-gzip\`, ` +
+      `\`deflate\`) with a body compressed so; MAX_BODY_BYTES then limits its decompressed ` +
+      `size. Any other encoding is a 415 whose Accept-Encoding names those accepted.`,
     request: {
       headers: z.object({
-        "content-encoding": z.enum(["gzip", "x-gzip", "deflate", "identity"]).optional()
-          .openapi({ description: "Compression of the body; none when absent" }),
         "idempotency-key": z.string().regex(KEY).optional().openapi({
           description: "Makes a retry safe: events of a request sent again with the same key " +
             "(and the same events in the same order) within INGEST_DEDUPE_HOURS are not stored " +
             "twice, and the answer is the first one's. An event's own event_id takes precedence.",
-          example: "batch-2026-12-02T10:00:00Z-7f3a",
+          example: "batch-7f3a9c",
         }),
       }),
       body: {
@@ -60,9 +60,9 @@ export function ingestRoutes(
         content: {
           "application/json": { schema: z.union([LogEventInput, LogBatchInput]) },
           "application/x-ndjson": {
-            schema: z.string().openapi({
-              description: "One LogEventInput JSON object per line",
-              example: '{"service_name":"api","status_code":200,"latency_ms":12}\n',
+            schema: LogBatchInput.openapi({
+              description: "One LogEventInput JSON object per line (shown here as the array " +
+                "of those lines' events); blank lines are skipped.",
             }),
           },
         },
@@ -73,19 +73,28 @@ export function ingestRoutes(
         description: "Committed",
         content: { "application/json": { schema: z.union([Created, BatchCreated]) } },
       },
-      400: problemResponse("Malformed JSON or NDJSON"),
+      400: problemResponse(
+        "Malformed JSON or NDJSON, a body that is not valid for its Content-Encoding, or a " +
+          "bad Idempotency-Key",
+      ),
       408: problemResponse(
         "The body did not arrive within BODY_READ_TIMEOUT_MS; nothing was stored",
       ),
       413: problemResponse("Body larger than MAX_BODY_BYTES"),
       415: problemResponse(
         "Content type other than JSON or NDJSON, or Content-Encoding other than gzip or deflate",
+        {
+          "Accept-Encoding": z.string().optional().openapi({
+            description: "With an unknown Content-Encoding: the encodings accepted.",
+            example: ACCEPTED_ENCODINGS,
+          }),
+        },
       ),
       422: problemResponse("Invalid events; nothing was stored"),
-      503: problemResponse(
+      503: retryLaterResponse(
         "INGEST_MAX_INFLIGHT_BYTES of request bodies and parsed events are already held (checked " +
-          "as the body arrives), or the database is unavailable; nothing was stored, retry " +
-          "after Retry-After",
+          "as the body arrives), the commit did not finish within INGEST_COMMIT_TIMEOUT_MS, or " +
+          "the database is unavailable; nothing was stored, retry after Retry-After",
       ),
     },
   });

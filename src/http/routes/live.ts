@@ -14,11 +14,12 @@ import {
   wantsEventStream,
 } from "../../query/live.ts";
 import { timeQuery } from "../../metrics/db.ts";
-import { problemResponse } from "../openapi.ts";
+import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 const liveFeed = createRoute({
   method: "get",
   path: "/logs/live-feed",
+  operationId: "getLiveFeed",
   tags: ["logs"],
   summary: "The latest events as JSON, or a live Server-Sent Events stream",
   description: "Without `Accept: text/event-stream` (no Accept, or JSON): the latest `limit` " +
@@ -28,9 +29,15 @@ const liveFeed = createRoute({
     "event as soon as it is committed. Each is `event: log`, `id: <event id>`, " +
     "`data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open " +
     "(LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or " +
-    `\`last_event_id\`, the stream starts with the matching events after that id (at most ` +
-    `${LIVE_MAX_RESUME}, oldest first) instead. A client too slow to keep up is disconnected ` +
-    "and resumes on reconnect. Filters are those of GET /logs.",
+    `\`last_event_id\`, the stream starts with the matching events after that id instead: ` +
+    `the newest ${LIVE_MAX_RESUME} of them, oldest first. When more were missed, an ` +
+    "`event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed " +
+    "after), `first_id` and `last_id` (the lowest and highest id skipped), `skipped` (how many " +
+    "matching events), `from` and `to` (their oldest and newest timestamps). To load them: " +
+    "GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` " +
+    "for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow " +
+    "to keep up, or every client when the server's listener is lost, is disconnected and " +
+    "resumes the same way on reconnect. Filters are those of GET /logs.",
   request: { query: LiveQuery, headers: LiveHeaders },
   responses: {
     200: {
@@ -40,8 +47,12 @@ const liveFeed = createRoute({
         "application/json": { schema: z.array(LogEventOut) },
         "text/event-stream": {
           schema: z.string().openapi({
-            description: "Server-Sent Events: `log` events carrying a LogEvent, and pings",
-            example: 'event: log\ndata: {"id":1042,"timestamp":"2026-11-28T07:00:00.123Z",' +
+            description: "Server-Sent Events: `log` events carrying a LogEvent, a `gap` " +
+              "event first when resuming skipped events, and pings",
+            example: 'event: gap\ndata: {"after_id":310,"first_id":311,"last_id":1041,' +
+              '"skipped":731,"from":"2026-11-28T06:02:11.004000Z",' +
+              '"to":"2026-11-28T06:59:59.871532Z"}\n\n' +
+              'event: log\ndata: {"id":1042,"timestamp":"2026-11-28T07:00:00.123Z",' +
               '"service_name":"checkout-service","team_owner":"Payments Team",' +
               '"status_code":503,"event_type":"payment.charge","latency_ms":182.4,' +
               '"message":"card declined by issuer","attributes":null}\nid: 1042\n\n: ping\n\n',
@@ -49,11 +60,10 @@ const liveFeed = createRoute({
         },
       },
     },
-    400: problemResponse("A bad filter, limit or event id; names each field"),
-    503: problemResponse(
-      "Shutting down, the database cannot be reached, or the first read ran past " +
-        "QUERY_TIMEOUT_MS",
+    400: problemResponse(
+      "A bad filter, limit or event id, or start_time after end_time; names each field",
     ),
+    503: unavailableResponse("Shutting down"),
   },
 });
 
@@ -84,6 +94,8 @@ export function liveRoutes(app: OpenAPIHono, ctx: AppContext): void {
       stream.onAbort(() => feed.cancel());
       await feed.pipe({
         send: (e) => stream.writeSSE({ event: "log", id: String(e.id), data: JSON.stringify(e) }),
+        // No id: the client's Last-Event-ID stays its own until a log event moves it.
+        gap: (g) => stream.writeSSE({ event: "gap", data: JSON.stringify(g) }),
         ping: async () => void await stream.write(": ping\n\n"),
         abort: () => stream.abort(),
       }, ctx.config.liveHeartbeatS * 1000);

@@ -11,11 +11,12 @@ import {
   toLogsRequest,
 } from "../../query/logs.ts";
 import { unlessClientGone } from "../client-gone.ts";
-import { problemResponse } from "../openapi.ts";
+import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 const listLogs = createRoute({
   method: "get",
   path: "/logs",
+  operationId: "listLogs",
   tags: ["logs"],
   summary: "Query events, newest first",
   description: "Every filter is optional and they combine (AND); service_name may repeat " +
@@ -39,12 +40,10 @@ const listLogs = createRoute({
       }),
       content: { "application/json": { schema: z.array(LogEventOut) } },
     },
-    400: problemResponse("A bad parameter; `errors` names each one"),
-    500: problemResponse("Unexpected error"),
-    503: problemResponse(
-      "The query ran past QUERY_TIMEOUT_MS and was stopped (narrow it), or the database " +
-        "cannot be reached (with Retry-After)",
+    400: problemResponse(
+      "A bad parameter, start_time after end_time, or offset with cursor; `errors` names each",
     ),
+    503: unavailableResponse("The query ran past QUERY_TIMEOUT_MS and was stopped (narrow it)"),
   },
 });
 

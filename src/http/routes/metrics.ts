@@ -7,6 +7,7 @@ import { routeTemplate } from "../access-log.ts";
 const scrape = createRoute({
   method: "get",
   path: "/metrics",
+  operationId: "getMetrics",
   tags: ["monitoring"],
   summary: "Prometheus metrics of this instance (text exposition format 0.0.4)",
   description: "HTTP traffic by route template, ingest, database, background jobs, GitHub " +

@@ -5,7 +5,7 @@ import type { AppContext } from "../../app.ts";
 import { SERVICE_NAME } from "../../config.ts";
 import { InvalidInputError, NotFoundError } from "../../errors.ts";
 import { getService, listServices, ServiceOut, upsertService } from "../../query/services.ts";
-import { problemResponse } from "../openapi.ts";
+import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 /** The body is a team name; anything near this size is not one. */
 const MAX_PUT_BYTES = 16 * 1024;
@@ -34,6 +34,7 @@ const LAST_24H_NOTE = "last_24h is counted from the per-minute and per-hour roll
 const list = createRoute({
   method: "get",
   path: "/services",
+  operationId: "listServices",
   tags: ["services"],
   summary: "Every service with its owner and last 24 hours",
   description: LAST_24H_NOTE,
@@ -42,13 +43,14 @@ const list = createRoute({
       description: "Services by name",
       content: { "application/json": { schema: z.array(ServiceOut) } },
     },
-    500: problemResponse("Unexpected error"),
+    503: unavailableResponse(),
   },
 });
 
 const get = createRoute({
   method: "get",
   path: "/services/{name}",
+  operationId: "getService",
   tags: ["services"],
   summary: "One service with its owner and last 24 hours",
   description: LAST_24H_NOTE,
@@ -57,13 +59,14 @@ const get = createRoute({
     200: { description: "The service", content: { "application/json": { schema: ServiceOut } } },
     400: problemResponse("Not a valid service name"),
     404: problemResponse("No service of that name"),
-    500: problemResponse("Unexpected error"),
+    503: unavailableResponse(),
   },
 });
 
 const put = createRoute({
   method: "put",
   path: "/services/{name}",
+  operationId: "putService",
   tags: ["services"],
   summary: "Create a service or set its team owner",
   description: "Creates the service (201) or replaces its team_owner (200); answers the " +
@@ -89,7 +92,7 @@ const put = createRoute({
     400: problemResponse("Bad name, malformed JSON or an invalid team_owner"),
     413: problemResponse("Body too large"),
     415: problemResponse("Body not application/json"),
-    500: problemResponse("Unexpected error"),
+    503: unavailableResponse(),
   },
 });
 

@@ -10,7 +10,7 @@ import {
   SummaryQuery,
 } from "../../query/summary.ts";
 import { unlessClientGone } from "../client-gone.ts";
-import { problemResponse } from "../openapi.ts";
+import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 const pct = (example: number) => z.number().min(0).max(100).openapi({ example });
 const ms = (example: number) => z.number().nullable().openapi({ example });
@@ -100,6 +100,7 @@ const Summary = z.object({
 const route = createRoute({
   method: "get",
   path: "/logs/summary",
+  operationId: "getLogSummary",
   tags: ["logs"],
   summary: "Counts, error rate, latency percentiles, per-service figures and a time series",
   description: "Summarises events in [start_time, end_time): a named window ending now " +
@@ -109,10 +110,13 @@ const route = createRoute({
   request: { query: SummaryQuery },
   responses: {
     200: { content: { "application/json": { schema: Summary } }, description: "The summary" },
-    400: problemResponse("A bad or contradictory parameter (each one is named)"),
-    503: problemResponse(
-      "A query ran past QUERY_TIMEOUT_MS and was stopped (narrow the window or the " +
-        "services), or the database cannot be reached (with Retry-After)",
+    400: problemResponse(
+      "A bad or contradictory parameter (each one is named): window with start_time or " +
+        `end_time, start_time not before end_time, a span over ${MAX_SPAN_DAYS} days, or a ` +
+        "step giving too many points",
+    ),
+    503: unavailableResponse(
+      "A query ran past QUERY_TIMEOUT_MS and was stopped (narrow the window or the services)",
     ),
   },
 });
