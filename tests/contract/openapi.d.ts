@@ -76,7 +76,7 @@ export interface paths {
     };
     /**
      * Counts, error rate, latency percentiles, per-service figures and a time series
-     * @description Summarises events in [start_time, end_time): a named window ending now (default 24h), or an explicit range of at most 31 days. Read from per-minute, per-hour and per-day rollups plus the sub-minute edges, so counts are exact and current. Latency percentiles are estimated from a histogram with bucket upper bounds (ms, inclusive) 1, 2.5, 5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2500, 5000, 10000, 30000, 60000, +Inf, interpolating linearly inside the bucket; above 60000 ms the estimate is the largest bound. Counts are exact.
+     * @description Summarises events in [start_time, end_time): a named window ending now (default 24h), or an explicit range of at most 31 days. Read from per-minute, per-hour and per-day rollups plus the sub-minute edges, so counts are exact and current. Latency percentiles are estimated as PostgreSQL's percentile_cont would compute them over the same events, from latencies counted in logarithmic buckets (bucket i holds (γ^(i-1), γ^i] ms, γ = 1.02): each estimate is within 0.99% of the exact value, and never below the smallest or above the largest latency of the events it summarises (latency.min, latency.max). Latencies under 0.001 ms are counted as 0, so there the error is under 0.001 ms instead.
      */
     get: operations["getLogSummary"];
     put?: never;
@@ -98,7 +98,7 @@ export interface paths {
      * The latest events as JSON, or a live Server-Sent Events stream
      * @description Without `Accept: text/event-stream` (no Accept, or JSON): the latest `limit` matching events (default 25, at most 500), newest first.
      *
-     *     With it: a stream that first sends those events oldest first, then every matching event as soon as it is committed. Each is `event: log`, `id: <event id>`, `data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or `last_event_id`, the stream starts with the matching events after that id (at most 500, oldest first) instead. A client too slow to keep up is disconnected and resumes on reconnect. Filters are those of GET /logs.
+     *     With it: a stream that first sends those events oldest first, then every matching event as soon as it is committed. Each is `event: log`, `id: <event id>`, `data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or `last_event_id`, the stream starts with the matching events after that id instead: the newest 500 of them, oldest first. When more were missed, an `event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed after), `first_id` and `last_id` (the lowest and highest id skipped), `skipped` (how many matching events), `from` and `to` (their oldest and newest timestamps). To load them: GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow to keep up, or every client when the server's listener is lost, is disconnected and resumes the same way on reconnect. Filters are those of GET /logs.
      */
     get: operations["getLiveFeed"];
     put?: never;
@@ -375,7 +375,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T04:43:40.948Z
+       * @example 2026-12-02T05:16:05.788Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -469,11 +469,12 @@ export interface components {
         [key: string]: number;
       };
       /**
-       * @description Events by type, most first: at most ROLLUP_MAX_EVENT_TYPES types (default 100), and "(other)" for the typed events not listed by type. Counts are exact while no rollup row of the window had more types than that; otherwise the listed counts are estimates (never negative) and the breakdown still adds up to the typed events exactly. Events without a type are not counted.
+       * @description Events by type, most first: at most ROLLUP_MAX_EVENT_TYPES types (default 100), and "(other)" for the typed events not listed by type. Counts are exact while no rollup row of the window had more types than that; otherwise the listed counts are estimates (never negative) and the breakdown still adds up to the typed events exactly. Events without a type are counted under "(none)", so the breakdown adds up to total_logs.
        * @example {
        *       "payment.charge": 80211,
        *       "deploy": 3,
-       *       "(other)": 1520
+       *       "(other)": 1520,
+       *       "(none)": 159128
        *     }
        */
       event_type_breakdown: {
@@ -491,6 +492,16 @@ export interface components {
          * @example 86.2
          */
         avg: number | null;
+        /**
+         * @description The least latency of the window's events.
+         * @example 0.4
+         */
+        min: number | null;
+        /**
+         * @description The greatest latency of the window's events.
+         * @example 30012.5
+         */
+        max: number | null;
         /** @example 42.1 */
         p50: number | null;
         /** @example 240.5 */
