@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
+import { boundedQueries } from "../src/query/bounded.ts";
 import { BOUNDS_DESCRIPTION } from "../src/ingest/histogram.ts";
 import {
   decompose,
@@ -704,6 +705,22 @@ dbTest(
       "/logs/summary?start_time=9999-12-31T00:00Z&end_time=9999-12-31T23:30-01:00",
     );
     assert.equal(late.status, 200, await late.clone().text());
+  },
+);
+
+dbTest(
+  "[summary] bounded queries can refuse parallel plans (serial), the default keeps them",
+  async () => {
+    const show = (serial?: boolean) =>
+      boundedQueries(db.sql, { timeoutMs: 5000, serial }, (conn) =>
+        [conn<
+          { w: string }[]
+        >`select current_setting('max_parallel_workers_per_gather') as w`] as const)
+        .then(([rows]) => rows[0].w);
+    assert.equal(await show(true), "0");
+    assert.notEqual(await show(), "0");
+    // Set for the transaction only: the pooled connection keeps the server's setting.
+    assert.notEqual(await show(false), "0");
   },
 );
 

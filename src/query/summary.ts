@@ -786,7 +786,7 @@ export async function summarize(
   // One failed query fails the summary: the others are cancelled rather than left running.
   const failed = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
-  const bounds: QueryBounds = { timeoutMs: opts.timeoutMs ?? 0, signal };
+  const bounds: QueryBounds = { timeoutMs: opts.timeoutMs ?? 0, signal, serial: true };
   const run = <T extends object>(build: (conn: Sql) => PendingQuery<T[]>): Promise<T[]> =>
     boundedQueries(sql, bounds, (conn) => [build(conn)] as const).then(
       ([rows]) => rows,
