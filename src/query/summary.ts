@@ -322,10 +322,10 @@ export interface SketchRow {
   sk_cnt: string;
 }
 
-/** The least and greatest latency per service and step bucket. */
+/** The least and greatest latency per service (and step bucket, when asked for). */
 export interface BoundsRow {
   service_name: string;
-  start: Date;
+  start: Date | null;
   min: number | null;
   max: number | null;
 }
@@ -571,24 +571,27 @@ export function seriesSketches(
 }
 
 /**
- * The least and greatest latency per service and step bucket over `pieces`, which must all be
- * added (min and max cannot be subtracted): read from the rows' lat_min/lat_max and, for the
- * partial minutes, from the events.
+ * The least and greatest latency per service, and per step bucket when `stepMs` is given, over
+ * `pieces`, which must all be added (min and max cannot be subtracted): read from the rows'
+ * lat_min/lat_max and, for the partial minutes, from the events.
  */
 export function latencyBounds(
   sql: Sql,
   pieces: Piece[],
-  stepMs: number,
+  stepMs: number | null,
   services: string[] | undefined,
 ): PendingQuery<BoundsRow[]> {
-  const step = stepInterval(sql, stepMs);
+  const startOf = (column: Fragment) =>
+    stepMs === null
+      ? sql`null::timestamptz`
+      : sql`date_bin(${stepInterval(sql, stepMs)}, ${column}, to_timestamp(0))`;
   const parts: Fragment[] = [];
   for (const { tier } of TIERS) {
     const ranges = rangesOf(pieces, tier);
     if (ranges.length === 0) continue;
     parts.push(sql`
-      select service_id, date_bin(${step}, bucket, to_timestamp(0)) as start,
-             min(lat_min) as lo, max(lat_max) as hi
+      select service_id, ${startOf(sql`bucket`)} as start, min(lat_min) as lo,
+             max(lat_max) as hi
       from ${sql(tableOf(tier))} r
       where (${inRanges(sql, sql`r.bucket`, ranges)})
         ${serviceFilter(sql, sql`r.service_id`, services)}
@@ -597,8 +600,8 @@ export function latencyBounds(
   const raw = rangesOf(pieces, "raw");
   if (raw.length > 0) {
     parts.push(sql`
-      select service_id, date_bin(${step}, "timestamp", to_timestamp(0)) as start,
-             min(latency_ms) as lo, max(latency_ms) as hi
+      select service_id, ${startOf(sql`"timestamp"`)} as start, min(latency_ms) as lo,
+             max(latency_ms) as hi
       from log_events e
       where (${inRanges(sql, sql`e."timestamp"`, raw)})
         ${serviceFilter(sql, sql`e.service_id`, services)}
@@ -665,6 +668,9 @@ interface Acc {
 }
 
 const newAcc = (): Acc => ({ count: 0, errors: 0, latencySum: 0, sketch: new Sketch() });
+
+/** The percentile of each series point (p95_latency_ms). */
+const SERIES_QUANTILE = 0.95;
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const percent = (part: number, whole: number) => whole === 0 ? 0 : round2((part / whole) * 100);
@@ -815,9 +821,10 @@ export async function summarize(
     const ranges = i <= maxSeriesTier ? rangesOf(seriesPieces, tier) : [];
     return ranges.length > 0 ? [{ tier, ranges }] : [];
   });
-  // Min and max cannot be netted: they are read from pieces that are only ever added, at the
-  // series' tier so that each step bucket has its own.
-  const additive = decompose(w.start, w.end, { now, form: "additive", maxTier: maxSeriesTier });
+  // Min and max cannot be netted: they are read from pieces that are only ever added. Per
+  // service from the coarsest tier (a 7-day window: ~7 day rows a service rather than ~170 hour
+  // rows); per step bucket only for the series points that need them (see below).
+  const additive = decompose(w.start, w.end, { now, form: "additive" });
   // Raw pieces (partial minutes) are the same for both.
   const raw = rangesOf(pieces, "raw");
   // The raw edges and the series' buckets share a connection (one after the other), the bounds
@@ -835,7 +842,7 @@ export async function summarize(
     });
   const [[rawRows, seriesSketchRows], boundsRows, ...tierRows] = await Promise.all([
     latency,
-    run((conn) => latencyBounds(conn, additive, stepMs, services)),
+    run((conn) => latencyBounds(conn, additive, null, services)),
     ...queries,
   ]);
 
@@ -896,9 +903,27 @@ export async function summarize(
       bump(statusCounts, String(r.status_code), r.n);
     }
   }
-  for (const r of boundsRows) {
-    serviceAcc(r.service_name, null).sketch.bound(r.min, r.max);
-    seriesAcc(r.start).sketch.bound(r.min, r.max);
+  for (const r of boundsRows) serviceAcc(r.service_name, null).sketch.bound(r.min, r.max);
+  // A series point's p95 depends on its min and max only when it reads the lowest or highest
+  // bucket counted (Sketch.needsBounds): only those points' bounds are read, at the series'
+  // tier (a step bucket of its own each), in a second round trip that most summaries skip.
+  const unbounded = series.flatMap((a, i) =>
+    a.count > 0 && a.sketch.needsBounds(SERIES_QUANTILE) ? [i] : []
+  );
+  if (unbounded.length > 0) {
+    const stepPieces = unbounded.flatMap((i) =>
+      decompose(
+        Math.max(w.start, firstBucket + i * stepMs),
+        Math.min(w.end, firstBucket + (i + 1) * stepMs),
+        { now, form: "additive", maxTier: maxSeriesTier },
+      )
+    );
+    const [rows] = await boundedQueries(
+      sql,
+      bounds,
+      (conn) => [latencyBounds(conn, stepPieces, stepMs, services)] as const,
+    );
+    for (const r of rows) seriesAcc(r.start!).sketch.bound(r.min, r.max);
   }
   const types = foldEventTypes(eventCounts, otherEvents, maxTypes);
 
@@ -956,7 +981,7 @@ export async function summarize(
       start: new Date(firstBucket + i * stepMs).toISOString(),
       count: a.count,
       errors: a.errors,
-      p95_latency_ms: a.count > 0 ? a.sketch.quantile(0.95) : null,
+      p95_latency_ms: a.count > 0 ? a.sketch.quantile(SERIES_QUANTILE) : null,
     })),
   };
 }
