@@ -39,7 +39,11 @@ export class Sketch {
 
   /** Adds `weight` times the buckets of "{i,…}" and "{n,…}" (PostgreSQL array text). */
   addText(idx: string, cnt: string, weight: number): void {
-    const is = parseIntArray(idx), ns = parseIntArray(cnt);
+    this.addArrays(parseIntArray(idx), parseIntArray(cnt), weight);
+  }
+
+  /** Adds `weight` times the counts `ns[k]` of buckets `is[k]` (`is` ascending). */
+  addArrays(is: ArrayLike<number>, ns: ArrayLike<number>, weight: number): void {
     if (is.length === 0) return;
     this.#cover(is[0], is[is.length - 1]);
     const c = this.#counts, lo = this.#lo;

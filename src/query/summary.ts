@@ -10,7 +10,8 @@ import { z } from "@hono/zod-openapi";
 import type { Fragment, PendingQuery } from "postgres";
 import type { Sql } from "../db/connect.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
-import { Sketch } from "../ingest/histogram.ts";
+import { parseIntArray, Sketch } from "../ingest/histogram.ts";
+import { type CachedSketch, knownKeys, parseSketch, type SketchCache } from "./sketch-cache.ts";
 import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
 import { boundedQueries, type QueryBounds } from "./bounded.ts";
 import { EARLIEST_TIME, filterQueryFields, parseIsoTime } from "./filters.ts";
@@ -299,7 +300,7 @@ export interface TierRow {
   /**
    * service: per service; series: per step bucket; status/event: one count; event_other: the
    * typed events not listed as an event row; sketch: one row's latency buckets (count: its
-   * weight).
+   * weight; key: its SketchCache key, null for a pending row).
    */
   kind: "service" | "series" | "status" | "event" | "event_other" | "sketch";
   service_name: string | null;
@@ -309,7 +310,10 @@ export interface TierRow {
   count: number;
   errors: number | null;
   latency_sum: number | null;
-  /** sketch rows: lat_idx and lat_cnt as array text ("{-3,12}", "{1,4}"). */
+  /**
+   * sketch rows: lat_idx and lat_cnt as array text ("{-3,12}", "{1,4}"); null when the query
+   * was told the row's key (the caller holds its buckets).
+   */
   sk_idx: string | null;
   sk_cnt: string | null;
 }
@@ -318,8 +322,10 @@ export interface TierRow {
 export interface SketchRow {
   start: Date;
   wt: number;
-  sk_idx: string;
-  sk_cnt: string;
+  /** As in TierRow. */
+  key: string | null;
+  sk_idx: string | null;
+  sk_cnt: string | null;
 }
 
 /** The least and greatest latency per service (and step bucket, when asked for). */
@@ -406,6 +412,7 @@ export function tierSummary(
   stepMs: number | null,
   services: string[] | undefined,
   maxTypes: number,
+  known = "",
 ): PendingQuery<TierRow[]> {
   const x = times(sql, ranges);
   const series = stepMs
@@ -446,9 +453,12 @@ export function tierSummary(
     join services s on s.id = x.service_id
     ${series}
     union all
-    select 'sketch', s.name, null, null, null, r.wt::float8, null, null, r.lat_idx::text,
-           r.lat_cnt::text
-    from r join services s on s.id = r.service_id
+    select 'sketch', s.name, null, null, r.key, r.wt::float8, null, null,
+           case when k.key is null then r.lat_idx::text end,
+           case when k.key is null then r.lat_cnt::text end
+    from (select r.*, ${sketchKey(sql, tableOf(tier), sql`r.service_id`)} as key from r) r
+    join services s on s.id = r.service_id
+    left join ${knownTable(sql, known)} k on k.key = r.key
     where cardinality(r.lat_idx) > 0
     union all
     select 'status', null, null, null, key, sum(n)::float8, null, null, null, null
@@ -539,6 +549,18 @@ export function rawEdgeStats(
 }
 
 /**
+ * A stored row's SketchCache key, "source/service_id/bucket ms/row_version" (null for a pending
+ * row, which has no version); `service` is 0 for the all-services rows.
+ */
+const sketchKey = (sql: Sql, source: string, service: Fragment) =>
+  sql`(${source}::text || '/' || ${service} || '/' ||
+       (extract(epoch from r.bucket) * 1000)::bigint || '/' || r.row_version)`;
+
+/** The keys the caller holds (comma-separated, one parameter) as a table of `key`. */
+const knownTable = (sql: Sql, known: string) =>
+  sql`(select distinct unnest(string_to_array(${known}, ',')) as key)`;
+
+/**
  * The latency buckets of the series from the given tiers, a row per stored row with its step
  * bucket and weight. Without a service filter the 1h and 1d tiers are read from their
  * all-services rows (log_latency_1h/_1d, sql/012): one row per hour instead of one per service
@@ -546,29 +568,37 @@ export function rawEdgeStats(
  */
 export function seriesSketches(
   sql: Sql,
-  tiers: { tier: Tier; ranges: WeightedRange[] }[],
+  tiers: { tier: Tier; ranges: WeightedRange[]; known?: string }[],
   stepMs: number,
   services: string[] | undefined,
 ): PendingQuery<SketchRow[]> {
-  const parts = tiers.map(({ tier, ranges }) => {
-    const all = !services && tier !== "1m";
-    const table = all ? `log_latency_${tier}` : tableOf(tier);
+  const parts = tiers.map(({ tier, ranges, known }) => {
+    const table = seriesSketchSource(tier, services);
+    const all = table.startsWith("log_latency_");
     return sql`
       select date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as start,
-             ${weightOf(sql, sql`r.bucket`, ranges)}::float8 as wt, r.lat_idx::text as sk_idx,
-             r.lat_cnt::text as sk_cnt
-      from ${sql(table)} r
-      where (${inRanges(sql, sql`r.bucket`, ranges)})
-        ${all ? sql`` : serviceFilter(sql, sql`r.service_id`, services)}
-        and cardinality(r.lat_idx) > 0`;
+             ${weightOf(sql, sql`r.bucket`, ranges)}::float8 as wt, r.key,
+             case when k.key is null then r.lat_idx::text end as sk_idx,
+             case when k.key is null then r.lat_cnt::text end as sk_cnt
+      from (select r.*, ${sketchKey(sql, table, all ? sql`0` : sql`r.service_id`)} as key
+            from ${sql(table)} r
+            where (${inRanges(sql, sql`r.bucket`, ranges)})
+              ${all ? sql`` : serviceFilter(sql, sql`r.service_id`, services)}
+              and cardinality(r.lat_idx) > 0) r
+      left join ${knownTable(sql, known ?? "")} k on k.key = r.key`;
   });
   if (parts.length === 0) {
     return sql<SketchRow[]>`
-      select null::timestamptz as start, null::float8 as wt, null as sk_idx, null as sk_cnt
+      select null::timestamptz as start, null::float8 as wt, null as key, null as sk_idx,
+             null as sk_cnt
       where false`;
   }
   return sql<SketchRow[]>`${parts.reduce((acc, p) => sql`${acc} union all ${p}`)}`;
 }
+
+/** The view seriesSketches reads a tier from: all services together unless filtered. */
+export const seriesSketchSource = (tier: Tier, services: string[] | undefined): string =>
+  !services && tier !== "1m" ? `log_latency_${tier}` : tableOf(tier);
 
 /**
  * The least and greatest latency per service, and per step bucket when `stepMs` is given, over
@@ -759,6 +789,8 @@ export interface SummaryOptions {
   signal?: AbortSignal;
   /** Event types listed at most (ROLLUP_MAX_EVENT_TYPES); the rest: OTHER_EVENT_TYPES. */
   maxEventTypes?: number;
+  /** Latency buckets of rows read by earlier summaries (absent: every row's are read). */
+  sketchCache?: SketchCache;
 }
 
 /**
@@ -801,14 +833,23 @@ export async function summarize(
         throw err;
       },
     );
+  // The buckets of rows read before come from the cache: each query is told the keys it holds
+  // (from the snapshot taken here, which the answer is resolved against).
+  const cache = opts.sketchCache;
+  const snapshot = cache?.snapshot();
+  const known = (source: string, ranges: Range[]): string =>
+    snapshot ? knownKeys(snapshot, source, ranges) : "";
   const queries: Promise<TierRow[]>[] = [];
   TIERS.forEach(({ tier }, i) => {
     const summary = rangesOf(pieces, tier);
     const series = i <= maxSeriesTier ? rangesOf(seriesPieces, tier) : null;
     const shared = series !== null && sameRanges(summary, series);
     if (summary.length > 0) {
+      const keys = known(tableOf(tier), summary);
       queries.push(
-        run((conn) => tierSummary(conn, tier, summary, shared ? stepMs : null, services, maxTypes)),
+        run((conn) =>
+          tierSummary(conn, tier, summary, shared ? stepMs : null, services, maxTypes, keys)
+        ),
       );
     }
     if (series && series.length > 0 && !shared) {
@@ -819,7 +860,9 @@ export async function summarize(
   // service filter they come from the all-services rows.
   const sketchTiers = TIERS.flatMap(({ tier }, i) => {
     const ranges = i <= maxSeriesTier ? rangesOf(seriesPieces, tier) : [];
-    return ranges.length > 0 ? [{ tier, ranges }] : [];
+    return ranges.length > 0
+      ? [{ tier, ranges, known: known(seriesSketchSource(tier, services), ranges) }]
+      : [];
   });
   // Min and max cannot be netted: they are read from pieces that are only ever added. Per
   // service from the coarsest tier (a 7-day window: ~7 day rows a service rather than ~170 hour
@@ -885,12 +928,28 @@ export async function summarize(
       add(a, r.count, r.errors!, r.latency_sum ?? 0);
     }
   }
+  // A row's buckets: parsed from the answer (and kept for the cache), or the cached ones.
+  const read = new Map<string, CachedSketch>();
+  const bucketsOf = (key: string | null, idx: string | null, cnt: string | null) => {
+    if (idx === null || cnt === null) {
+      const hit = key === null ? undefined : snapshot?.get(key);
+      if (!hit) throw new Error(`latency buckets of row ${key} neither sent nor cached`);
+      return hit;
+    }
+    if (key === null) return { idx: parseIntArray(idx), cnt: parseIntArray(cnt) };
+    const parsed = parseSketch(key, idx, cnt);
+    if (cache) read.set(key, parsed);
+    return parsed;
+  };
   for (const r of sketchRows) {
-    serviceAcc(r.service_name!, null).sketch.addText(r.sk_idx!, r.sk_cnt!, r.count);
+    const b = bucketsOf(r.key, r.sk_idx, r.sk_cnt);
+    serviceAcc(r.service_name!, null).sketch.addArrays(b.idx, b.cnt, r.count);
   }
   for (const r of seriesSketchRows) {
-    seriesAcc(r.start).sketch.addText(r.sk_idx, r.sk_cnt, r.wt);
+    const b = bucketsOf(r.key, r.sk_idx, r.sk_cnt);
+    seriesAcc(r.start).sketch.addArrays(b.idx, b.cnt, r.wt);
   }
+  cache?.update(read);
   for (const r of rawRows) {
     if (r.kind === "event") bump(eventCounts, r.event_type, r.n);
     else if (r.kind === "event_other") otherEvents += r.n;

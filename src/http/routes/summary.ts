@@ -10,6 +10,7 @@ import {
   SummaryQuery,
 } from "../../query/summary.ts";
 import { unlessClientGone } from "../client-gone.ts";
+import { SketchCache } from "../../query/sketch-cache.ts";
 import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 const pct = (example: number) => z.number().min(0).max(100).openapi({ example });
@@ -123,6 +124,7 @@ const route = createRoute({
 
 /** GET /logs/summary. */
 export function summaryRoutes(app: OpenAPIHono, ctx: AppContext): void {
+  const sketchCache = new SketchCache();
   app.openapi(route, (c) => {
     const q = c.req.valid("query");
     return unlessClientGone(c.req.raw, async (signal) => {
@@ -131,6 +133,7 @@ export function summaryRoutes(app: OpenAPIHono, ctx: AppContext): void {
           timeoutMs: ctx.config.queryTimeoutMs,
           signal,
           maxEventTypes: ctx.config.rollupMaxEventTypes,
+          sketchCache,
         }));
       return c.json(summary, 200);
     });
