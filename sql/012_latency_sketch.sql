@@ -97,7 +97,12 @@ create trigger log_rollup_1h_store_prune_latency after delete on log_rollup_1h_s
 create trigger log_rollup_1d_store_prune_latency after delete on log_rollup_1d_store
   for each statement execute function observian_latency_prune();
 
--- The read views: as in 010, with the latency columns instead of h00..h19.
+-- The read views: as in 010, with the latency columns instead of h00..h19, and a version for
+-- every stored row, so that the summary can keep the latency buckets of rows it has already read
+-- (src/query/sketch-cache.ts) and ask for the arrays of changed rows only. The version is the
+-- row's xmin: every insert and update (compaction, ingest, a rebuild's delete and insert) writes
+-- a row version with its transaction's xmin, and freezing keeps the raw value. Rows of
+-- log_rollup_pending have none (null): they are always read.
 do $do$
 declare
   tier record;
@@ -109,7 +114,7 @@ begin
     execute format($v$
       create view %1$I as
         select service_id, bucket, count, errors, latency_sum, lat_min, lat_max, lat_idx,
-          lat_cnt, status_counts, event_counts, event_other
+          lat_cnt, status_counts, event_counts, event_other, xmin::text::bigint as row_version
         from %2$I
         union all
         select service_id, date_trunc(%3$L, bucket, 'UTC'), count, errors, latency_sum, lat_min,
@@ -117,7 +122,7 @@ begin
           coalesce(status_counts, jsonb_build_object(status_code::text, count)),
           coalesce(event_counts, case when event_type is null then '{}'::jsonb
                                       else jsonb_build_object(event_type, count) end),
-          0::bigint
+          0::bigint, null::bigint
         from log_rollup_pending
     $v$, tier.name, tier.name || '_store', tier.unit);
   end loop;
@@ -125,13 +130,15 @@ end;
 $do$;
 
 create view log_latency_1h as
-  select bucket, lat_idx, lat_cnt from log_latency_1h_store
+  select bucket, lat_idx, lat_cnt, xmin::text::bigint as row_version from log_latency_1h_store
   union all
-  select date_trunc('hour', bucket, 'UTC'), lat_idx, lat_cnt from log_rollup_pending;
+  select date_trunc('hour', bucket, 'UTC'), lat_idx, lat_cnt, null::bigint
+  from log_rollup_pending;
 create view log_latency_1d as
-  select bucket, lat_idx, lat_cnt from log_latency_1d_store
+  select bucket, lat_idx, lat_cnt, xmin::text::bigint as row_version from log_latency_1d_store
   union all
-  select date_trunc('day', bucket, 'UTC'), lat_idx, lat_cnt from log_rollup_pending;
+  select date_trunc('day', bucket, 'UTC'), lat_idx, lat_cnt, null::bigint
+  from log_rollup_pending;
 
 -- One (service, minute) of deltas, summed.
 create type observian_minute_delta as (

@@ -1,5 +1,5 @@
 // The latency buckets of stored rollup rows the summary has read, kept between summaries by row
-// version (sql/013_rollup_row_version.sql): a summary sends the keys of the rows it holds and
+// version (sql/012_latency_sketch.sql): a summary sends the keys of the rows it holds and
 // PostgreSQL leaves out the arrays of those rows, so that only rows written since are read as
 // array text (~90k bucket counts for a 7-day summary at 1M events, most of its time before).
 import { parseIntArray } from "../ingest/histogram.ts";
