@@ -824,7 +824,12 @@ export async function summarize(
   // One failed query fails the summary: the others are cancelled rather than left running.
   const failed = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
-  const bounds: QueryBounds = { timeoutMs: opts.timeoutMs ?? 0, signal, serial: true };
+  const bounds: QueryBounds = {
+    timeoutMs: opts.timeoutMs ?? 0,
+    signal,
+    serial: true,
+    genericPlans: true,
+  };
   const run = <T extends object>(build: (conn: Sql) => PendingQuery<T[]>): Promise<T[]> =>
     boundedQueries(sql, bounds, (conn) => [build(conn)] as const).then(
       ([rows]) => rows,
