@@ -299,8 +299,9 @@ export interface WeightedRange extends Range {
 export interface TierRow {
   /**
    * service: per service; series: per step bucket; status/event: one count; event_other: the
-   * typed events not listed as an event row; sketch: one row's latency buckets (count: its
-   * weight; key: its SketchCache key, null for a pending row).
+   * typed events not listed as an event row; sketch: latency buckets (count: the weight) of
+   * one row (key: its SketchCache key, null for a pending row; with its arrays) or of the rows
+   * the caller holds, per service and weight (key: their keys, comma-separated; no arrays).
    */
   kind: "service" | "series" | "status" | "event" | "event_other" | "sketch";
   service_name: string | null;
@@ -311,14 +312,14 @@ export interface TierRow {
   errors: number | null;
   latency_sum: number | null;
   /**
-   * sketch rows: lat_idx and lat_cnt as array text ("{-3,12}", "{1,4}"); null when the query
-   * was told the row's key (the caller holds its buckets).
+   * sketch rows: lat_idx and lat_cnt as array text ("{-3,12}", "{1,4}"); null for the rows
+   * whose keys the query was told (the caller holds their buckets).
    */
   sk_idx: string | null;
   sk_cnt: string | null;
 }
 
-/** One row's latency buckets for the series: its step bucket and weight. */
+/** Latency buckets for the series, as the sketch rows of TierRow, per step bucket and weight. */
 export interface SketchRow {
   start: Date;
   wt: number;
@@ -453,13 +454,17 @@ export function tierSummary(
     join services s on s.id = x.service_id
     ${series}
     union all
-    select 'sketch', s.name, null, null, r.key, r.wt::float8, null, null,
-           case when k.key is null then r.lat_idx::text end,
-           case when k.key is null then r.lat_cnt::text end
-    from (select r.*, ${sketchKey(sql, tableOf(tier), sql`r.service_id`)} as key from r) r
-    join services s on s.id = r.service_id
-    left join ${knownTable(sql, known)} k on k.key = r.key
-    where cardinality(r.lat_idx) > 0
+    select 'sketch', s.name, null, null, r.key, r.wt::float8, null, null, r.sk_idx, r.sk_cnt
+    from (${
+    sketchRows(
+      sql,
+      sql`(select r.service_id as g, r.wt,
+                  ${sketchKey(sql, tableOf(tier), sql`r.service_id`)} as key, r.lat_idx, r.lat_cnt
+           from r where cardinality(r.lat_idx) > 0)`,
+      known,
+    )
+  }) r
+    join services s on s.id = r.g
     union all
     select 'status', null, null, null, key, sum(n)::float8, null, null, null, null
     from (
@@ -561,6 +566,24 @@ const knownTable = (sql: Sql, known: string) =>
   sql`(select distinct unnest(string_to_array(${known}, ',')) as key)`;
 
 /**
+ * The sketch rows of `rows` (columns g, wt, key, lat_idx, lat_cnt): each row whose key the
+ * caller does not hold with its arrays as text; the rows it holds as one row per group `g` and
+ * weight, `key` listing their keys comma-separated and no arrays. Thousands of rows of a key
+ * each cost the client more (~1 µs a row in postgres.js) than the lookups they stand for.
+ */
+const sketchRows = (sql: Sql, rows: Fragment, known: string) =>
+  sql`
+    with x as materialized (
+      select r.*, r.key in (select key from ${knownTable(sql, known)} k) as held from ${rows} r
+    )
+    select g, wt, key, lat_idx::text as sk_idx, lat_cnt::text as sk_cnt
+    from x where held is not true
+    union all
+    select g, wt, string_agg(key, ','), null, null
+    from x where held
+    group by g, wt`;
+
+/**
  * The latency buckets of the series from the given tiers, a row per stored row with its step
  * bucket and weight. Without a service filter the 1h and 1d tiers are read from their
  * all-services rows (log_latency_1h/_1d, sql/012): one row per hour instead of one per service
@@ -575,17 +598,18 @@ export function seriesSketches(
   const parts = tiers.map(({ tier, ranges, known }) => {
     const table = seriesSketchSource(tier, services);
     const all = table.startsWith("log_latency_");
+    const rows = sql`(
+      select date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as g,
+             ${weightOf(sql, sql`r.bucket`, ranges)}::float8 as wt,
+             ${sketchKey(sql, table, all ? sql`0` : sql`r.service_id`)} as key, r.lat_idx,
+             r.lat_cnt
+      from ${sql(table)} r
+      where (${inRanges(sql, sql`r.bucket`, ranges)})
+        ${all ? sql`` : serviceFilter(sql, sql`r.service_id`, services)}
+        and cardinality(r.lat_idx) > 0)`;
     return sql`
-      select date_bin(${stepInterval(sql, stepMs)}, r.bucket, to_timestamp(0)) as start,
-             ${weightOf(sql, sql`r.bucket`, ranges)}::float8 as wt, r.key,
-             case when k.key is null then r.lat_idx::text end as sk_idx,
-             case when k.key is null then r.lat_cnt::text end as sk_cnt
-      from (select r.*, ${sketchKey(sql, table, all ? sql`0` : sql`r.service_id`)} as key
-            from ${sql(table)} r
-            where (${inRanges(sql, sql`r.bucket`, ranges)})
-              ${all ? sql`` : serviceFilter(sql, sql`r.service_id`, services)}
-              and cardinality(r.lat_idx) > 0) r
-      left join ${knownTable(sql, known ?? "")} k on k.key = r.key`;
+      select g as start, wt, key, sk_idx, sk_cnt
+      from (${sketchRows(sql, rows, known ?? "")}) x`;
   });
   if (parts.length === 0) {
     return sql<SketchRow[]>`
@@ -933,26 +957,34 @@ export async function summarize(
       add(a, r.count, r.errors!, r.latency_sum ?? 0);
     }
   }
-  // A row's buckets: parsed from the answer (and kept for the cache), or the cached ones.
+  // A row's buckets: parsed from the answer (and kept for the cache), or for rows the cache
+  // holds, those of each key listed.
   const read = new Map<string, CachedSketch>();
-  const bucketsOf = (key: string | null, idx: string | null, cnt: string | null) => {
+  const addBuckets = (
+    to: Sketch,
+    key: string | null,
+    idx: string | null,
+    cnt: string | null,
+    weight: number,
+  ) => {
     if (idx === null || cnt === null) {
-      const hit = key === null ? undefined : snapshot?.get(key);
-      if (!hit) throw new Error(`latency buckets of row ${key} neither sent nor cached`);
-      return hit;
+      for (const k of key?.split(",") ?? []) {
+        const hit = snapshot?.get(k);
+        if (!hit) throw new Error(`latency buckets of row ${k} neither sent nor cached`);
+        to.addArrays(hit.idx, hit.cnt, weight);
+      }
+      return;
     }
-    if (key === null) return { idx: parseIntArray(idx), cnt: parseIntArray(cnt) };
+    if (key === null) return to.addArrays(parseIntArray(idx), parseIntArray(cnt), weight);
     const parsed = parseSketch(key, idx, cnt);
     if (cache) read.set(key, parsed);
-    return parsed;
+    to.addArrays(parsed.idx, parsed.cnt, weight);
   };
   for (const r of sketchRows) {
-    const b = bucketsOf(r.key, r.sk_idx, r.sk_cnt);
-    serviceAcc(r.service_name!, null).sketch.addArrays(b.idx, b.cnt, r.count);
+    addBuckets(serviceAcc(r.service_name!, null).sketch, r.key, r.sk_idx, r.sk_cnt, r.count);
   }
   for (const r of seriesSketchRows) {
-    const b = bucketsOf(r.key, r.sk_idx, r.sk_cnt);
-    seriesAcc(r.start).sketch.addArrays(b.idx, b.cnt, r.wt);
+    addBuckets(seriesAcc(r.start).sketch, r.key, r.sk_idx, r.sk_cnt, r.wt);
   }
   cache?.update(read);
   for (const r of rawRows) {
