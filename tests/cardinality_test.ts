@@ -8,7 +8,8 @@ import { loadMigrations, migrate } from "../src/db/migrate.ts";
 import { CLIENT_CLOSED_REQUEST } from "../src/http/client-gone.ts";
 import { compactRollups, DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../src/ingest/rollup.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
-import { foldEventTypes, OTHER_EVENT_TYPES, type Summary } from "../src/query/summary.ts";
+import { foldEventTypes, OTHER_EVENT_TYPES } from "../src/query/summary/event-types.ts";
+import type { Summary } from "../src/query/summary/summarize.ts";
 import { compactAll, dbTest, emptyDatabase, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { postEvents } from "./helpers/events.ts";
 
