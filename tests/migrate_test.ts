@@ -9,7 +9,8 @@ import {
 import { createDb, type Sql } from "../src/db/connect.ts";
 import { ensurePartitionWindow } from "../src/db/partitions.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
-import { summarize, type SummaryQueryInput } from "../src/query/summary.ts";
+import { summarize } from "../src/query/summary/summarize.ts";
+import type { SummaryQueryInput } from "../src/query/summary/window.ts";
 import { compactAll, dbTest, emptyDatabase } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 

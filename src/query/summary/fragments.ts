@@ -3,6 +3,7 @@
 import type { Fragment } from "postgres";
 import type { Sql } from "../../db/connect.ts";
 import type { Range, WeightedRange } from "./decompose.ts";
+import { LATENCY_SUM_CAP, sqlNumber } from "../../db/rollup-constants.ts";
 
 export function inRanges(sql: Sql, column: Fragment, ranges: Range[]): Fragment {
   if (ranges.length === 0) return sql`false`;
@@ -45,7 +46,7 @@ export function times(sql: Sql, ranges: WeightedRange[]): Fragment {
 
 // Stored latencies from before the input bounds reach 1.8e308 ms: two of them overflow double
 // precision when added (an error in PostgreSQL), so every latency sum clamps what it adds.
-export const LATENCY_CAP = "1e250";
+export const LATENCY_CAP = sqlNumber(LATENCY_SUM_CAP);
 
 export const stepInterval = (sql: Sql, stepMs: number) =>
   sql`(${stepMs / 1000}::int * interval '1 second')`;
