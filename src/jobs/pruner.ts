@@ -6,7 +6,12 @@
 // DELETE's dead rows never linger.
 import type { Config } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
-import { ensurePartitions, listPartitionDays, utcDay } from "../db/partitions.ts";
+import {
+  ensurePartitions,
+  listPartitionDays,
+  PARTITION_DAYS_AHEAD,
+  utcDay,
+} from "../db/partitions.ts";
 import { logger } from "../logging.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import {
@@ -21,8 +26,6 @@ import {
 import { type JobDeps, type JobRun, runJob } from "./runner.ts";
 import { DAY_MS, HOUR_MS } from "../time.ts";
 import { deleteDedupeKeys } from "../ingest/store.ts";
-
-export const PARTITION_DAYS_AHEAD = 7;
 
 export interface PruneOptions {
   /** Days of logs kept; the configured RETENTION_DAYS when absent. */
