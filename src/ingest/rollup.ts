@@ -5,6 +5,7 @@
 // in SQL rather than in JS saves shipping and parsing a second JSON document per commit.
 // tests/ingest_test.ts checks the result equals observian_rollup_rebuild() from the facts.
 import { type Sql, statementTimeout } from "../db/connect.ts";
+import { SQLSTATE, withRetry } from "../db/sqlstate.ts";
 import { logger } from "../logging.ts";
 
 /**
@@ -178,13 +179,11 @@ export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Prom
 }
 
 /** `fn` again (up to 5 times) when it failed with 40001: a compaction committed under it. */
-async function retrySerialization<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as { code?: string }).code !== "40001" || attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
-  }
+function retrySerialization<T>(fn: () => Promise<T>): Promise<T> {
+  return withRetry(fn, {
+    attempts: 5,
+    baseDelayMs: 50,
+    maxDelayMs: 400,
+    retryOn: (err) => (err as { code?: string }).code === SQLSTATE.serialization_failure,
+  });
 }

@@ -6,6 +6,7 @@
 // DELETE's dead rows never linger.
 import type { Config } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
+import { withRetry } from "../db/sqlstate.ts";
 import {
   ensurePartitions,
   listPartitionDays,
@@ -68,9 +69,6 @@ export function pruneCutoffs(config: Config, days: number, now: Date) {
   return { cutoff, rollupCutoff, seenCutoff };
 }
 
-const isSerializationFailure = (err: unknown) =>
-  (err as { code?: string })?.code === "40001" || (err as { code?: string })?.code === "40P01";
-
 export async function pruneLogs(
   sql: Sql,
   config: Config,
@@ -110,19 +108,17 @@ export async function pruneLogs(
       deleted += rows;
       dropped++;
     }
-    for (let attempt = 1;; attempt++) {
-      try {
-        deleted += await pruneBoundary(sql, {
+    // Ingest's rollup compaction can win a race with the boundary's rebuild (40001, 40P01).
+    deleted += await withRetry(
+      () =>
+        pruneBoundary(sql, {
           partition: boundary?.name ?? null,
           cutoff,
           rollupCutoff,
           maxEventTypes: config.rollupMaxEventTypes,
-        });
-        break;
-      } catch (err) {
-        if (attempt >= 5 || !isSerializationFailure(err)) throw err;
-      }
-    }
+        }),
+      { attempts: 5, baseDelayMs: 50, maxDelayMs: 1000 },
+    );
     seen = await deleteSeenGitHubEvents(sql, seenCutoff);
     keys = await deleteDedupeKeys(
       sql,
