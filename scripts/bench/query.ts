@@ -7,7 +7,7 @@ import { keptDatabase } from "./lib/env.ts";
 import { log, maxRssRow, ms, num, summarize, ticker } from "./lib/report.ts";
 import { interrupt } from "./lib/interrupt.ts";
 import { startServer } from "./lib/server.ts";
-import { progressPrinter, seedDatabase } from "../seed.ts";
+import { progressPrinter, seedDatabase } from "../synthetic-events.ts";
 import { DAY_MS, HOUR_MS } from "../../src/time.ts";
 import { SQLSTATE } from "../../src/db/sqlstate.ts";
 

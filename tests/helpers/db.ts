@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { createDb, type Db, surviveLostDbSockets } from "../../src/db/connect.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { ensurePartitionWindow } from "../../src/db/partitions.ts";
-import { seedServices } from "../../src/db/seed.ts";
+import { seedServices } from "../../src/db/default-services.ts";
 import { compactRollups } from "../../src/ingest/rollup.ts";
 import { parseConfig } from "../../src/config.ts";
 
