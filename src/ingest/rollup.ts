@@ -12,6 +12,7 @@ import {
   ROLLUP_LOCK_KEY,
   sqlNumber,
 } from "../db/rollup-constants.ts";
+import { SQLSTATE, withRetry } from "../db/sqlstate.ts";
 import { logger } from "../logging.ts";
 
 // Shared with the SQL functions' defaults, so they live with the SQL's other numbers.
@@ -181,13 +182,11 @@ export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Prom
 }
 
 /** `fn` again (up to 5 times) when it failed with 40001: a compaction committed under it. */
-async function retrySerialization<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as { code?: string }).code !== "40001" || attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
-  }
+function retrySerialization<T>(fn: () => Promise<T>): Promise<T> {
+  return withRetry(fn, {
+    attempts: 5,
+    baseDelayMs: 50,
+    maxDelayMs: 400,
+    retryOn: (err) => (err as { code?: string }).code === SQLSTATE.serialization_failure,
+  });
 }

@@ -1,6 +1,7 @@
 // The statements that store events, shared by the ingest writer and the GitHub ingestor, so
 // both write events, rollup deltas and the live-feed notice the same way.
 import type { Sql, Tx } from "../db/connect.ts";
+import { SQLSTATE } from "../db/sqlstate.ts";
 import { pendingCte } from "./rollup.ts";
 import type { NewEvent } from "./validate.ts";
 
@@ -103,7 +104,7 @@ export async function deleteDedupeKeys(sql: Queryable, before: Date): Promise<nu
 /** PostgreSQL's refusal of a row whose day has no partition. */
 export function isMissingPartition(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return e?.code === "23514" && /no partition/i.test(e.message ?? "");
+  return e?.code === SQLSTATE.check_violation && /no partition/i.test(e.message ?? "");
 }
 
 // Ids come back sorted: one statement takes its sequence values in row order, so sorted ids
