@@ -413,6 +413,24 @@ dbTest("[github] concurrent stores of overlapping events keep each exactly once"
   assert.equal(new Set(stored).size, stored.length);
 });
 
+dbTest("[github] a missing partition for an event's day is created on demand", async () => {
+  await reset();
+  // Tomorrow (UTC), within the day ahead GitHub's clock may run: its partition is empty.
+  const tomorrow = new Date(Date.now() + 86_400_000);
+  const day = new Date(`${tomorrow.toISOString().slice(0, 10)}T00:00:01Z`);
+  const name = `log_events_p${day.toISOString().slice(0, 10).replaceAll("-", "")}`;
+  await db.sql`drop table if exists ${db.sql(name)}`;
+  gh.feed(REPO, [ghEvent("49000000002", { at: day }), ...timeline(["49000000001"])]);
+  const run = await runIngestor(deps());
+  assert.equal(run.outcome, "success", run.error ?? "");
+  assert.equal(run.result!.new, 2);
+  const [r] = await db.sql`select to_regclass(${name}) is not null as present`;
+  assert.equal(r.present, true);
+  assert.deepEqual(await storedIds(), ["49000000001", "49000000002"]);
+  const [seen] = await db.sql`select count(*)::int as n from github_seen_events`;
+  assert.equal(seen.n, 2);
+});
+
 dbTest("[github] rel=next is followed only on GitHub's own origin", () => {
   const base = "https://api.github.com";
   assert.equal(
