@@ -2,9 +2,11 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
-import { nextLink, readIngestorState, toLogEvent } from "../src/jobs/github.ts";
-import { storeGitHubEvents } from "../src/jobs/github-store.ts";
-import { runIngestor } from "../src/jobs/ingestor.ts";
+import { nextLink } from "../src/jobs/github/client.ts";
+import { runIngestor } from "../src/jobs/github/job.ts";
+import { toLogEvent } from "../src/jobs/github/mapping.ts";
+import { readIngestorState } from "../src/jobs/github/state.ts";
+import { storeGitHubEvents } from "../src/jobs/github/store.ts";
 import type { JobDeps } from "../src/jobs/runner.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";

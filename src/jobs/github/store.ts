@@ -2,15 +2,9 @@
 // log_events (through the ingest writer's own statement: rollup deltas, live-feed notice) in one
 // transaction, so an id is marked seen if and only if its event is stored. Concurrent
 // pollers block on the id's unique key until the first commits, then see a conflict.
-import type { Sql } from "../db/connect.ts";
-import { insertEvents, registerServices, withMissingPartitions } from "../ingest/store.ts";
-import type { NewEvent } from "../ingest/validate.ts";
-
-/** A log event with the GitHub id it came from (its exactly-once key). */
-export interface GitHubRow extends NewEvent {
-  githubId: string;
-  attributes: Record<string, unknown>;
-}
+import type { Sql } from "../../db/connect.ts";
+import { insertEvents, registerServices, withMissingPartitions } from "../../ingest/store.ts";
+import type { GitHubRow } from "./mapping.ts";
 
 export interface StoreResult {
   inserted: number;
