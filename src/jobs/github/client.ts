@@ -1,11 +1,17 @@
 // The GitHub REST client for the events API, and the rules that keep it polite: the previous
 // ETag sent back verbatim (a 304 costs no rate limit), per_page=100, rel="next" followed only
-// on GitHub's own origin, a timeout on every request, and the rate-limit headers
-// (X-RateLimit-*, Retry-After) turned into "no request before ...". X-Poll-Interval is read
-// here and honoured by the poll (poll.ts). Answers never throw: a failure is an Answer too.
-import { Octokit } from "@octokit/rest";
+// on GitHub's own origin, one timeout over each request and its body, and the rate-limit
+// headers (X-RateLimit-*, Retry-After) turned into "no request before ...". X-Poll-Interval is
+// read here and honoured by the poll (poll.ts). Answers never throw: a failure is an Answer too.
+//
+// Plain fetch, not Octokit. Octokit was used only as a fetch wrapper, and what it offers beyond
+// that does not fit these rules: its `paginate` follows rel="next" to any origin (the token
+// would go with it), sends the first page's If-None-Match again on every page and drops the
+// per-request abort signal after the first call; @octokit/plugin-throttling waits inside the
+// process (Bottleneck, on the wall clock) where the rule is "no request from any instance before
+// blocked_until", kept in job_control; @octokit/plugin-retry retries 5xx answers within the run,
+// where a failed poll is retried by the next tick. It also throws for a 304.
 import type { Config } from "../../config.ts";
-import { logger } from "../../logging.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { VERSION } from "../../version.ts";
 import { errorMessage } from "../runner.ts";
@@ -65,109 +71,101 @@ export interface GitHubClient {
   get(target: string, etag: string | undefined): Promise<Answer>;
 }
 
-type RawHeaders = Record<string, string | number | undefined>;
-
 export function gitHubClient(config: Config): GitHubClient {
-  const log = logger("jobs", "github");
-  const octokit = new Octokit({
-    baseUrl: config.githubApiUrl,
-    auth: config.githubToken,
-    userAgent: `observian/${VERSION}`,
-    // Octokit logs every request and error to the console by default; outcomes are
-    // recorded here instead.
-    log: {
-      debug: () => {},
-      info: () => {},
-      warn: (message: string) => log.warning("octokit: {message}", { message }),
-      error: () => {},
-    },
-  });
+  const headers: Record<string, string> = {
+    "accept": "application/vnd.github+json",
+    "user-agent": `observian/${VERSION}`,
+  };
+  if (config.githubToken) headers.authorization = `Bearer ${config.githubToken}`;
   return {
     get: async (target, etag) => {
-      const { status, headers, data, latencyMs, timedOut, message } = await request(
-        octokit,
-        target,
-        etag,
-        config.githubTimeoutS,
-      );
-      const interval = intHeader(headers, "x-poll-interval");
+      // A rel="next" URL comes from nextLink: on GitHub's origin, with its per_page.
+      const absolute = /^https?:/.test(target);
+      const url = new URL(absolute ? target : config.githubApiUrl + target);
+      if (!absolute) url.searchParams.set("per_page", String(PER_PAGE));
+      const a = await request(url, { ...headers, ...(etag ? { "if-none-match": etag } : {}) }, {
+        timeoutS: config.githubTimeoutS,
+      });
+      const h = a.headers;
+      const interval = intHeader(h, "x-poll-interval");
       return {
-        status,
-        data,
-        latencyMs,
-        timedOut,
-        message,
-        etag: header(headers, "etag"),
+        status: a.status,
+        data: a.data,
+        latencyMs: a.latencyMs,
+        timedOut: a.timedOut,
+        message: a.message,
+        etag: h.get("etag") ?? undefined,
         pollIntervalS: interval && interval > 0 ? interval : undefined,
-        next: nextLink(header(headers, "link"), config.githubApiUrl),
+        next: nextLink(h.get("link") ?? undefined, config.githubApiUrl),
         rateLimit: {
-          remaining: intHeader(headers, "x-ratelimit-remaining"),
-          limit: intHeader(headers, "x-ratelimit-limit"),
-          reset: intHeader(headers, "x-ratelimit-reset"),
-          retryAfter: intHeader(headers, "retry-after"),
+          remaining: intHeader(h, "x-ratelimit-remaining"),
+          limit: intHeader(h, "x-ratelimit-limit"),
+          reset: intHeader(h, "x-ratelimit-reset"),
+          retryAfter: intHeader(h, "retry-after"),
         },
       };
     },
   };
 }
 
+interface Raw {
+  status: number | null;
+  headers: Headers;
+  data: unknown;
+  latencyMs: number;
+  timedOut: boolean;
+  message: string;
+}
+
+/** One GET, its body read under the same timeout; JSON when it parses, else the text. */
 async function request(
-  octokit: Octokit,
-  target: string,
-  etag: string | undefined,
-  timeoutS: number,
-) {
-  const signal = AbortSignal.timeout(timeoutS * 1000);
+  url: URL,
+  headers: Record<string, string>,
+  opts: { timeoutS: number },
+): Promise<Raw> {
+  const signal = AbortSignal.timeout(opts.timeoutS * 1000);
   const started = performance.now();
-  const elapsed = () => performance.now() - started;
-  const timeout = () => ({
+  const failed = (message: string, timedOut: boolean): Raw => ({
     status: null,
-    headers: {} as RawHeaders,
+    headers: new Headers(),
     data: null,
-    latencyMs: elapsed(),
-    timedOut: true,
-    message: `no answer within ${timeoutS}s`,
+    latencyMs: performance.now() - started,
+    timedOut,
+    message,
   });
   try {
-    const absolute = /^https?:/.test(target);
-    const res = await octokit.request(`GET ${target}`, {
-      ...(absolute ? {} : { per_page: PER_PAGE }),
-      headers: etag ? { "if-none-match": etag } : {},
-      request: { signal },
-    });
-    // A timeout while reading the body reaches us as an empty body, not as an error.
-    if (signal.aborted) return timeout();
+    const res = await fetch(url, { headers, signal });
+    const text = await res.text();
+    let data: unknown = text;
+    try {
+      data = text === "" ? null : JSON.parse(text);
+    } catch {
+      // Left as text: the poll calls anything but an array of events malformed.
+    }
+    const ok = res.status < 300 || res.status === 304;
     return {
-      status: res.status as number | null,
-      headers: res.headers as RawHeaders,
-      data: res.data as unknown,
-      latencyMs: elapsed(),
+      status: res.status,
+      headers: res.headers,
+      data: ok ? data : null,
+      latencyMs: performance.now() - started,
       timedOut: false,
-      message: "",
+      message: ok ? "" : failureMessage(res, data),
     };
   } catch (err) {
-    if (signal.aborted) return timeout();
-    // Octokit throws for 304 and for every status >= 400, with the response attached.
-    const e = err as { status?: number; message?: string; response?: { headers?: RawHeaders } };
-    return {
-      status: e.response ? e.status ?? null : null,
-      headers: e.response?.headers ?? {},
-      data: null,
-      latencyMs: elapsed(),
-      timedOut: false,
-      message: errorMessage(err),
-    };
+    if (signal.aborted) return failed(`no answer within ${opts.timeoutS}s`, true);
+    return failed(errorMessage(err), false);
   }
 }
 
-const header = (h: RawHeaders, name: string): string | undefined => {
-  const v = h[name];
-  return v === undefined ? undefined : String(v);
-};
+/** GitHub's own words for a refusal ({"message": ...}), else the status text. */
+function failureMessage(res: Response, data: unknown): string {
+  const said = (data as { message?: unknown } | null)?.message;
+  return errorMessage(typeof said === "string" && said !== "" ? said : res.statusText);
+}
 
-const intHeader = (h: RawHeaders, name: string): number | undefined => {
-  const v = header(h, name);
-  return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
+const intHeader = (h: Headers, name: string): number | undefined => {
+  const v = h.get(name);
+  return v !== null && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
 };
 
 /** The rel="next" target of a Link header, kept only on GitHub's own origin. */
