@@ -433,6 +433,18 @@ dbTest("[github] a missing partition for an event's day is created on demand", a
   assert.equal(seen.n, 2);
 });
 
+dbTest("[github] requests carry the token, a user agent and JSON accept", async () => {
+  await reset();
+  gh.feed(REPO, timeline(["59000000001"]));
+  const run = await runIngestor(deps({ GITHUB_TOKEN: "ghp_test123" }));
+  assert.equal(run.outcome, "success", run.error ?? "");
+  const [req] = gh.requestsTo(REPO);
+  assert.equal(req.method, "GET");
+  assert.equal(req.headers.get("authorization"), "Bearer ghp_test123");
+  assert.match(req.headers.get("user-agent") ?? "", /^observian\//);
+  assert.match(req.headers.get("accept") ?? "", /application\/vnd\.github/);
+});
+
 dbTest("[github] rel=next is followed only on GitHub's own origin", () => {
   const base = "https://api.github.com";
   assert.equal(
