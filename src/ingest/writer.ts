@@ -8,11 +8,10 @@ import {
   isDbUnavailable,
   isQueryCancelled,
 } from "../db/connect.ts";
-import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { UnavailableError } from "../errors.ts";
 import { logger } from "../logging.ts";
 import { compactRollups } from "./rollup.ts";
-import { type Inserted, insertEvents, isMissingPartition, registerServices } from "./store.ts";
+import { type Inserted, insertEvents, registerServices, withMissingPartitions } from "./store.ts";
 import type { NewEvent } from "./validate.ts";
 
 export interface FlushInfo {
@@ -350,19 +349,12 @@ export class EventWriter {
 
   async #commit(sql: Db, events: NewEvent[]): Promise<Inserted> {
     const serviceIds = await this.#resolveServices(sql, events);
-    try {
-      return await insertEvents(sql, events, serviceIds);
-    } catch (err) {
-      if (!isMissingPartition(err)) throw err;
-      // Partition upkeep fell behind (e.g. the server ran past midnight without the pruner):
-      // create the days these events need, then try once more.
-      const days = events.map((e) => utcDay(e.timestamp)).sort();
-      const allowed = partitionWindow(new Date(), this.opts.retentionDays ?? 7);
-      if (days[0] < allowed.from || days[days.length - 1] > allowed.to) throw err;
-      const created = await ensurePartitions(sql, days[0], days[days.length - 1]);
-      this.#log.warning("created {created} missing partition(s) during ingest", { created });
-      return await insertEvents(sql, events, serviceIds);
-    }
+    return await withMissingPartitions(
+      sql,
+      events.map((e) => e.timestamp),
+      () => insertEvents(sql, events, serviceIds),
+      { retentionDays: this.opts.retentionDays ?? 7 },
+    );
   }
 
   /** Service ids by name; unknown names are registered (safe under concurrent first writes). */

@@ -10,7 +10,7 @@ import {
 } from "../../control/queries.ts";
 import { ingestorHealth, ingestorStatus, prunerStatus } from "../../control/status.ts";
 import { InvalidInputError } from "../../errors.ts";
-import { runIngestor } from "../../jobs/ingestor.ts";
+import { runIngestor } from "../../jobs/github/job.ts";
 import { pruneCutoffs, runPruner } from "../../jobs/pruner.ts";
 import type { JobRun } from "../../jobs/runner.ts";
 import { intParam } from "../../query/filters.ts";
