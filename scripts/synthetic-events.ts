@@ -14,6 +14,7 @@ import { describeUrl } from "../src/db/connect.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { configureLogging } from "../src/logging.ts";
 import { DAY_MS, HOUR_MS } from "../src/time.ts";
+import { mulberry32, normal, type Rng } from "./lib/random.ts";
 
 export interface SeedOptions {
   events: number;
@@ -57,23 +58,6 @@ export const serviceName = (i: number, total: number) =>
   `svc-${String(i).padStart(total > 100 ? 3 : 2, "0")}`;
 
 // ---- Randomness: seeded, so a benchmark dataset can be reproduced.
-
-type Rng = () => number;
-
-function mulberry32(seed: number): Rng {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(rng: Rng): number {
-  // Box-Muller; the cosine half is enough here.
-  return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
-}
 
 /** Picks from weighted choices with a cumulative table and binary search. */
 class Weighted<T> {

@@ -8,6 +8,7 @@ import { backfillLatencySketches, compactRollups } from "../src/ingest/rollup.ts
 import { createMetrics } from "../src/metrics/registry.ts";
 import type { Summary } from "../src/query/summary/summarize.ts";
 import { compactAll, dbTest, emptyDatabase, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { mulberry32, normal as gaussian } from "../scripts/lib/random.ts";
 
 const db = await preparedDatabase({ RETENTION_DAYS: "30" });
 const config = testConfig({ RETENTION_DAYS: "30" });
@@ -19,16 +20,8 @@ const today = Math.floor(now / DAY) * DAY;
 // Crosses whole days, hours, minutes and partial minutes at both ends.
 const WINDOW = { start: today - 3 * DAY + 7 * HOUR + 13 * MIN + 4_321, end: now - 17_777 };
 
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(7);
-const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+const rand = mulberry32(7);
+const normal = () => gaussian(rand);
 
 /** Latency distributions, one service each. */
 const DISTRIBUTIONS: Record<string, { n: number; draw: () => number }> = {

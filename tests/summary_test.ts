@@ -8,6 +8,7 @@ import { NO_EVENT_TYPE } from "../src/query/summary/event-types.ts";
 import { summarize, type Summary } from "../src/query/summary/summarize.ts";
 import type { SummaryQueryInput } from "../src/query/summary/window.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { mulberry32 } from "../scripts/lib/random.ts";
 
 // 30 days of retention lets events sit several days back, so windows cross whole UTC days.
 const db = await preparedDatabase({ RETENTION_DAYS: "30" });
@@ -46,15 +47,7 @@ interface Ev {
   timestamp: string;
 }
 
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(42);
+const rand = mulberry32(42);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const SERVICES = ["auth-service", "checkout-service", "inventory-service", "search-svc"];
 const STATUSES = [200, 200, 200, 200, 201, 204, 301, 404, 429, 500, 502, 503];
