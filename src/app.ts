@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/connect.ts";
 import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/access-log.ts";
+import type { AppContext } from "./http/context.ts";
 import { requestDeadline } from "./http/deadline.ts";
 import { healthRoutes } from "./http/health.ts";
 import { serveOpenApi } from "./http/openapi.ts";
@@ -38,20 +39,6 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The live feed's shared listener; main closes it before draining requests. */
   liveHub?: LiveHub;
-}
-
-/** What every route module receives: the dependencies, with defaults filled in. */
-export interface AppContext {
-  sql: Db;
-  health: Db;
-  embeddedUp?: () => boolean;
-  config: Config;
-  writer: EventWriter;
-  admission: IngestAdmission;
-  metrics: Metrics;
-  liveHub: LiveHub;
-  version: string;
-  startedAt: number;
 }
 
 export function writerFor(

@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
 import { API_KEY_HEADER, requireApiKey } from "../../control/api-key.ts";
 import {
   flipJobEnabled,

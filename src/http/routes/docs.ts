@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
 import { buildDocsPage, type DocsAsset } from "../docs-page.ts";
 
 const COMMON_HEADERS = {

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
 import { LogEventOut } from "../../query/events.ts";
 import {
   latestFeed,

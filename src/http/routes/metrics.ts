@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
 import { collectDatabaseMetrics } from "../../metrics/collect.ts";
 import { routeTemplate } from "../access-log.ts";
 

@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { timeQuery } from "../../metrics/db.ts";
 import { bodyLimit } from "hono/body-limit";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
 import { SERVICE_NAME } from "../../config.ts";
 import { InvalidInputError, NotFoundError } from "../../errors.ts";
 import { getService, listServices, ServiceOut, upsertService } from "../../query/services.ts";

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { timeQuery } from "../../metrics/db.ts";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
 import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
 import {
   MAX_SPAN_DAYS,
