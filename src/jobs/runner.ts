@@ -9,7 +9,7 @@ import {
   type JobName,
   markJobFinished,
   markJobStarted,
-} from "../control/queries.ts";
+} from "./job-control.ts";
 import type { Sql } from "../db/connect.ts";
 import { logger } from "../logging.ts";
 import type { Metrics } from "../metrics/registry.ts";

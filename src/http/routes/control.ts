@@ -1,14 +1,14 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext } from "../context.ts";
-import { API_KEY_HEADER, requireApiKey } from "../../control/api-key.ts";
+import { API_KEY_HEADER, requireApiKey } from "../middleware/api-key.ts";
 import {
   flipJobEnabled,
   getJobControl,
   type JobControl,
   type JobName,
   setJobEnabled,
-} from "../../control/queries.ts";
-import { ingestorHealth, ingestorStatus, prunerStatus } from "../../control/status.ts";
+} from "../../jobs/job-control.ts";
+import { ingestorHealth, ingestorStatus, prunerStatus } from "../../jobs/status.ts";
 import { InvalidInputError } from "../../errors.ts";
 import { runIngestor } from "../../jobs/ingestor.ts";
 import { pruneCutoffs, runPruner } from "../../jobs/pruner.ts";

@@ -1,9 +1,9 @@
 // What the status and health endpoints report, computed from a job_control row, the
 // configuration and the clock: no I/O, so every instance answers the same for the same row.
 import type { Config } from "../config.ts";
-import { cronPeriodMs, nextCronTime } from "../jobs/cron.ts";
+import { cronPeriodMs, nextCronTime } from "./cron.ts";
 import { parseSource, pollIntervalS, type PollRecord, readIngestorState } from "../jobs/github.ts";
-import type { JobControl } from "./queries.ts";
+import type { JobControl } from "./job-control.ts";
 
 const iso = (d: Date | null) => d ? d.toISOString() : null;
 
