@@ -56,6 +56,10 @@ dbTest("[http] every response carries X-Request-Id, the caller's when it is plai
   assert.notEqual(hostile.headers.get("x-request-id"), "x\u0001injected log line");
   const missing = await app.request("/nowhere", { headers: { "X-Request-Id": "r-404" } });
   assert.equal(missing.headers.get("x-request-id"), "r-404");
+  const dotted = await app.request("/health", { headers: { "X-Request-Id": "svc.a:1@host" } });
+  assert.equal(dotted.headers.get("x-request-id"), "svc.a:1@host");
+  const long = await app.request("/health", { headers: { "X-Request-Id": "a".repeat(129) } });
+  assert.match(long.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
 });
 
 dbTest("[http] unknown routes are 404 problem+json", async () => {
@@ -87,6 +91,7 @@ dbTest("[http] an unexpected exception is a 500 problem without internals", asyn
   const text = await res.text();
   assert.ok(!text.includes("secret"), text);
   assert.equal(JSON.parse(text).request_id, "req-500");
+  assert.equal(res.headers.get("x-request-id"), "req-500");
 });
 
 dbTest("[http] the OpenAPI document describes the health endpoints", async () => {

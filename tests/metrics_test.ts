@@ -7,7 +7,7 @@ import { register as globalRegistry } from "prom-client";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { ensurePartitionWindow, utcDay } from "../src/db/partitions.ts";
-import { timeQuery } from "../src/metrics/db.ts";
+import { timeQuery } from "../src/metrics/query-timing.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
 import { LiveHub } from "../src/query/live.ts";
 import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";

@@ -57,10 +57,8 @@ export function problem(
     ...rest,
   };
   if (!body.errors) delete body.errors;
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": PROBLEM_CONTENT_TYPE, ...headers },
-  });
+  // Through the context, so that headers set on it before the error (X-Request-Id) are kept.
+  return c.body(JSON.stringify(body), status, { "content-type": PROBLEM_CONTENT_TYPE, ...headers });
 }
 
 export const onError: ErrorHandler = (err, c) => {

@@ -13,7 +13,7 @@ import {
   toLiveRequest,
   wantsEventStream,
 } from "../../query/live.ts";
-import { timeQuery } from "../../metrics/db.ts";
+import { timeQuery } from "../../metrics/query-timing.ts";
 import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 const liveFeed = createRoute({

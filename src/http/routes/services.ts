@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { timeQuery } from "../../metrics/db.ts";
+import { timeQuery } from "../../metrics/query-timing.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { AppContext } from "../context.ts";
 import { SERVICE_NAME } from "../../config.ts";

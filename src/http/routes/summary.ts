@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { timeQuery } from "../../metrics/db.ts";
+import { timeQuery } from "../../metrics/query-timing.ts";
 import type { AppContext } from "../context.ts";
 import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
 import {

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import { logger } from "../logging.ts";
+import { logger } from "../../logging.ts";
 
 /** The route template that served the request ("/services/:name"), never the raw path. */
 export function routeTemplate(c: Context): string {
