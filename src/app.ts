@@ -105,7 +105,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
               }))
               : [{ field: i.path.join(".") || "(request)", message: i.message }]
           ),
-          400,
+          "malformed",
         );
       }
     },

@@ -68,7 +68,7 @@ export function toLiveRequest(q: LiveQueryInput, lastEventIdHeader?: string): Li
     filter = toFilter(q);
   } catch (err) {
     if (err instanceof FilterRangeError) {
-      throw new InvalidInputError([{ field: err.field, message: err.message }], 400);
+      throw new InvalidInputError([{ field: err.field, message: err.message }], "malformed");
     }
     throw err;
   }

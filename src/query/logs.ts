@@ -122,14 +122,14 @@ export function toLogsRequest(q: LogsQueryInput): LogsRequest {
     throw new InvalidInputError([
       { field: "offset", message: "cannot be combined with cursor" },
       { field: "cursor", message: "cannot be combined with offset" },
-    ], 400);
+    ], "malformed");
   }
   let filter: LogFilter;
   try {
     filter = toFilter(q);
   } catch (err) {
     if (err instanceof FilterRangeError) {
-      throw new InvalidInputError([{ field: err.field, message: err.message }], 400);
+      throw new InvalidInputError([{ field: err.field, message: err.message }], "malformed");
     }
     throw err;
   }

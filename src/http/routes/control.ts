@@ -265,7 +265,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     if (fromQuery !== undefined && body.enabled !== undefined && fromQuery !== body.enabled) {
       throw new InvalidInputError(
         [{ field: "enable", message: "disagrees with the body's enabled" }],
-        400,
+        "malformed",
       );
     }
     const wanted = fromQuery ?? body.enabled;

@@ -77,7 +77,7 @@ const put = createRoute({
       onError: () => {
         throw new InvalidInputError(
           [{ field: "(body)", message: `larger than the limit of ${MAX_PUT_BYTES} bytes` }],
-          413,
+          "too_large",
         );
       },
     }),
