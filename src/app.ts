@@ -23,7 +23,7 @@ import { summaryRoutes } from "./http/routes/summary.ts";
 import { IngestAdmission } from "./ingest/admission.ts";
 import { EventWriter } from "./ingest/writer.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
-import { LiveHub } from "./query/live.ts";
+import { LiveHub } from "./live/hub.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppDeps {

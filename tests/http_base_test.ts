@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { freePort } from "../src/db/embedded.ts";
+import { wantsEventStream } from "../src/http/accept.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 const db = await preparedDatabase();
@@ -121,4 +122,17 @@ dbTest("[http] a database outage is a 503 problem, not a 500", async () => {
 
 dbTest("[http] teardown", async () => {
   await db.drop();
+});
+
+Deno.test("[http] wantsEventStream: a stream only when the client prefers it to JSON", () => {
+  assert.equal(wantsEventStream(undefined), false);
+  assert.equal(wantsEventStream("text/event-stream"), true);
+  assert.equal(wantsEventStream("TEXT/Event-Stream"), true);
+  assert.equal(wantsEventStream("application/json"), false);
+  assert.equal(wantsEventStream("*/*"), false);
+  assert.equal(wantsEventStream("text/event-stream;q=0"), false);
+  assert.equal(wantsEventStream("text/event-stream, application/json"), true);
+  assert.equal(wantsEventStream("text/event-stream;q=0.5, application/json"), false);
+  assert.equal(wantsEventStream("application/json;q=0.5, text/event-stream"), true);
+  assert.equal(wantsEventStream("application/json; q=0.9, text/event-stream; q=bad"), false);
 });

@@ -9,7 +9,7 @@ import { createDb } from "../src/db/connect.ts";
 import { ensurePartitionWindow, utcDay } from "../src/db/partitions.ts";
 import { timeQuery } from "../src/metrics/query-timing.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
-import { LiveHub } from "../src/query/live.ts";
+import { LiveHub } from "../src/live/hub.ts";
 import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 

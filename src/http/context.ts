@@ -5,7 +5,7 @@ import type { Db } from "../db/connect.ts";
 import type { IngestAdmission } from "../ingest/admission.ts";
 import type { EventWriter } from "../ingest/writer.ts";
 import type { Metrics } from "../metrics/registry.ts";
-import type { LiveHub } from "../query/live.ts";
+import type { LiveHub } from "../live/hub.ts";
 
 export interface AppContext {
   sql: Db;

@@ -1,3 +1,6 @@
+// src/http/middleware/: what runs around every route (access log, request metrics, deadline)
+// or a protected one (API key); named factories, as Hono's own.
+//
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { logger } from "../../logging.ts";

@@ -13,7 +13,7 @@ import { InvalidInputError } from "../../errors.ts";
 import { runIngestor } from "../../jobs/ingestor.ts";
 import { pruneCutoffs, runPruner } from "../../jobs/pruner.ts";
 import type { JobRun } from "../../jobs/runner.ts";
-import { intParam } from "../../query/filters.ts";
+import { boolParam, intParam } from "../schemas/params.ts";
 import { problemResponse, ProblemSchema, unavailableResponse } from "../openapi.ts";
 
 // ---- schemas ---------------------------------------------------------------------------
@@ -84,16 +84,6 @@ const IngestorHealthSchema = z.object({
   last_success_at: time("2026-11-28T07:00:00.391Z"),
   interval_s: z.number().openapi({ example: 60, description: "The poll interval in force" }),
 }).openapi("IngestorHealth");
-
-/** A query-string boolean, documented as one: "true" or "false" (in any case). */
-const boolParam = (name: string) =>
-  z.preprocess(
-    (v) => {
-      const s = typeof v === "string" ? v.toLowerCase() : v;
-      return s === "true" ? true : s === "false" ? false : v;
-    },
-    z.boolean({ error: "must be true or false" }),
-  ).optional().openapi({ param: { name, in: "query" } });
 
 // No example on enable: the body's example sets the switch, and the two must agree.
 const ToggleQuery = z.strictObject({
