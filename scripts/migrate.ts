@@ -1,10 +1,10 @@
 // `deno task migrate`: apply migrations (and partition upkeep, seeding) without serving.
-import { ConfigError, loadEnv, parseConfig } from "../src/config.ts";
+import { ConfigError, parseConfig } from "../src/config.ts";
 import { openDatabase, prepareSchema } from "../src/db/bootstrap.ts";
 import { configureLogging } from "../src/logging.ts";
 
 try {
-  const config = parseConfig(await loadEnv(), { stdoutIsTerminal: Deno.stdout.isTerminal() });
+  const config = parseConfig(Deno.env.toObject(), { stdoutIsTerminal: Deno.stdout.isTerminal() });
   await configureLogging({ level: config.logLevel, format: config.logFormat });
   const db = await openDatabase(config);
   try {

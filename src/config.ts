@@ -184,31 +184,3 @@ export function parseConfig(
     rollupMaxEventTypes: e.ROLLUP_MAX_EVENT_TYPES,
   });
 }
-
-/** KEY=value lines; quotes optional; # comments. Real environment variables win. */
-export function parseDotEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const m = line.match(/^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
-    if (!m) continue;
-    let value = m[2];
-    const quoted = value.match(/^(["'])(.*)\1$/);
-    if (quoted) value = quoted[2];
-    else value = value.replace(/\s+#.*$/, "");
-    out[m[1]] = value;
-  }
-  return out;
-}
-
-/** The process environment over an optional .env file in the working directory. */
-export async function loadEnv(path = ".env"): Promise<Record<string, string | undefined>> {
-  let file: Record<string, string> = {};
-  try {
-    file = parseDotEnv(await Deno.readTextFile(path));
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound) && !(err instanceof Deno.errors.NotCapable)) {
-      throw err;
-    }
-  }
-  return { ...file, ...Deno.env.toObject() };
-}

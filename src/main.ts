@@ -1,6 +1,6 @@
 // Wires configuration, database, app, server and crons; owns start-up and shutdown.
 import { buildApp, writerFor } from "./app.ts";
-import { ConfigError, loadEnv, parseConfig } from "./config.ts";
+import { ConfigError, parseConfig } from "./config.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
 import { surviveLostDbSockets } from "./db/connect.ts";
 import { backfillLatencySketches } from "./ingest/rollup.ts";
@@ -13,7 +13,8 @@ import { LiveHub } from "./live/hub.ts";
 async function main(): Promise<void> {
   let config;
   try {
-    const env = await loadEnv();
+    // .env, if any, is already in it: the tasks run with --env-file (deno.json).
+    const env = Deno.env.toObject();
     if (env.DENO_DEPLOYMENT_ID && !env.DATABASE_URL) {
       throw new ConfigError("DATABASE_URL", "required on Deno Deploy (no local disk there)");
     }

@@ -6,7 +6,7 @@ import { loadMigrations, migrate } from "../src/db/migrate.ts";
 import { ensurePartitionWindow } from "../src/db/partitions.ts";
 import { backfillLatencySketches, compactRollups } from "../src/ingest/rollup.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
-import type { Summary } from "../src/query/summary.ts";
+import type { Summary } from "../src/query/summary/summarize.ts";
 import { compactAll, dbTest, emptyDatabase, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 const db = await preparedDatabase({ RETENTION_DAYS: "30" });

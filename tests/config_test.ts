@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig, parseDotEnv } from "../src/config.ts";
+import { ConfigError, parseConfig } from "../src/config.ts";
+import { startTaskFlags } from "../scripts/lib/main-command.ts";
 
 Deno.test("[config] defaults match the documented ones", () => {
   const c = parseConfig({});
@@ -68,22 +69,57 @@ Deno.test("[config] an empty value counts as unset", () => {
   assert.equal(parseConfig({ PORT: "", DATABASE_URL: "" }).port, 8000);
 });
 
-Deno.test("[config] .env parsing", () => {
-  const env = parseDotEnv(`# comment
+/** Runs a script printing `names` from its environment, with the start task's flags, in `dir`. */
+async function envOfStartTask(dir: string, names: string[], env: Record<string, string> = {}) {
+  await Deno.writeTextFile(
+    `${dir}/print-env.ts`,
+    `console.log(JSON.stringify(Object.fromEntries(${
+      JSON.stringify(names)
+    }.flatMap((k) => Deno.env.has(k) ? [[k, Deno.env.get(k)]] : []))));`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...startTaskFlags(), "--no-config", `${dir}/print-env.ts`],
+    cwd: dir,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = new TextDecoder();
+  assert.equal(out.code, 0, d.decode(out.stderr));
+  return JSON.parse(d.decode(out.stdout));
+}
+
+Deno.test("[config] .env parsing (deno task start reads it with --env-file)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/.env`,
+      `# comment
 PORT=9000
 export LOG_LEVEL = debug
 API_KEYS="k1,k2"  
 SEED_SERVICES='a:Team A'
 RETENTION_DAYS=3 # trailing comment
 not a line
-`);
-  assert.deepEqual(env, {
-    PORT: "9000",
-    LOG_LEVEL: "debug",
-    API_KEYS: "k1,k2",
-    SEED_SERVICES: "a:Team A",
-    RETENTION_DAYS: "3",
-  });
+`,
+    );
+    const names = ["PORT", "LOG_LEVEL", "API_KEYS", "SEED_SERVICES", "RETENTION_DAYS"];
+    assert.deepEqual(await envOfStartTask(dir, names), {
+      PORT: "9000",
+      LOG_LEVEL: "debug",
+      API_KEYS: "k1,k2",
+      SEED_SERVICES: "a:Team A",
+      RETENTION_DAYS: "3",
+    });
+    // Real environment variables win over the file.
+    assert.equal((await envOfStartTask(dir, ["PORT"], { PORT: "7000" })).PORT, "7000");
+    // No .env at all (a fresh clone): the task still runs.
+    await Deno.remove(`${dir}/.env`);
+    assert.deepEqual(await envOfStartTask(dir, names), {});
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 for (

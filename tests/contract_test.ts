@@ -5,8 +5,7 @@
 // (set by .ci/run), which makes a missing tool a failure.
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { mainArgs } from "../scripts/lib/main-command.ts";
-import { freePort } from "../src/db/embedded.ts";
+import { type Server, startServer } from "../scripts/lib/server.ts";
 import { ObservianClient } from "./contract/typed_client.ts";
 import { dbTest, emptyDatabase, type TestDb } from "./helpers/db.ts";
 import { FakeGitHub, ghEvent } from "./helpers/fake-github.ts";
@@ -69,50 +68,18 @@ async function run(
 
 let db: TestDb | undefined;
 let gh: FakeGitHub | undefined;
-let server: Deno.ChildProcess | undefined;
-let base = "";
-let serverOutput = "";
+let server: Server | undefined;
 
 async function serve(): Promise<string> {
-  if (server) return base;
+  if (server) return server.base;
   db = await emptyDatabase();
   gh = FakeGitHub.start();
   gh.feed("/events", [ghEvent("9001", { minutesAgo: 2 }), ghEvent("9000", { minutesAgo: 3 })]);
-  const port = freePort();
-  server = new Deno.Command(Deno.execPath(), {
-    args: mainArgs(),
-    env: {
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      API_KEYS: KEY,
-      GITHUB_API_URL: gh.url,
-      LOG_LEVEL: "error",
-      LOG_FORMAT: "json",
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const decoder = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) {
-      serverOutput = (serverOutput + decoder.decode(chunk)).slice(-50_000);
-    }
-  };
-  void pump(server.stdout);
-  void pump(server.stderr);
-  base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2000) });
-      await res.body?.cancel();
-      if (res.status === 200) return base;
-    } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server did not become ready:\n${serverOutput}`);
+  server = await startServer({
+    env: { DATABASE_URL: db.url, API_KEYS: KEY, GITHUB_API_URL: gh.url, LOG_LEVEL: "error" },
+    outputLimit: 50_000,
+  });
+  return server.base;
 }
 
 // ---- the tests ------------------------------------------------------------------------------
@@ -180,7 +147,7 @@ toolTest(
     }
 
     // And it works through the real server.
-    const client = new ObservianClient(base, { apiKey: KEY });
+    const client = new ObservianClient(await serve(), { apiKey: KEY });
     const at = new Date(Date.now() - 60_000).toISOString();
     const one = await client.ingest({
       service_name: "typed-client",
@@ -221,16 +188,13 @@ toolTest(
       },
       timeoutMs: 300_000,
     });
-    assert.equal(r.code, 0, `${r.out.slice(-20_000)}\n--- server ---\n${serverOutput}`);
+    assert.equal(r.code, 0, `${r.out.slice(-20_000)}\n--- server ---\n${server?.output()}`);
     assert.match(r.out, /No issues found/);
   },
 );
 
 dbTest("[contract] teardown", async () => {
-  if (server) {
-    server.kill("SIGTERM");
-    await server.status;
-  }
+  await server?.stop("SIGTERM", 30_000);
   await gh?.close();
   await db?.drop();
 });

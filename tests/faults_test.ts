@@ -34,7 +34,7 @@ import {
   type TargetKind,
   withSql,
 } from "./helpers/faults/pg.ts";
-import { type Server, sleep, startServer } from "./helpers/faults/server.ts";
+import { type Server, sleep, startServer } from "../scripts/lib/server.ts";
 
 // The suite's own connections die with the faults it injects.
 surviveLostDbSockets();

@@ -2,9 +2,11 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
-import { nextLink, readIngestorState, toLogEvent } from "../src/jobs/github.ts";
-import { storeGitHubEvents } from "../src/jobs/github-store.ts";
-import { runIngestor } from "../src/jobs/ingestor.ts";
+import { nextLink } from "../src/jobs/github/client.ts";
+import { runIngestor } from "../src/jobs/github/job.ts";
+import { toLogEvent } from "../src/jobs/github/mapping.ts";
+import { readIngestorState } from "../src/jobs/github/state.ts";
+import { storeGitHubEvents } from "../src/jobs/github/store.ts";
 import type { JobDeps } from "../src/jobs/runner.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
@@ -411,6 +413,36 @@ dbTest("[github] concurrent stores of overlapping events keep each exactly once"
   const stored = await storedIds();
   assert.equal(stored.length, new Set(ids).size);
   assert.equal(new Set(stored).size, stored.length);
+});
+
+dbTest("[github] a missing partition for an event's day is created on demand", async () => {
+  await reset();
+  // Tomorrow (UTC), within the day ahead GitHub's clock may run: its partition is empty.
+  const tomorrow = new Date(Date.now() + 86_400_000);
+  const day = new Date(`${tomorrow.toISOString().slice(0, 10)}T00:00:01Z`);
+  const name = `log_events_p${day.toISOString().slice(0, 10).replaceAll("-", "")}`;
+  await db.sql`drop table if exists ${db.sql(name)}`;
+  gh.feed(REPO, [ghEvent("49000000002", { at: day }), ...timeline(["49000000001"])]);
+  const run = await runIngestor(deps());
+  assert.equal(run.outcome, "success", run.error ?? "");
+  assert.equal(run.result!.new, 2);
+  const [r] = await db.sql`select to_regclass(${name}) is not null as present`;
+  assert.equal(r.present, true);
+  assert.deepEqual(await storedIds(), ["49000000001", "49000000002"]);
+  const [seen] = await db.sql`select count(*)::int as n from github_seen_events`;
+  assert.equal(seen.n, 2);
+});
+
+dbTest("[github] requests carry the token, a user agent and JSON accept", async () => {
+  await reset();
+  gh.feed(REPO, timeline(["59000000001"]));
+  const run = await runIngestor(deps({ GITHUB_TOKEN: "ghp_test123" }));
+  assert.equal(run.outcome, "success", run.error ?? "");
+  const [req] = gh.requestsTo(REPO);
+  assert.equal(req.method, "GET");
+  assert.equal(req.headers.get("authorization"), "Bearer ghp_test123");
+  assert.match(req.headers.get("user-agent") ?? "", /^observian\//);
+  assert.match(req.headers.get("accept") ?? "", /application\/vnd\.github/);
 });
 
 dbTest("[github] rel=next is followed only on GitHub's own origin", () => {

@@ -12,9 +12,9 @@ import {
   checkedInput,
   EVENT_HELD_BYTES,
   LogEventInput,
-  parseTimestamp,
   validateEvents,
 } from "../src/ingest/validate.ts";
+import { parseTimestamp } from "../src/time.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { rawRequest, slowPost } from "./helpers/raw-http.ts";
 

@@ -371,6 +371,35 @@ dbTest(
 );
 
 dbTest(
+  "[ingest] the last commits of a burst are compacted once the interval passes, without more writes",
+  async () => {
+    await compactAll(db.sql);
+    const pending = async () =>
+      (await db.sql`select count(*)::int as n from log_rollup_pending`)[0].n as number;
+    const until = async (ok: () => Promise<boolean>, ms: number) => {
+      const end = Date.now() + ms;
+      while (!(await ok())) {
+        if (Date.now() > end) return false;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return true;
+    };
+    // Long enough that the second write lands inside the interval even on a slow machine.
+    const every = 5000;
+    const writer = new EventWriter(db.sql, { compactEveryMs: every });
+    await writer.write([newEvent()]); // starts a compaction
+    assert.ok(await until(async () => (await pending()) === 0, every + 10_000), "first compaction");
+    // Inside the interval: no compaction now. Without a trailing one (from any writer) these
+    // deltas wait for a next write, and none comes.
+    await writer.write([newEvent()]);
+    assert.ok(
+      await until(async () => (await pending()) === 0, every + 10_000),
+      "deltas of the last write stay pending when no write follows",
+    );
+  },
+);
+
+dbTest(
   "[ingest] pending deltas in the pre-008 shape (count maps) are read and compacted",
   async () => {
     const writer = new EventWriter(db.sql, { compactEveryMs: Infinity });

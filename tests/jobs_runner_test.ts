@@ -2,7 +2,7 @@
 // the cron arithmetic behind next_run_at.
 import assert from "node:assert/strict";
 import { createDb } from "../src/db/connect.ts";
-import { runIngestor } from "../src/jobs/ingestor.ts";
+import { runIngestor } from "../src/jobs/github/job.ts";
 import { type JobDeps, runJob } from "../src/jobs/runner.ts";
 import { createMetrics, type Metrics } from "../src/metrics/registry.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";

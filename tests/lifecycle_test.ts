@@ -3,15 +3,14 @@
 // Each test has a data directory of its own and leaves no process behind.
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { mainArgs } from "../scripts/lib/main-command.ts";
+import { spawnServer } from "../scripts/lib/server.ts";
 import { surviveLostDbSockets } from "../src/db/connect.ts";
-import { freePort, startEmbeddedPostgres } from "../src/db/embedded.ts";
+import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { childrenOf, isPostgresOf, postgresProcessesOf, ppid } from "./helpers/processes.ts";
 
 // The lock-holding connection of the SIGTERM step is cut by PostgreSQL's shutdown.
 surviveLostDbSockets();
 
-const RUN_MAIN = mainArgs();
 const SHUTDOWN_TIMEOUT_S = 1;
 /** What main promises (SHUTDOWN_TIMEOUT_S + its 10 s backstop), plus room for a slow machine. */
 const EXIT_BOUND_MS = (SHUTDOWN_TIMEOUT_S + 10 + 5) * 1000;
@@ -25,34 +24,15 @@ interface Server {
 }
 
 function spawnMain(env: Record<string, string>): Server {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: RUN_MAIN,
-    env: {
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_FORMAT: "json",
-      DATABASE_URL: "",
-      SHUTDOWN_TIMEOUT_S: String(SHUTDOWN_TIMEOUT_S),
-      ...env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const decoder = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) out += decoder.decode(chunk);
-  };
-  void pump(child.stdout);
-  void pump(child.stderr);
+  const s = spawnServer({
+    env: { DATABASE_URL: "", SHUTDOWN_TIMEOUT_S: String(SHUTDOWN_TIMEOUT_S), ...env },
+  });
   return {
-    port,
-    child,
-    output: () => out,
+    port: s.port,
+    child: s.child,
+    output: () => s.output(),
     lines: () =>
-      out.split("\n").filter((l) => l.startsWith("{")).map((l) => {
+      s.output().split("\n").filter((l) => l.startsWith("{")).map((l) => {
         try {
           return JSON.parse(l);
         } catch {

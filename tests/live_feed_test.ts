@@ -1,9 +1,8 @@
 // GET /logs/live-feed over real HTTP: the JSON latest-N answer and the Server-Sent Events stream.
 import assert from "node:assert/strict";
-import { mainArgs } from "../scripts/lib/main-command.ts";
+import { spawnServer } from "../scripts/lib/server.ts";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
-import { freePort } from "../src/db/embedded.ts";
 import { EventWriter } from "../src/ingest/writer.ts";
 import type { LogEventOut } from "../src/query/events.ts";
 import { latestEvents } from "../src/live/queries.ts";
@@ -616,52 +615,24 @@ dbTest("[live] hub.close() ends open streams and refuses new ones", async () => 
 });
 
 dbTest("[live] the server ends open streams on SIGTERM and exits", async () => {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: mainArgs(),
-    // A long drain timeout: only a stream that really ends lets the process exit in time.
-    env: {
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      LOG_FORMAT: "json",
-      SHUTDOWN_TIMEOUT_S: "600",
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) out += chunk;
-  };
-  const pumping = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  // A long drain timeout: only a stream that really ends lets the process exit in time.
+  const server = spawnServer({ env: { DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_S: "600" } });
   try {
-    const url = `http://127.0.0.1:${port}`;
-    await eventually(async () => {
-      try {
-        const res = await fetch(`${url}/health/ready`);
-        await res.body?.cancel();
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    }, `the server to start:\n${out}`);
+    await server.ready();
+    const url = server.base;
     const svc = uniq("shutdown");
     await post({ service_name: svc, status_code: 200, latency_ms: 1 }, url);
     const client = await SseClient.open(`?service_name=${svc}`, {}, url);
     await client.until(() => client.logs.length >= 1, "the initial event");
 
-    child.kill("SIGTERM");
+    server.kill("SIGTERM");
     await client.until(() => client.ended, "the stream to end");
-    const status = await child.status;
-    await pumping;
+    const status = await server.finished();
+    const out = server.output();
     assert.equal(status.code, 0, out);
     assert.ok(!out.includes("still running after the timeout"), out);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already exited */ }
+    server.kill("SIGKILL");
   }
 });
 

@@ -6,7 +6,7 @@ import {
   partitionWindow,
   utcDay,
 } from "../src/db/partitions.ts";
-import { seedServices } from "../src/db/seed.ts";
+import { seedServices } from "../src/db/default-services.ts";
 import { dbTest, preparedDatabase } from "./helpers/db.ts";
 
 const db = await preparedDatabase({ RETENTION_DAYS: "7" });

@@ -1,10 +1,8 @@
 // The real process over real HTTP: start-up, readiness, graceful shutdown, data reuse.
 import assert from "node:assert/strict";
-import { mainArgs } from "../scripts/lib/main-command.ts";
+import { spawnServer, startServer as startMain } from "../scripts/lib/server.ts";
 import { freePort } from "../src/db/embedded.ts";
 import { dbTest, emptyDatabase } from "./helpers/db.ts";
-
-const RUN_MAIN = mainArgs();
 
 interface Running {
   port: number;
@@ -12,46 +10,15 @@ interface Running {
   output: () => string;
 }
 
-async function startServer(env: Record<string, string>): Promise<Running> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: RUN_MAIN,
-    env: { PORT: String(port), HOST: "127.0.0.1", LOG_FORMAT: "json", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const decoder = new TextDecoder();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) out += decoder.decode(chunk);
-  };
-  void pump(child.stdout);
-  void pump(child.stderr);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health/ready`);
-      await res.body?.cancel();
-      if (res.status === 200) return { port, child, output: () => out };
-    } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill("SIGKILL");
-  throw new Error(`server did not become ready:\n${out}`);
+function startServer(env: Record<string, string>): Promise<Running> {
+  return startMain({ env });
 }
 
 /** Runs main with `env` until it exits (start-up failures); its code and all it printed. */
 async function runToExit(env: Record<string, string>): Promise<{ code: number; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: RUN_MAIN,
-    env: { LOG_FORMAT: "json", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, text: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+  const s = spawnServer({ env });
+  const { code } = await s.finished();
+  return { code, text: s.output() };
 }
 
 async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {

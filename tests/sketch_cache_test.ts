@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { SketchCache } from "../src/query/sketch-cache.ts";
-import { summarize, type SummaryQueryInput } from "../src/query/summary.ts";
+import { summarize } from "../src/query/summary/summarize.ts";
+import type { SummaryQueryInput } from "../src/query/summary/window.ts";
 import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 const db = await preparedDatabase({ RETENTION_DAYS: "30" });

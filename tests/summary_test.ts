@@ -3,14 +3,10 @@ import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { boundedQueries } from "../src/query/bounded.ts";
 import { BOUNDS_DESCRIPTION } from "../src/ingest/histogram.ts";
-import {
-  decompose,
-  NO_EVENT_TYPE,
-  rangesOf,
-  summarize,
-  type Summary,
-  type SummaryQueryInput,
-} from "../src/query/summary.ts";
+import { decompose, rangesOf } from "../src/query/summary/decompose.ts";
+import { NO_EVENT_TYPE } from "../src/query/summary/event-types.ts";
+import { summarize, type Summary } from "../src/query/summary/summarize.ts";
+import type { SummaryQueryInput } from "../src/query/summary/window.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 // 30 days of retention lets events sit several days back, so windows cross whole UTC days.

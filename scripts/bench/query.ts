@@ -7,8 +7,9 @@ import { keptDatabase } from "./lib/env.ts";
 import { log, maxRssRow, ms, num, summarize, ticker } from "./lib/report.ts";
 import { interrupt } from "./lib/interrupt.ts";
 import { startServer } from "./lib/server.ts";
-import { progressPrinter, seedDatabase } from "../seed.ts";
+import { progressPrinter, seedDatabase } from "../synthetic-events.ts";
 import { DAY_MS, HOUR_MS } from "../../src/time.ts";
+import { SQLSTATE } from "../../src/db/sqlstate.ts";
 
 const BENCH = "query";
 const DAYS = 30;
@@ -339,7 +340,7 @@ async function removeBurst(sql: postgres.Sql): Promise<void> {
       await tx`delete from services where id = ${svc.id}`;
     });
   } catch (err) {
-    if ((err as { code?: string }).code === "42P01") return; // not migrated yet
+    if ((err as { code?: string }).code === SQLSTATE.undefined_table) return; // not migrated yet
     throw err;
   }
 }
@@ -417,7 +418,7 @@ async function datasetState(sql: postgres.Sql) {
       ageH: r.newest ? (Date.now() - r.newest.getTime()) / HOUR_MS : Infinity,
     };
   } catch (err) {
-    if ((err as { code?: string }).code === "42P01") return null; // not migrated yet
+    if ((err as { code?: string }).code === SQLSTATE.undefined_table) return null; // not migrated yet
     throw err;
   }
 }

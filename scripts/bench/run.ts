@@ -3,7 +3,7 @@
 // PASS/FAIL against the goals. Misses never fail the process; errors do (exit 1).
 import { parseArgs } from "node:util";
 import { configureLogging } from "../../src/logging.ts";
-import { SEED_DEFAULTS } from "../seed.ts";
+import { SEED_DEFAULTS } from "../synthetic-events.ts";
 import { ingestBatch } from "./ingest_batch.ts";
 import { ingestMemory } from "./ingest_memory.ts";
 import { ingestSingle } from "./ingest_single.ts";

@@ -1,5 +1,7 @@
 // How tests and benchmarks run the server: `deno run` with the flags of `deno task start`
-// (deno.json), so that what they measure and check is the process as deployed.
+// (deno.json), so that what they measure and check is the process as deployed; all but
+// --env-file: they set the server's environment themselves, and a developer's .env must not
+// change what they see.
 const ROOT = new URL("../../", import.meta.url);
 
 /** The flags between `deno run` and `src/main.ts` in the start task. */
@@ -16,7 +18,7 @@ export function startTaskFlags(): string[] {
 export function mainArgs(): string[] {
   return [
     "run",
-    ...startTaskFlags(),
+    ...startTaskFlags().filter((flag) => !flag.startsWith("--env-file")),
     `--config=${new URL("deno.json", ROOT).pathname}`,
     new URL("src/main.ts", ROOT).pathname,
   ];

@@ -6,7 +6,7 @@ import { createDb, type Db, type DbOptions, describeUrl, waitForDb } from "./con
 import type { EmbeddedDb } from "./embedded.ts";
 import { migrate } from "./migrate.ts";
 import { ensurePartitionWindow } from "./partitions.ts";
-import { seedServices } from "./seed.ts";
+import { seedServices } from "./default-services.ts";
 
 export interface Database {
   sql: Db;

@@ -2,6 +2,15 @@
 import postgres from "postgres";
 import { logger } from "../logging.ts";
 import { tlsModeOf, watchedSocket } from "./socket.ts";
+import { withRetry } from "./sqlstate.ts";
+
+// What an error means lives in sqlstate.ts; these are imported from here too.
+export {
+  isConnectFailure,
+  isConnectionLost,
+  isDbUnavailable,
+  isQueryCancelled,
+} from "./sqlstate.ts";
 
 export type Sql = postgres.Sql;
 /** A handle inside sql.begin(); functions that must run in the caller's transaction take it. */
@@ -176,7 +185,7 @@ export class DbUnavailableError extends Error {
 }
 
 /**
- * Waits for the database with bounded retries and exponential backoff, the way a
+ * Waits for the database with bounded retries and jittered exponential backoff, the way a
  * container waits for its database to come up; fails with one line after `timeoutS`.
  */
 export async function waitForDb(
@@ -184,47 +193,32 @@ export async function waitForDb(
   opts: { url: string; timeoutS: number; signal?: AbortSignal },
 ): Promise<void> {
   const log = logger("db");
-  const deadline = Date.now() + opts.timeoutS * 1000;
-  let delay = 100;
-  for (let attempt = 1;; attempt++) {
-    try {
-      await sql`select 1`;
-      if (attempt > 1) log.info("database reachable after {attempt} attempts", { attempt });
-      return;
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      if (Date.now() + delay > deadline || opts.signal?.aborted) {
-        throw new DbUnavailableError(
-          `database ${describeUrl(opts.url)} unreachable after ${opts.timeoutS}s: ${reason}`,
-        );
-      }
-      log.warning("database {target} not ready ({reason}); retry in {delayMs} ms", {
-        target: describeUrl(opts.url),
-        reason,
-        delayMs: delay,
-      });
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 2000);
-    }
+  let attempts = 1;
+  try {
+    await withRetry(() => sql`select 1`, {
+      attempts: Infinity,
+      baseDelayMs: 100,
+      maxDelayMs: 2000,
+      retryOn: () => true,
+      deadline: Date.now() + opts.timeoutS * 1000,
+      signal: opts.signal,
+      onRetry: (err, _attempt, delayMs) => {
+        attempts++;
+        log.warning("database {target} not ready ({reason}); retry in {delayMs} ms", {
+          target: describeUrl(opts.url),
+          reason: err instanceof Error ? err.message : String(err),
+          delayMs,
+        });
+      },
+    });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new DbUnavailableError(
+      `database ${describeUrl(opts.url)} unreachable after ${opts.timeoutS}s: ${reason}`,
+    );
   }
+  if (attempts > 1) log.info("database reachable after {attempt} attempts", { attempt: attempts });
 }
-
-const UNAVAILABLE_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ERR_STREAM_WRITE_AFTER_END",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "57P01", // admin shutdown
-  "57P02", // crash shutdown
-  "57P03", // cannot connect now (starting up)
-  "53300", // too many connections
-]);
 
 /**
  * Bounds the statements of the transaction `tx` to `ms` (0: no bound). Log queries can walk a
@@ -233,53 +227,4 @@ const UNAVAILABLE_CODES = new Set([
  */
 export function statementTimeout(tx: Tx, ms: number) {
   return tx`select set_config('statement_timeout', ${String(ms)}, true)`;
-}
-
-/** True when PostgreSQL cancelled the statement (statement_timeout, or an operator's cancel). */
-export function isQueryCancelled(err: unknown): boolean {
-  return (err as { code?: unknown })?.code === "57014";
-}
-
-/**
- * Errors of a connection that was open and is gone (killed backend, restart, failover, a reset
- * socket): postgres.js may hold stale state for it, so its handle is replaced. Failures to
- * connect at all (refused, timed out, starting up) are not among them, nor queries failed by
- * a handle being ended or replaced (CONNECTION_DESTROYED, CONNECTION_ENDED).
- */
-const LOST_CODES = new Set([
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "CONNECTION_CLOSED",
-  "57P01", // admin shutdown, pg_terminate_backend
-  "57P02", // crash shutdown
-]);
-
-export function isConnectionLost(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "string" && LOST_CODES.has(code);
-}
-
-/**
- * Failures to open a connection at all (refused, unreachable, timed out, starting up): the
- * database cannot be reached now, and nothing was sent.
- */
-const CONNECT_FAILURE_CODES = new Set([
-  "ECONNREFUSED",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "CONNECT_TIMEOUT",
-  "57P03", // cannot connect now (starting up, shutting down)
-]);
-
-export function isConnectFailure(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === "string" && CONNECT_FAILURE_CODES.has(code);
-}
-
-/** True when the error means the database cannot be reached now (not a bad query). */
-export function isDbUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== "string") return false;
-  return UNAVAILABLE_CODES.has(code) || code.startsWith("08");
 }

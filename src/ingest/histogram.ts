@@ -1,13 +1,15 @@
-// The latency buckets kept in the rollups (lat_idx/lat_cnt of sql/012_latency_sketch.sql, where
-// observian_latency_index() assigns them) and the percentiles estimated from them.
+// The latency buckets kept in the rollups (lat_idx/lat_cnt, added by sql/012_latency_sketch.sql;
+// observian_latency_index() of sql/R__rollup_functions.sql assigns them) and the percentiles
+// estimated from them. The bucket constants are src/db/rollup-constants.ts's, as the SQL's are.
+import {
+  LATENCY_GAMMA as GAMMA,
+  LATENCY_MIN_INDEXED_MS as MIN_INDEXED_MS,
+  LATENCY_ZERO_INDEX as ZERO_INDEX,
+} from "../db/rollup-constants.ts";
 
-/** Bucket i holds latencies in (GAMMA^(i-1), GAMMA^i] ms. */
-export const GAMMA = 1.02;
+export { GAMMA, MIN_INDEXED_MS, ZERO_INDEX };
 /** Every latency in a bucket is within this share of the bucket's representative. */
 export const RELATIVE_ACCURACY = (GAMMA - 1) / (GAMMA + 1);
-/** Latencies below this many ms share ZERO_INDEX, represented by 0. */
-export const MIN_INDEXED_MS = 0.001;
-export const ZERO_INDEX = -349;
 
 /** Significant digits a percentile is reported with (adds at most 5e-6 relative error). */
 const DIGITS = 6;

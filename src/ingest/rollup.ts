@@ -1,20 +1,22 @@
 // Rollup deltas of a committed group of events: summed per service, minute, status code and
 // event type from the rows just inserted, appended in the same statement as the events, and
-// compacted into the tiers in the background (sql/008_rollup_pending_rows.sql), where each row
-// keeps at most ROLLUP_MAX_EVENT_TYPES event types (sql/010_rollup_event_type_cap.sql). Summing
+// compacted into the tiers in the background by observian_rollup_compact(), where each row
+// keeps at most ROLLUP_MAX_EVENT_TYPES event types (sql/R__rollup_functions.sql). Summing
 // in SQL rather than in JS saves shipping and parsing a second JSON document per commit.
 // tests/ingest_test.ts checks the result equals observian_rollup_rebuild() from the facts.
 import { type Sql, statementTimeout } from "../db/connect.ts";
+import {
+  COMPACT_MAX_ROWS,
+  DEFAULT_ROLLUP_MAX_EVENT_TYPES,
+  LATENCY_SUM_CAP,
+  ROLLUP_LOCK_KEY,
+  sqlNumber,
+} from "../db/rollup-constants.ts";
+import { SQLSTATE, withRetry } from "../db/sqlstate.ts";
 import { logger } from "../logging.ts";
 
-/**
- * Event types a rollup row keeps by default; the events of any other type are counted in the
- * row's event_other. The same default as the SQL functions of sql/010.
- */
-export const DEFAULT_ROLLUP_MAX_EVENT_TYPES = 100;
-
-/** Most pending deltas one compaction transaction moves; a larger backlog takes several. */
-export const COMPACT_MAX_ROWS = 100_000;
+// Shared with the SQL functions' defaults, so they live with the SQL's other numbers.
+export { COMPACT_MAX_ROWS, DEFAULT_ROLLUP_MAX_EVENT_TYPES };
 
 /** Longest one compaction transaction may run before it is stopped (its deltas stay pending). */
 export const COMPACT_TIMEOUT_MS = 20_000;
@@ -26,7 +28,7 @@ export const COMPACT_TIMEOUT_MS = 20_000;
  */
 export function pendingCte(source: string): string {
   // Latency buckets per delta as parallel arrays (sql/012_latency_sketch.sql); each latency is
-  // clamped at 1e250 in the sum so that no sum of stored values overflows double precision.
+  // clamped in the sum so that no sum of stored values overflows double precision.
   return `rollup_pending as (
     insert into log_rollup_pending (service_id, bucket, status_code, event_type, count, errors,
       latency_sum, lat_min, lat_max, lat_idx, lat_cnt)
@@ -36,7 +38,9 @@ export function pendingCte(source: string): string {
       select service_id, date_trunc('minute', "timestamp", 'UTC') as bucket, status_code,
         event_type, observian_latency_index(latency_ms) as idx, count(*) as n,
         count(*) filter (where status_code >= 500) as errors,
-        sum(least(latency_ms, 1e250)) as latency_sum, min(latency_ms) as lat_min,
+        sum(least(latency_ms, ${
+    sqlNumber(LATENCY_SUM_CAP)
+  })) as latency_sum, min(latency_ms) as lat_min,
         max(latency_ms) as lat_max
       from ${source} group by 1, 2, 3, 4, 5
     ) d
@@ -143,7 +147,7 @@ export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Prom
     const rebuilt = await retrySerialization(() =>
       sql.begin("isolation level repeatable read", async (tx) => {
         // Compaction waits meanwhile, so no delta of the day lands in a row being rebuilt.
-        await tx`select pg_advisory_xact_lock(7246330003)`;
+        await tx`select pg_advisory_xact_lock(${ROLLUP_LOCK_KEY})`;
         // Another instance starting at the same time may have done it.
         const claimed = await tx`delete from rollup_sketch_backfill where day = ${day} returning 1`;
         if (claimed.length === 0) return null;
@@ -178,13 +182,11 @@ export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Prom
 }
 
 /** `fn` again (up to 5 times) when it failed with 40001: a compaction committed under it. */
-async function retrySerialization<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as { code?: string }).code !== "40001" || attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 50 * attempt));
-    }
-  }
+function retrySerialization<T>(fn: () => Promise<T>): Promise<T> {
+  return withRetry(fn, {
+    attempts: 5,
+    baseDelayMs: 50,
+    maxDelayMs: 400,
+    retryOn: (err) => (err as { code?: string }).code === SQLSTATE.serialization_failure,
+  });
 }

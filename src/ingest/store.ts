@@ -1,6 +1,9 @@
 // The statements that store events, shared by the ingest writer and the GitHub ingestor, so
 // both write events, rollup deltas and the live-feed notice the same way.
 import type { Sql, Tx } from "../db/connect.ts";
+import { SQLSTATE } from "../db/sqlstate.ts";
+import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
+import { logger } from "../logging.ts";
 import { pendingCte } from "./rollup.ts";
 import type { NewEvent } from "./validate.ts";
 
@@ -103,7 +106,35 @@ export async function deleteDedupeKeys(sql: Queryable, before: Date): Promise<nu
 /** PostgreSQL's refusal of a row whose day has no partition. */
 export function isMissingPartition(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return e?.code === "23514" && /no partition/i.test(e.message ?? "");
+  return e?.code === SQLSTATE.check_violation && /no partition/i.test(e.message ?? "");
+}
+
+/**
+ * Runs `insert`; when PostgreSQL refuses a day that has no partition (upkeep fell behind, e.g.
+ * the server ran past midnight without a pruner run), creates the days `timestamps` span and
+ * runs it once more. With `retentionDays`, days outside today's partition window are not
+ * created: the refusal stands.
+ */
+export async function withMissingPartitions<T>(
+  sql: Sql,
+  timestamps: readonly Date[],
+  insert: () => Promise<T>,
+  opts: { retentionDays?: number } = {},
+): Promise<T> {
+  try {
+    return await insert();
+  } catch (err) {
+    if (!isMissingPartition(err) || timestamps.length === 0) throw err;
+    const days = timestamps.map(utcDay).sort();
+    const [first, last] = [days[0], days[days.length - 1]];
+    if (opts.retentionDays !== undefined) {
+      const allowed = partitionWindow(new Date(), opts.retentionDays);
+      if (first < allowed.from || last > allowed.to) throw err;
+    }
+    const created = await ensurePartitions(sql, first, last);
+    logger("ingest").warning("created {created} missing partition(s) during ingest", { created });
+    return await insert();
+  }
 }
 
 // Ids come back sorted: one statement takes its sequence values in row order, so sorted ids

@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { SERVICE_NAME } from "../config.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
-import { DAY_MS, exampleTime } from "../time.ts";
+import { DAY_MS, exampleTime, parseTimestamp } from "../time.ts";
 
 export const MAX_BATCH_EVENTS = 10_000;
 export const MAX_ATTRIBUTES_BYTES = 8192;
@@ -37,14 +37,9 @@ export const NO_NUL = /^[^\x00]*$/;
 /** Idempotency keys (event_id, the Idempotency-Key header): printable ASCII, no spaces. */
 export const KEY = /^[\x21-\x7e]{1,128}$/;
 export const KEY_RULE = "must be 1-128 printable ASCII characters without spaces";
-// Captures year, month, day, hour, minute, second, fraction and zone, for parseTimestamp.
-// ([0-9], not \d: the same in JS, but other tools read \d as any Unicode digit.)
-const ISO_WITH_ZONE =
-  /^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?(Z|z|[+-][0-9]{2}:?[0-9]{2})$/;
-
 /**
- * The times the API accepts, as the OpenAPI document states them: ISO_WITH_ZONE with each field
- * in its range: a year from 0001, a day the month has (29 February in leap years only), a zone
+ * The times the API accepts, as the OpenAPI document states them: an ISO 8601 time with a zone
+ * (parseTimestamp, src/time.ts) with each field in its range: a year from 0001, a day the month has (29 February in leap years only), a zone
  * within ±23:59. Tools that generate requests from the document then send only real times.
  */
 export const ISO_TIME_PATTERN = (() => {
@@ -202,43 +197,6 @@ function toEvent(
     attributes: e.attributes ?? null,
     key: e.event_id ? key(`e:${e.event_id}`, tally) : null,
   };
-}
-
-/**
- * The instant an ISO_WITH_ZONE string names, or null for a day or time that does not exist
- * (2026-02-30, 24:00, a zone beyond ±23:59), as `new Date()` would refuse or roll it over.
- * Computed from the fields rather than by re-parsing a normalised string: this runs for every
- * event, and the string work was most of what validating a batch allocated.
- */
-export function parseTimestamp(s: string): Date | null {
-  const m = ISO_WITH_ZONE.exec(s);
-  if (!m) return null;
-  const y = +m[1], mo = +m[2], d = +m[3], h = +m[4], mi = +m[5], sec = m[6] ? +m[6] : 0;
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || sec > 59) {
-    return null;
-  }
-  // Milliseconds: further digits are dropped, as Date does.
-  const ms = m[7] ? +m[7].slice(1, 4).padEnd(3, "0") : 0;
-  let offset = 0;
-  const zone = m[8];
-  if (zone !== "Z" && zone !== "z") {
-    const zh = +zone.slice(1, 3), zm = +zone.slice(-2);
-    if (zh > 23 || zm > 59) return null;
-    offset = (zone[0] === "-" ? -1 : 1) * (zh * 60 + zm);
-  }
-  if (y < 100) {
-    // Date.UTC would read years 0-99 as 1900-1999.
-    const t = new Date(0);
-    t.setUTCFullYear(y, mo - 1, d);
-    t.setUTCHours(h, mi - offset, sec, ms);
-    return t;
-  }
-  return new Date(Date.UTC(y, mo - 1, d, h, mi, sec, ms) - offset * 60_000);
-}
-
-function daysInMonth(y: number, mo: number): number {
-  if (mo !== 2) return mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
-  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
 }
 
 const encoder = new TextEncoder();

@@ -8,11 +8,10 @@ import {
   isDbUnavailable,
   isQueryCancelled,
 } from "../db/connect.ts";
-import { ensurePartitions, partitionWindow, utcDay } from "../db/partitions.ts";
 import { UnavailableError } from "../errors.ts";
 import { logger } from "../logging.ts";
 import { compactRollups } from "./rollup.ts";
-import { type Inserted, insertEvents, isMissingPartition, registerServices } from "./store.ts";
+import { type Inserted, insertEvents, registerServices, withMissingPartitions } from "./store.ts";
 import type { NewEvent } from "./validate.ts";
 
 export interface FlushInfo {
@@ -99,6 +98,7 @@ export class EventWriter {
   /** Compaction calls in a row that saw a failure: the second one on is logged as an error. */
   #compactionFailStreak = 0;
   #lastCompaction = 0;
+  #trailingCompaction: ReturnType<typeof setTimeout> | undefined;
   readonly #compactEveryMs: number;
   #serviceIds = new Map<string, number>();
   readonly #max: number;
@@ -168,6 +168,9 @@ export class EventWriter {
    * longer than `timeoutMs`.
    */
   async idle(timeoutMs = Infinity): Promise<boolean> {
+    // Called at shutdown: no compaction may start on a handle about to close.
+    clearTimeout(this.#trailingCompaction);
+    this.#trailingCompaction = undefined;
     const deadline = performance.now() + timeoutMs;
     while (this.#flushes.size || this.#compacting) {
       const left = deadline - performance.now();
@@ -183,12 +186,27 @@ export class EventWriter {
   /**
    * Folds rollup deltas into the tiers at most once per interval, after commits and off the
    * request path: readers see pending deltas anyway, so this only keeps the pending table
-   * small. Driven by writes rather than a timer, so an idle instance (or Deno Deploy isolate)
-   * does no work.
+   * small. Driven by writes, plus one trailing run an interval after the last of a burst,
+   * so an idle instance (or Deno Deploy isolate) does no work and no delta waits for a write.
    */
   #maybeCompact(): void {
     const now = Date.now();
-    if (this.#compacting || now - this.#lastCompaction < this.#compactEveryMs) return;
+    const wait = this.#compacting
+      ? this.#compactEveryMs
+      : this.#lastCompaction + this.#compactEveryMs - now;
+    if (wait > 0) {
+      // The last commits of a burst land inside the interval: fold them once it has passed,
+      // or they stay pending until the next write, however long that takes.
+      if (this.#trailingCompaction === undefined && Number.isFinite(wait)) {
+        const timer = setTimeout(() => {
+          this.#trailingCompaction = undefined;
+          this.#maybeCompact();
+        }, wait);
+        Deno.unrefTimer(timer);
+        this.#trailingCompaction = timer;
+      }
+      return;
+    }
     this.#lastCompaction = now;
     let failed = false;
     const failure = (err: unknown, what: string, lost = false) => {
@@ -331,19 +349,12 @@ export class EventWriter {
 
   async #commit(sql: Db, events: NewEvent[]): Promise<Inserted> {
     const serviceIds = await this.#resolveServices(sql, events);
-    try {
-      return await insertEvents(sql, events, serviceIds);
-    } catch (err) {
-      if (!isMissingPartition(err)) throw err;
-      // Partition upkeep fell behind (e.g. the server ran past midnight without the pruner):
-      // create the days these events need, then try once more.
-      const days = events.map((e) => utcDay(e.timestamp)).sort();
-      const allowed = partitionWindow(new Date(), this.opts.retentionDays ?? 7);
-      if (days[0] < allowed.from || days[days.length - 1] > allowed.to) throw err;
-      const created = await ensurePartitions(sql, days[0], days[days.length - 1]);
-      this.#log.warning("created {created} missing partition(s) during ingest", { created });
-      return await insertEvents(sql, events, serviceIds);
-    }
+    return await withMissingPartitions(
+      sql,
+      events.map((e) => e.timestamp),
+      () => insertEvents(sql, events, serviceIds),
+      { retentionDays: this.opts.retentionDays ?? 7 },
+    );
   }
 
   /** Service ids by name; unknown names are registered (safe under concurrent first writes). */

@@ -2,7 +2,7 @@
 // instance, and a run now, under the same lock and switch as the cron tick. A skipped run is
 // an answer, not an error: the switch is off, or another run holds the lock.
 import type { Sql } from "../db/connect.ts";
-import { runIngestor } from "./ingestor.ts";
+import { runIngestor } from "./github/job.ts";
 import { flipJobEnabled, type JobName, setJobEnabled } from "./job-control.ts";
 import { pruneCutoffs, runPruner } from "./pruner.ts";
 import type { JobDeps, JobRun } from "./runner.ts";

@@ -6,7 +6,13 @@
 // DELETE's dead rows never linger.
 import type { Config } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
-import { ensurePartitions, listPartitionDays, utcDay } from "../db/partitions.ts";
+import { withRetry } from "../db/sqlstate.ts";
+import {
+  ensurePartitions,
+  listPartitionDays,
+  PARTITION_DAYS_AHEAD,
+  utcDay,
+} from "../db/partitions.ts";
 import { logger } from "../logging.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import {
@@ -21,8 +27,6 @@ import {
 import { type JobDeps, type JobRun, runJob } from "./runner.ts";
 import { DAY_MS, HOUR_MS } from "../time.ts";
 import { deleteDedupeKeys } from "../ingest/store.ts";
-
-export const PARTITION_DAYS_AHEAD = 7;
 
 export interface PruneOptions {
   /** Days of logs kept; the configured RETENTION_DAYS when absent. */
@@ -65,9 +69,6 @@ export function pruneCutoffs(config: Config, days: number, now: Date) {
   return { cutoff, rollupCutoff, seenCutoff };
 }
 
-const isSerializationFailure = (err: unknown) =>
-  (err as { code?: string })?.code === "40001" || (err as { code?: string })?.code === "40P01";
-
 export async function pruneLogs(
   sql: Sql,
   config: Config,
@@ -107,19 +108,17 @@ export async function pruneLogs(
       deleted += rows;
       dropped++;
     }
-    for (let attempt = 1;; attempt++) {
-      try {
-        deleted += await pruneBoundary(sql, {
+    // Ingest's rollup compaction can win a race with the boundary's rebuild (40001, 40P01).
+    deleted += await withRetry(
+      () =>
+        pruneBoundary(sql, {
           partition: boundary?.name ?? null,
           cutoff,
           rollupCutoff,
           maxEventTypes: config.rollupMaxEventTypes,
-        });
-        break;
-      } catch (err) {
-        if (attempt >= 5 || !isSerializationFailure(err)) throw err;
-      }
-    }
+        }),
+      { attempts: 5, baseDelayMs: 50, maxDelayMs: 1000 },
+    );
     seen = await deleteSeenGitHubEvents(sql, seenCutoff);
     keys = await deleteDedupeKeys(
       sql,

@@ -1,7 +1,7 @@
 // Deno.cron registration for both jobs. The handlers only call the job functions; the lock,
 // the switch and the run record are theirs, so every instance can register the same crons.
 import { logger } from "../logging.ts";
-import { runIngestor } from "./ingestor.ts";
+import { runIngestor } from "./github/job.ts";
 import { runPruner } from "./pruner.ts";
 import type { JobDeps } from "./runner.ts";
 

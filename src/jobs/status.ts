@@ -2,7 +2,8 @@
 // configuration and the clock: no I/O, so every instance answers the same for the same row.
 import type { Config } from "../config.ts";
 import { cronPeriodMs, nextCronTime } from "./cron.ts";
-import { parseSource, pollIntervalS, type PollRecord, readIngestorState } from "../jobs/github.ts";
+import { parseSource } from "./github/client.ts";
+import { pollIntervalS, type PollRecord, readIngestorState } from "./github/state.ts";
 import type { JobControl } from "./job-control.ts";
 
 const iso = (d: Date | null) => d ? d.toISOString() : null;

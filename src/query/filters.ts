@@ -4,10 +4,11 @@
 import type { Fragment } from "postgres";
 import type { Sql } from "../db/connect.ts";
 import { InvalidInputError } from "../errors.ts";
-import { parseIsoTime } from "./iso-time.ts";
+import { parseIsoTime } from "../time.ts";
 
-// Until src/query/summary.ts imports these from where they now live (issue 12).
-export { EARLIEST_TIME, parseIsoTime } from "./iso-time.ts";
+// Where GET /logs and the summary read their time bounds from.
+export { EARLIEST_TIME, parseIsoTime } from "../time.ts";
+// Until src/query/summary/window.ts imports it from src/http/schemas/filters.ts (issue 12).
 export { filterQueryFields } from "../http/schemas/filters.ts";
 
 /** The filter parameters of a query, as the query string gives them (validated). */

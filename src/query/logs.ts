@@ -5,7 +5,7 @@ import { boundedQueries, type QueryBounds } from "./bounded.ts";
 import { InvalidInputError } from "../errors.ts";
 import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
 import { type FilterParams, filterSql, type LogFilter, toFilter } from "./filters.ts";
-import { parseIsoTime } from "./iso-time.ts";
+import { parseIsoTime } from "../time.ts";
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 1000;

@@ -1,9 +1,9 @@
 // Each test file gets its own database on the test server, so files run in parallel.
-import postgres from "postgres";
+import { createScratchDatabase } from "../../scripts/lib/scratch-db.ts";
 import { createDb, type Db, surviveLostDbSockets } from "../../src/db/connect.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { ensurePartitionWindow } from "../../src/db/partitions.ts";
-import { seedServices } from "../../src/db/seed.ts";
+import { seedServices } from "../../src/db/default-services.ts";
 import { compactRollups } from "../../src/ingest/rollup.ts";
 import { parseConfig } from "../../src/config.ts";
 
@@ -28,29 +28,15 @@ export interface TestDb {
 
 /** A new, empty database. */
 export async function emptyDatabase(): Promise<TestDb> {
-  const name = `observian_t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  const admin = postgres(adminUrl(), { max: 1, onnotice: () => {} });
-  try {
-    await admin`create database ${admin(name)}`;
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(adminUrl());
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  const sql = createDb(url, { max: 8 });
+  const db = await createScratchDatabase(adminUrl(), "observian_t_");
+  const sql = createDb(db.url, { max: 8 });
   return {
-    name,
-    url,
+    name: db.name,
+    url: db.url,
     sql,
     async drop() {
       await sql.end({ timeout: 1 });
-      const a = postgres(adminUrl(), { max: 1, onnotice: () => {} });
-      try {
-        await a`drop database if exists ${a(name)} with (force)`;
-      } finally {
-        await a.end();
-      }
+      await db.drop();
     },
   };
 }

@@ -5,6 +5,7 @@ import postgres from "postgres";
 import { describeUrl } from "../../../src/db/connect.ts";
 import { startEmbeddedPostgres } from "../../../src/db/embedded.ts";
 import { log } from "./report.ts";
+import { createScratchDatabase } from "../../lib/scratch-db.ts";
 
 export interface BenchDb {
   url: string;
@@ -48,28 +49,9 @@ export async function keptDatabase(bench: string, dir: string): Promise<BenchDb>
 }
 
 async function freshDatabase(bench: string, adminUrl: string): Promise<BenchDb> {
-  const name = `observian_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin`create database ${admin(name)}`;
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  log(bench, `created database ${name} on ${describeUrl(adminUrl)} (dropped at the end)`);
-  return {
-    url: u.toString(),
-    description: `DATABASE_URL, fresh database ${name}`,
-    async close() {
-      const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
-      try {
-        await a`drop database if exists ${a(name)} with (force)`;
-      } finally {
-        await a.end();
-      }
-    },
-  };
+  const db = await createScratchDatabase(adminUrl, "observian_bench_");
+  log(bench, `created database ${db.name} on ${describeUrl(adminUrl)} (dropped at the end)`);
+  return { url: db.url, description: `DATABASE_URL, fresh database ${db.name}`, close: db.drop };
 }
 
 /**

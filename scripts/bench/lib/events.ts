@@ -1,5 +1,5 @@
 // Synthetic events for the ingest benchmarks, as API JSON and as COPY text rows.
-import { copyIn } from "../../seed.ts";
+import { copyIn } from "../../synthetic-events.ts";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import type postgres from "postgres";

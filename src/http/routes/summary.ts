@@ -2,13 +2,9 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { timeQuery } from "../../metrics/query-timing.ts";
 import type { AppContext } from "../context.ts";
 import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
-import {
-  MAX_SPAN_DAYS,
-  NO_EVENT_TYPE,
-  OTHER_EVENT_TYPES,
-  summarize,
-  SummaryQuery,
-} from "../../query/summary.ts";
+import { NO_EVENT_TYPE, OTHER_EVENT_TYPES } from "../../query/summary/event-types.ts";
+import { summarize } from "../../query/summary/summarize.ts";
+import { MAX_SPAN_DAYS, SummaryQuery } from "../../query/summary/window.ts";
 import { unlessClientGone } from "../client-gone.ts";
 import { SketchCache } from "../../query/sketch-cache.ts";
 import { problemResponse, unavailableResponse } from "../openapi.ts";

@@ -2,8 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { SERVICE_NAME } from "../../config.ts";
 import { ISO_TIME_PATTERN, MAX_LATENCY_MS, NO_NUL } from "../../ingest/validate.ts";
-import { parseIsoTime } from "../../query/iso-time.ts";
-import { exampleTime, HOUR_MS } from "../../time.ts";
+import { exampleTime, HOUR_MS, parseIsoTime } from "../../time.ts";
 import { intParam, numberParam } from "./params.ts";
 
 const ISO_TIME = new RegExp(ISO_TIME_PATTERN);

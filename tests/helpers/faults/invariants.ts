@@ -2,7 +2,7 @@
 // found (empty when it holds), so that a test reports all of them at once with its context.
 import { type RequestRecord, statusCounts } from "./load.ts";
 import { withSql } from "./pg.ts";
-import { type Server, sleep } from "./server.ts";
+import { type Server, sleep } from "../../../scripts/lib/server.ts";
 
 export interface AnswerBounds {
   /** Longest a request may wait for its answer (the server's bound plus room for the machine). */

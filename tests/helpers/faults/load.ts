@@ -2,7 +2,7 @@
 // POST /logs over real HTTP (keep-alive), each request with a marker of its own in its events'
 // `message`, so that what was acknowledged can be looked up afterwards. Every answer, status
 // and latency is recorded; the load runs until stopped or its time is up.
-import { sleep } from "./server.ts";
+import { sleep } from "../../../scripts/lib/server.ts";
 
 export interface LoadOptions {
   /** http://127.0.0.1:port */

@@ -3,7 +3,7 @@
 // PostgreSQL, given by OBSERVIAN_FAULT_PG_URL) whose cluster the suite may restart.
 import postgres from "postgres";
 import { freePort } from "../../../src/db/embedded.ts";
-import { sleep } from "./server.ts";
+import { sleep } from "../../../scripts/lib/server.ts";
 
 export type TargetKind = "embedded" | "external";
 

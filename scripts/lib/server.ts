@@ -1,10 +1,8 @@
-// The server harness of the fault suite: runs src/main.ts as a real process (as `deno task
-// start` does), with its logs, pid and memory at hand, and stops it within a bound.
-import { mainArgs } from "../../../scripts/lib/main-command.ts";
-import { freePort } from "../../../src/db/embedded.ts";
-
-/** The flags of `deno task start`: the memory bound is about the process as deployed. */
-const RUN_MAIN = mainArgs();
+// The Observian server as a real process, for tests and benchmarks alike: src/main.ts run with
+// the flags of `deno task start` (mainArgs), on a loopback port, with its output, pid and
+// memory at hand, ready when /health/ready says so, and stopped within a bound.
+import { freePort } from "../../src/db/embedded.ts";
+import { mainArgs } from "./main-command.ts";
 
 export interface LogLine {
   level: string;
@@ -13,13 +11,13 @@ export interface LogLine {
   [k: string]: unknown;
 }
 
-export interface StartOptions {
-  /** Environment for main on top of the suite's defaults (127.0.0.1, JSON logs). */
-  env: Record<string, string>;
+export interface SpawnOptions {
+  /** Environment for main on top of the defaults (a free port on 127.0.0.1, JSON logs, no colour). */
+  env?: Record<string, string>;
   /** Fixed port (a restart on the same address); a free one by default. */
   port?: number;
-  /** Longest start-up may take before the test fails. */
-  readyTimeoutMs?: number;
+  /** Keep only the last this many characters of output (a long run); all by default. */
+  outputLimit?: number;
 }
 
 export class Server {
@@ -27,35 +25,40 @@ export class Server {
   readonly port: number;
   readonly base: string;
   readonly startedAt = performance.now();
+  readonly status: Promise<Deno.CommandStatus>;
   #out = "";
   #exit: Deno.CommandStatus | undefined;
   #exitedAt: number | undefined;
-  readonly status: Promise<Deno.CommandStatus>;
+  #pumped: Promise<unknown>;
 
-  constructor(readonly env: Record<string, string>, port = freePort()) {
-    this.port = port;
-    this.base = `http://127.0.0.1:${port}`;
+  constructor(opts: SpawnOptions = {}) {
+    this.port = opts.port ?? freePort();
+    this.base = `http://127.0.0.1:${this.port}`;
     this.child = new Deno.Command(Deno.execPath(), {
-      args: RUN_MAIN,
+      args: mainArgs(),
       env: {
-        PORT: String(port),
+        PORT: String(this.port),
         HOST: "127.0.0.1",
         LOG_FORMAT: "json",
+        // Deno's own messages without colour codes, so they read as text in failure messages.
         NO_COLOR: "1",
-        ...env,
+        ...opts.env,
       },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const limit = opts.outputLimit;
     const decoder = new TextDecoder();
     const pump = async (s: ReadableStream<Uint8Array>) => {
       try {
-        for await (const chunk of s) this.#out += decoder.decode(chunk, { stream: true });
+        for await (const chunk of s) {
+          this.#out += decoder.decode(chunk, { stream: true });
+          if (limit !== undefined && this.#out.length > limit) this.#out = this.#out.slice(-limit);
+        }
       } catch { /* the pipe broke with the process */ }
     };
-    void pump(this.child.stdout);
-    void pump(this.child.stderr);
+    this.#pumped = Promise.all([pump(this.child.stdout), pump(this.child.stderr)]);
     this.status = this.child.status.then((s) => {
       this.#exit = s;
       this.#exitedAt = performance.now();
@@ -67,7 +70,7 @@ export class Server {
     return this.child.pid;
   }
 
-  /** Everything the process printed so far. */
+  /** Everything the process printed so far (stdout and stderr as they came). */
   output(): string {
     return this.#out;
   }
@@ -92,16 +95,18 @@ export class Server {
     return this.#exit;
   }
 
+  /** Its exit status once it has exited and all it printed has been read. */
+  async finished(): Promise<Deno.CommandStatus> {
+    const status = await this.status;
+    await this.#pumped;
+    return status;
+  }
+
   /** Resident set size now and its peak (VmHWM), in bytes; undefined once it exited. */
   memory(): { rss: number; peak: number } | undefined {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
-      const kb = (name: string) =>
-        Number(status.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"))?.[1]) * 1024;
-      return { rss: kb("VmRSS"), peak: kb("VmHWM") };
-    } catch {
-      return undefined;
-    }
+    const rss = readStatusKb(this.pid, "VmRSS");
+    if (rss === 0) return undefined;
+    return { rss: rss * 1024, peak: readStatusKb(this.pid, "VmHWM") * 1024 };
   }
 
   /** GET `path` with a client-side bound; the status, or 0 when no answer came. */
@@ -115,7 +120,10 @@ export class Server {
     }
   }
 
-  /** Waits for /health/ready to answer 200; fails with the log if it exits or takes too long. */
+  /**
+   * Waits for /health/ready to answer 200; fails with the log's tail if the process exits or
+   * takes longer than `timeoutMs` (and is then SIGKILLed).
+   */
   async ready(timeoutMs = 60_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
@@ -138,7 +146,7 @@ export class Server {
 
   /**
    * Sends `signal` and waits up to `boundMs` for the process to exit: its status and how long
-   * it took, or undefined (the process is then SIGKILLed so that nothing outlives the test).
+   * it took, or undefined (the process is then SIGKILLed so that nothing outlives the caller).
    */
   async stop(
     signal: Deno.Signal,
@@ -156,9 +164,16 @@ export class Server {
   }
 }
 
-/** Starts main and waits until it is ready. */
-export async function startServer(opts: StartOptions): Promise<Server> {
-  const server = new Server(opts.env, opts.port);
+/** Starts main; it runs on its own (see Server.ready, Server.finished). */
+export function spawnServer(opts: SpawnOptions = {}): Server {
+  return new Server(opts);
+}
+
+/** Starts main and waits until it is ready; on failure, nothing is left running. */
+export async function startServer(
+  opts: SpawnOptions & { readyTimeoutMs?: number } = {},
+): Promise<Server> {
+  const server = new Server(opts);
   try {
     await server.ready(opts.readyTimeoutMs);
   } catch (err) {
@@ -167,6 +182,17 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     throw err;
   }
   return server;
+}
+
+/** A kB field of /proc/<pid>/status (VmRSS, VmHWM: the peak resident set); 0 once gone. */
+export function readStatusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const m = status.match(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

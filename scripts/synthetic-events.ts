@@ -1,7 +1,7 @@
 // Bulk-loads realistic synthetic events for benchmarks and demos, streamed with COPY:
 //
-//   deno run -A scripts/seed.ts --events 10000000 --days 30 --services 50 [--database-url URL]
-//   deno run -A scripts/seed.ts --embedded .observian --truncate      (server stopped)
+//   deno run -A scripts/synthetic-events.ts --events 10000000 --days 30 --services 50 [--database-url URL]
+//   deno run -A scripts/synthetic-events.ts --embedded .observian --truncate      (server stopped)
 //
 // Events go straight into log_events (bypassing the API, like a restore), then the rollups
 // are rebuilt per day and the tables vacuumed and analysed. Serve the result with
@@ -443,7 +443,7 @@ export function progressPrinter(label: string, everyMs = 2000): (p: SeedProgress
   };
 }
 
-const USAGE = `usage: deno run -A scripts/seed.ts [options]
+const USAGE = `usage: deno run -A scripts/synthetic-events.ts [options]
 
   --events N          events to load (default ${SEED_DEFAULTS.events})
   --days N            spread over the last N days (default ${SEED_DEFAULTS.days})

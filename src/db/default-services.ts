@@ -1,5 +1,5 @@
-// Boot-time seeding of the services dimension. Existing rows are left as they are, so an
-// operator's later change of team_owner survives restarts.
+// The default services (SEED_SERVICES), created at start-up when missing. Existing rows are
+// left as they are, so an operator's later change of team_owner survives restarts.
 import type { Sql } from "./connect.ts";
 
 export async function seedServices(

@@ -2,16 +2,9 @@
 // log_events (through the ingest writer's own statement: rollup deltas, live-feed notice) in one
 // transaction, so an id is marked seen if and only if its event is stored. Concurrent
 // pollers block on the id's unique key until the first commits, then see a conflict.
-import type { Sql } from "../db/connect.ts";
-import { ensurePartitions, utcDay } from "../db/partitions.ts";
-import { insertEvents, isMissingPartition, registerServices } from "../ingest/store.ts";
-import type { NewEvent } from "../ingest/validate.ts";
-
-/** A log event with the GitHub id it came from (its exactly-once key). */
-export interface GitHubRow extends NewEvent {
-  githubId: string;
-  attributes: Record<string, unknown>;
-}
+import type { Sql } from "../../db/connect.ts";
+import { insertEvents, registerServices, withMissingPartitions } from "../../ingest/store.ts";
+import type { GitHubRow } from "./mapping.ts";
 
 export interface StoreResult {
   inserted: number;
@@ -25,15 +18,11 @@ export async function storeGitHubEvents(sql: Sql, rows: GitHubRow[]): Promise<St
   for (const r of rows) if (!byId.has(r.githubId)) byId.set(r.githubId, r);
   const unique = [...byId.values()].sort((a, b) => a.githubId < b.githubId ? -1 : 1);
   if (unique.length === 0) return { inserted: 0, duplicates: rows.length };
-  try {
-    return await insertOnce(sql, unique, rows.length);
-  } catch (err) {
-    if (!isMissingPartition(err)) throw err;
-    // Partition upkeep fell behind (no pruner run since midnight): add the days, retry once.
-    const days = unique.map((r) => utcDay(r.timestamp)).sort();
-    await ensurePartitions(sql, days[0], days[days.length - 1]);
-    return await insertOnce(sql, unique, rows.length);
-  }
+  return await withMissingPartitions(
+    sql,
+    unique.map((r) => r.timestamp),
+    () => insertOnce(sql, unique, rows.length),
+  );
 }
 
 async function insertOnce(sql: Sql, unique: GitHubRow[], given: number): Promise<StoreResult> {
