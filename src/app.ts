@@ -1,26 +1,29 @@
 // Builds the HTTP application from its dependencies; does no I/O of its own.
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { requestId } from "hono/request-id";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/connect.ts";
 import { InvalidInputError } from "./errors.ts";
-import { accessLog } from "./http/access-log.ts";
-import { requestDeadline } from "./http/deadline.ts";
-import { healthRoutes } from "./http/health.ts";
+import { accessLog } from "./http/middleware/access-log.ts";
+import type { AppContext } from "./http/context.ts";
+import { requestDeadline } from "./http/middleware/deadline.ts";
+import { healthRoutes } from "./http/routes/health.ts";
 import { serveOpenApi } from "./http/openapi.ts";
 import { notFound, onError } from "./http/problem.ts";
-import { requestId } from "./http/request-id.ts";
 import { controlRoutes } from "./http/routes/control.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { liveRoutes } from "./http/routes/live.ts";
 import { logsRoutes } from "./http/routes/logs.ts";
-import { httpMetrics, metricsRoutes } from "./http/routes/metrics.ts";
+import { metricsRoutes } from "./http/routes/metrics.ts";
+import { httpMetrics } from "./http/middleware/metrics.ts";
 import { servicesRoutes } from "./http/routes/services.ts";
 import { summaryRoutes } from "./http/routes/summary.ts";
 import { IngestAdmission } from "./ingest/admission.ts";
 import { EventWriter } from "./ingest/writer.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
-import { LiveHub } from "./query/live.ts";
+import { LiveHub } from "./live/hub.ts";
 import { VERSION } from "./version.ts";
 
 export interface AppDeps {
@@ -38,20 +41,6 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The live feed's shared listener; main closes it before draining requests. */
   liveHub?: LiveHub;
-}
-
-/** What every route module receives: the dependencies, with defaults filled in. */
-export interface AppContext {
-  sql: Db;
-  health: Db;
-  embeddedUp?: () => boolean;
-  config: Config;
-  writer: EventWriter;
-  admission: IngestAdmission;
-  metrics: Metrics;
-  liveHub: LiveHub;
-  version: string;
-  startedAt: number;
 }
 
 export function writerFor(
@@ -76,6 +65,16 @@ export function writerFor(
     onTimeout: () => metrics.ingestCommitTimeouts.inc(),
     onCompactionFailure: () => metrics.rollupCompactionFailures.inc(),
   });
+}
+
+const REQUEST_ID_HEADER = "X-Request-Id";
+// A caller's id is kept only when it is short and plain, so it cannot forge log lines.
+// hono/request-id keeps ids of letters, digits, _ - and =; this keeps those with . : @ too.
+const PLAIN_ID = /^[A-Za-z0-9._:@\-]{1,128}$/;
+
+function callerIdOrNew(c: Context): string {
+  const given = c.req.header(REQUEST_ID_HEADER);
+  return given && PLAIN_ID.test(given) ? given : crypto.randomUUID();
 }
 
 export function buildApp(deps: AppDeps): OpenAPIHono {
@@ -106,12 +105,15 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
               }))
               : [{ field: i.path.join(".") || "(request)", message: i.message }]
           ),
-          400,
+          "malformed",
         );
       }
     },
   });
-  app.use("*", requestId());
+  app.use(
+    "*",
+    requestId({ headerName: REQUEST_ID_HEADER, limitLength: 128, generator: callerIdOrNew }),
+  );
   app.use("*", accessLog());
   app.use("*", httpMetrics(ctx));
   app.use("*", requestDeadline(ctx));

@@ -8,7 +8,7 @@ import type { EmbeddedDb } from "./db/embedded.ts";
 import { registerJobCrons } from "./jobs/schedule.ts";
 import { configureLogging, logger } from "./logging.ts";
 import { createMetrics, embeddedPostgresMetrics } from "./metrics/registry.ts";
-import { LiveHub } from "./query/live.ts";
+import { LiveHub } from "./live/hub.ts";
 
 async function main(): Promise<void> {
   let config;

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { buildApp } from "../src/app.ts";
-import { wantsHtml } from "../src/http/routes/docs.ts";
+import { wantsHtml } from "../src/http/accept.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 const db = await preparedDatabase();

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { freePort } from "../src/db/embedded.ts";
+import { wantsEventStream } from "../src/http/accept.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 
 const db = await preparedDatabase();
@@ -56,6 +57,10 @@ dbTest("[http] every response carries X-Request-Id, the caller's when it is plai
   assert.notEqual(hostile.headers.get("x-request-id"), "x\u0001injected log line");
   const missing = await app.request("/nowhere", { headers: { "X-Request-Id": "r-404" } });
   assert.equal(missing.headers.get("x-request-id"), "r-404");
+  const dotted = await app.request("/health", { headers: { "X-Request-Id": "svc.a:1@host" } });
+  assert.equal(dotted.headers.get("x-request-id"), "svc.a:1@host");
+  const long = await app.request("/health", { headers: { "X-Request-Id": "a".repeat(129) } });
+  assert.match(long.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
 });
 
 dbTest("[http] unknown routes are 404 problem+json", async () => {
@@ -87,6 +92,7 @@ dbTest("[http] an unexpected exception is a 500 problem without internals", asyn
   const text = await res.text();
   assert.ok(!text.includes("secret"), text);
   assert.equal(JSON.parse(text).request_id, "req-500");
+  assert.equal(res.headers.get("x-request-id"), "req-500");
 });
 
 dbTest("[http] the OpenAPI document describes the health endpoints", async () => {
@@ -116,4 +122,17 @@ dbTest("[http] a database outage is a 503 problem, not a 500", async () => {
 
 dbTest("[http] teardown", async () => {
   await db.drop();
+});
+
+Deno.test("[http] wantsEventStream: a stream only when the client prefers it to JSON", () => {
+  assert.equal(wantsEventStream(undefined), false);
+  assert.equal(wantsEventStream("text/event-stream"), true);
+  assert.equal(wantsEventStream("TEXT/Event-Stream"), true);
+  assert.equal(wantsEventStream("application/json"), false);
+  assert.equal(wantsEventStream("*/*"), false);
+  assert.equal(wantsEventStream("text/event-stream;q=0"), false);
+  assert.equal(wantsEventStream("text/event-stream, application/json"), true);
+  assert.equal(wantsEventStream("text/event-stream;q=0.5, application/json"), false);
+  assert.equal(wantsEventStream("application/json;q=0.5, text/event-stream"), true);
+  assert.equal(wantsEventStream("application/json; q=0.9, text/event-stream; q=bad"), false);
 });

@@ -7,9 +7,9 @@ import { register as globalRegistry } from "prom-client";
 import { buildApp } from "../src/app.ts";
 import { createDb } from "../src/db/connect.ts";
 import { ensurePartitionWindow, utcDay } from "../src/db/partitions.ts";
-import { timeQuery } from "../src/metrics/db.ts";
+import { timeQuery } from "../src/metrics/query-timing.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
-import { LiveHub } from "../src/query/live.ts";
+import { LiveHub } from "../src/live/hub.ts";
 import { compactAll, dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 
@@ -133,6 +133,36 @@ dbTest("[metrics] ingest counters move with POST /logs", async () => {
   assert.equal(sample(m, "observian_events_ingested_total", { source: "api" }), 2);
   assert.equal(sample(m, "observian_events_rejected_total", { reason: "malformed" }), 1);
   assert.equal(sample(m, "observian_ingest_batch_events_count"), 1);
+});
+
+dbTest("[metrics] each refused body counts under the reason of its kind", async () => {
+  const metrics = createMetrics({ processMetrics: false });
+  const app = buildApp({
+    sql: db.sql,
+    config: testConfig({ MAX_BODY_BYTES: "1024", BODY_READ_TIMEOUT_MS: "100" }),
+    metrics,
+  });
+  const post = async (body: BodyInit, contentType = "application/json") => {
+    const res = await app.request("/logs", {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body,
+    });
+    await res.body?.cancel();
+    return res.status;
+  };
+  assert.equal(await post(JSON.stringify({ service_name: "metrics-svc", status_code: 99 })), 422);
+  assert.equal(await post("x".repeat(2048)), 413);
+  assert.equal(await post("{}", "text/plain"), 415);
+  // A body that never ends: refused once BODY_READ_TIMEOUT_MS passes.
+  const stalled = new ReadableStream<Uint8Array>({
+    start: (c) => c.enqueue(new TextEncoder().encode("[")),
+  });
+  assert.equal(await post(stalled), 408);
+  const m = await scrape(app);
+  for (const reason of ["invalid", "too_large", "unsupported_media_type", "timeout"]) {
+    assert.equal(sample(m, "observian_events_rejected_total", { reason }), 1, reason);
+  }
 });
 
 dbTest("[metrics] partitions ahead are counted at scrape time, up to the first gap", async () => {

@@ -20,7 +20,7 @@ export class UnsupportedEncodingError extends InvalidInputError {
         field: "content-encoding",
         message: `must be gzip, deflate or identity, not "${encoding}"`,
       }],
-      415,
+      "unsupported",
     );
   }
 }
@@ -42,7 +42,7 @@ export function bodyFormat(contentType: string | undefined): BodyFormat {
       field: "content-type",
       message: `must be application/json or application/x-ndjson, not "${type || "(none)"}"`,
     }],
-    415,
+    "unsupported",
   );
 }
 
@@ -93,7 +93,7 @@ export async function readText(req: Request, opts: ReadTextOptions): Promise<str
         message: `larger than the limit of ${maxBytes} bytes` +
           (encoding === "identity" ? "" : " once decompressed"),
       }],
-      413,
+      "too_large",
     );
   const declared = declaredLength(req);
   if (declared > maxBytes) throw tooLarge();
@@ -202,7 +202,7 @@ const timedOut = (ms: number) =>
   new InvalidInputError([{
     field: "(body)",
     message: `did not arrive within ${ms} ms (BODY_READ_TIMEOUT_MS); nothing was stored`,
-  }], 408);
+  }], "timeout");
 
 // Stateless between calls (no `stream: true`), so one decoder serves every request.
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -211,19 +211,22 @@ function utf8(bytes: Uint8Array): string {
   try {
     return decoder.decode(bytes);
   } catch {
-    throw new InvalidInputError([{ field: "(body)", message: "is not valid UTF-8" }], 400);
+    throw new InvalidInputError([{ field: "(body)", message: "is not valid UTF-8" }], "malformed");
   }
 }
 
 // The client went away (or the connection broke) mid-body: nothing was stored.
 const cutOff = () =>
-  new InvalidInputError([{ field: "(body)", message: "could not be read to the end" }], 400);
+  new InvalidInputError(
+    [{ field: "(body)", message: "could not be read to the end" }],
+    "malformed",
+  );
 
 const notDecodable = (encoding: BodyEncoding) =>
   new InvalidInputError([{
     field: "(body)",
     message: `is not valid ${encoding} data, or could not be read to the end`,
-  }], 400);
+  }], "malformed");
 
 /** Decodes JSON (one value) or NDJSON (one value per non-blank line); 400 names the spot. */
 export function decodeBody(text: string, format: BodyFormat): unknown {
@@ -250,4 +253,4 @@ export function decodeBody(text: string, format: BodyFormat): unknown {
 }
 
 const malformed = (field: string, message: string) =>
-  new InvalidInputError([{ field, message }], 400);
+  new InvalidInputError([{ field, message }], "malformed");

@@ -5,6 +5,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import {
   type FieldError,
   ForbiddenError,
+  type InputErrorKind,
   InvalidInputError,
   NotFoundError,
   UnauthorizedError,
@@ -41,6 +42,28 @@ const TITLES: Record<number, string> = {
   503: "Service Unavailable",
 };
 
+/** The one place a kind of bad input becomes a status. */
+const INPUT_STATUS: Record<InputErrorKind, ContentfulStatusCode> = {
+  malformed: 400,
+  timeout: 408,
+  too_large: 413,
+  unsupported: 415,
+  invalid: 422,
+};
+
+/** Like Loki's discarded-samples reasons: why a body was refused (events_rejected_total). */
+const REJECTION_REASON: Record<InputErrorKind, string> = {
+  malformed: "malformed",
+  timeout: "timeout",
+  too_large: "too_large",
+  unsupported: "unsupported_media_type",
+  invalid: "invalid",
+};
+
+export function rejectionReason(err: InvalidInputError): string {
+  return REJECTION_REASON[err.kind];
+}
+
 export function problem(
   c: Context,
   status: ContentfulStatusCode,
@@ -57,10 +80,8 @@ export function problem(
     ...rest,
   };
   if (!body.errors) delete body.errors;
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": PROBLEM_CONTENT_TYPE, ...headers },
-  });
+  // Through the context, so that headers set on it before the error (X-Request-Id) are kept.
+  return c.body(JSON.stringify(body), status, { "content-type": PROBLEM_CONTENT_TYPE, ...headers });
 }
 
 export const onError: ErrorHandler = (err, c) => {
@@ -68,7 +89,7 @@ export const onError: ErrorHandler = (err, c) => {
     const headers = err instanceof UnsupportedEncodingError
       ? { "accept-encoding": err.acceptEncoding }
       : undefined;
-    return problem(c, err.status, err.message, { errors: err.errors, headers });
+    return problem(c, INPUT_STATUS[err.kind], err.message, { errors: err.errors, headers });
   }
   if (err instanceof NotFoundError) return problem(c, 404, err.message);
   if (err instanceof UnauthorizedError) {

@@ -315,7 +315,7 @@ function validateBody(body: unknown, opts: { retentionDays: number; now?: number
     const more = errors.length - shown.length;
     throw new InvalidInputError(
       shown,
-      422,
+      "invalid",
       `${errors.length} problem(s) in the batch; nothing was stored` +
         (more > 0 ? ` (first 1000 listed)` : ""),
     );

@@ -5,7 +5,7 @@
 import type { Sql } from "../db/connect.ts";
 import { logger } from "../logging.ts";
 import type { Metrics } from "./registry.ts";
-import { timeQuery } from "./db.ts";
+import { timeQuery } from "./query-timing.ts";
 
 export const COLLECT_TIMEOUT_MS = 1000;
 

@@ -1,24 +1,22 @@
 // The shape of a stored event as the API returns it, and the columns that produce it.
-import { z } from "@hono/zod-openapi";
 import type { Fragment } from "postgres";
 import type { Sql } from "../db/connect.ts";
 
-export const LogEventOut = z.object({
-  id: z.number().int().openapi({ example: 1042 }),
-  timestamp: z.string().openapi({ example: "2026-11-28T07:00:00.123Z" }),
-  service_name: z.string().openapi({ example: "checkout-service" }),
-  team_owner: z.string().nullable().openapi({ example: "Payments Team" }),
-  status_code: z.number().int().openapi({ example: 503 }),
-  event_type: z.string().nullable().openapi({ example: "payment.charge" }),
-  latency_ms: z.number().openapi({ example: 182.4 }),
-  message: z.string().nullable().openapi({ example: "card declined by issuer" }),
-  attributes: z.record(z.string(), z.unknown()).nullable().openapi({
-    example: { region: "eu-west-1" },
-  }),
-}).openapi("LogEvent");
-export type LogEventOut = z.infer<typeof LogEventOut>;
+/** An event as the API returns it (schema: LogEvent in src/http/schemas/events.ts). */
+export interface LogEventOut {
+  id: number;
+  timestamp: string;
+  service_name: string;
+  team_owner: string | null;
+  status_code: number;
+  event_type: string | null;
+  latency_ms: number;
+  message: string | null;
+  attributes: Record<string, unknown> | null;
+}
 
-export interface EventRow {
+/** A row of eventColumns(): the API's fields, with the id as text and the time as stored. */
+export interface EventRow extends Omit<LogEventOut, "id" | "timestamp"> {
   id: string;
   ts: Date;
   /**
@@ -27,13 +25,6 @@ export interface EventRow {
    * and it does not depend on the session's TimeZone or DateStyle.
    */
   ts_text: string;
-  service_name: string;
-  team_owner: string | null;
-  status_code: number;
-  event_type: string | null;
-  latency_ms: number;
-  message: string | null;
-  attributes: Record<string, unknown> | null;
 }
 
 /** Select list for `log_events e join services s on s.id = e.service_id`. */

@@ -1,119 +1,26 @@
-// The filters GET /logs and the live feed share: one zod schema for the query string, one SQL
-// fragment for the database, one predicate for events streamed from memory.
-import { z } from "@hono/zod-openapi";
+// The filters GET /logs and the live feed share: one SQL fragment for the database, one
+// predicate for events streamed from memory. Their query-string schemas are in
+// src/http/schemas/filters.ts.
 import type { Fragment } from "postgres";
-import { SERVICE_NAME } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
-import { ISO_TIME_PATTERN, MAX_LATENCY_MS, NO_NUL } from "../ingest/validate.ts";
-import { exampleTime, HOUR_MS, parseIsoTime } from "../time.ts";
+import { InvalidInputError } from "../errors.ts";
+import { parseIsoTime } from "../time.ts";
 
 // Where GET /logs and the summary read their time bounds from.
 export { EARLIEST_TIME, parseIsoTime } from "../time.ts";
+// Until src/query/summary/window.ts imports it from src/http/schemas/filters.ts (issue 12).
+export { filterQueryFields } from "../http/schemas/filters.ts";
 
-const ISO_TIME = new RegExp(ISO_TIME_PATTERN);
-
-const isoTime = (name: string, example?: string) =>
-  z.string().refine((s) => ISO_TIME.test(s), {
-    error: "must be an ISO 8601 time with a zone, e.g. 2026-11-28T07:00:00Z",
-    abort: true,
-  })
-    .refine((s) => parseIsoTime(s) !== null, { error: "is not a valid time" })
-    .optional().openapi({
-      param: { name, in: "query" },
-      // Not `format: date-time`: a space for the T and a zone without a colon are accepted too.
-      pattern: ISO_TIME_PATTERN,
-      ...(example === undefined ? {} : { example }),
-    });
-
-/** Letters, digits and . _ - /, comma-separated (spaces around commas allowed). */
-const SERVICE_LIST = /^ *[A-Za-z0-9._\-/]{1,100} *(, *[A-Za-z0-9._\-/]{1,100} *)*$/;
-
-const serviceNames = z.union([z.string(), z.array(z.string())]).optional()
-  .transform((v, ctx) => {
-    if (v === undefined) return undefined;
-    const names = (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")).map((s) => s.trim());
-    for (const n of names) {
-      // An empty name is refused rather than read as "no filter": a client that sent the
-      // parameter meant to narrow the result.
-      if (n === "") {
-        ctx.addIssue({ code: "custom", message: "must not be empty" });
-        return z.NEVER;
-      }
-      if (!SERVICE_NAME.test(n)) {
-        ctx.addIssue({ code: "custom", message: `"${n.slice(0, 120)}" is not a service name` });
-        return z.NEVER;
-      }
-    }
-    // The SQL's `= any(...)` and the live filter take any number; a URL holds a few hundred.
-    return [...new Set(names)];
-  })
-  .openapi({
-    param: { name: "service_name", in: "query", style: "form", explode: true },
-    description: "Repeatable (or comma-separated): events of any of these services.",
-    // What clients send, rather than the union zod validates (a repeated parameter arrives as
-    // an array, a single one as a string).
-    type: "array",
-    items: { type: "string", pattern: SERVICE_LIST.source, minLength: 1 },
-    example: ["checkout-service"],
-  });
-
-const INTEGER = /^-?\d{1,16}$/;
-// What JSON (and so most clients' number formatting) writes: 250, 0.5, 1e-7.
-const NUMBER = /^-?\d{1,16}(\.\d{1,16})?([eE][+-]?\d{1,3})?$/;
-
-/**
- * A query-string integer in [min, max], documented as an integer (so that a generated client
- * takes `limit: 5`) and parsed strictly: "5" is 5; "", "5.5", "0x10" and "1e2" are refused.
- */
-export const intParam = (min: number, max: number, name: string) => {
-  const rule = `must be a whole number from ${min} to ${max}`;
-  return z.preprocess(
-    (v) => (typeof v === "string" && INTEGER.test(v) ? Number(v) : v),
-    z.number({ error: rule }).int({ error: rule }).min(min, { error: rule })
-      .max(max, { error: rule }),
-  ).optional().openapi({ param: { name, in: "query" } });
-};
-
-/** A query-string number in [min, max] (decimal or exponent notation), documented as one. */
-export const numberParam = (min: number, max: number, name: string) => {
-  const rule = `must be a number from ${min} to ${max}`;
-  return z.preprocess(
-    (v) => (typeof v === "string" && NUMBER.test(v) ? Number(v) : v),
-    z.number({ error: rule }).min(min, { error: rule }).max(max, { error: rule }),
-  ).optional().openapi({ param: { name, in: "query" } });
-};
-
-/** Query-string fields for filtering events (combine with paging fields per endpoint). */
-export const filterQueryFields = {
-  service_name: serviceNames,
-  status_code: intParam(100, 599, "status_code").openapi({
-    description: "Exactly this status. With status_class, both must hold.",
-    example: 503,
-  }),
-  status_class: z.enum(["1xx", "2xx", "3xx", "4xx", "5xx"], {
-    error: "must be one of 1xx, 2xx, 3xx, 4xx, 5xx",
-  }).optional().openapi({ param: { name: "status_class", in: "query" }, example: "5xx" }),
-  event_type: z.string().min(1, { error: "must not be empty" }).max(200, {
-    error: "must be at most 200 characters",
-  })
-    .regex(NO_NUL, { error: "must not contain NUL characters" })
-    .optional().openapi({ param: { name: "event_type", in: "query" }, example: "deploy" }),
-  start_time: isoTime("start_time", exampleTime(-HOUR_MS)).openapi({
-    description: "Inclusive: events at or after this time (ISO 8601 with a zone). Not after " +
-      "end_time.",
-  }),
-  end_time: isoTime("end_time", exampleTime()).openapi({
-    description: "Inclusive: events at or before this time (ISO 8601 with a zone). Not before " +
-      "start_time.",
-  }),
-  min_latency_ms: numberParam(0, MAX_LATENCY_MS, "min_latency_ms").openapi({
-    description: `Events at least this slow, 0 to ${MAX_LATENCY_MS} ms (24 hours).`,
-    example: 250,
-  }),
-};
-
-export const LogFilterQuery = z.object(filterQueryFields);
-export type LogFilterQueryInput = z.infer<typeof LogFilterQuery>;
+/** The filter parameters of a query, as the query string gives them (validated). */
+export interface FilterParams {
+  service_name?: string[];
+  status_code?: number;
+  status_class?: "1xx" | "2xx" | "3xx" | "4xx" | "5xx";
+  event_type?: string;
+  start_time?: string;
+  end_time?: string;
+  min_latency_ms?: number;
+}
 
 export interface LogFilter {
   services?: string[];
@@ -133,18 +40,14 @@ export interface LogFilter {
   minLatencyMs?: number;
 }
 
-export class FilterRangeError extends Error {
-  constructor(readonly field: string, message: string) {
-    super(message);
-  }
-}
-
-/** From the validated query; throws FilterRangeError for contradictions (start after end). */
-export function toFilter(q: LogFilterQueryInput): LogFilter {
+/** From the validated parameters; a contradiction (start after end) is malformed input. */
+export function toFilter(q: FilterParams): LogFilter {
+  const invalid = (field: string, message: string) =>
+    new InvalidInputError([{ field, message }], "malformed");
   const time = (field: string, s: string | undefined) => {
     if (s === undefined) return undefined;
     const t = parseIsoTime(s);
-    if (!t) throw new FilterRangeError(field, "is not a valid time");
+    if (!t) throw invalid(field, "is not a valid time");
     return t;
   };
   const start = time("start_time", q.start_time);
@@ -162,7 +65,7 @@ export function toFilter(q: LogFilterQueryInput): LogFilter {
   };
   // Fixed-width UTC text compares like the instants it denotes.
   if (start && end && start.exact > end.exact) {
-    throw new FilterRangeError("start_time", "must not be after end_time");
+    throw invalid("start_time", "must not be after end_time");
   }
   return f;
 }

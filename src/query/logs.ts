@@ -1,19 +1,11 @@
 // GET /logs: filtered events, newest first, paged by offset (the original API's way) or by an
 // opaque keyset cursor on ("timestamp", id) that stays exact while events keep arriving.
-import { z } from "@hono/zod-openapi";
 import type { Sql } from "../db/connect.ts";
 import { boundedQueries, type QueryBounds } from "./bounded.ts";
 import { InvalidInputError } from "../errors.ts";
 import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
-import {
-  filterQueryFields,
-  FilterRangeError,
-  filterSql,
-  intParam,
-  type LogFilter,
-  parseIsoTime,
-  toFilter,
-} from "./filters.ts";
+import { type FilterParams, filterSql, type LogFilter, toFilter } from "./filters.ts";
+import { parseIsoTime } from "../time.ts";
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 1000;
@@ -29,8 +21,8 @@ export interface Cursor {
 }
 
 /** What a cursor looks like (base64url); only those this API issued are accepted. */
-const CURSOR = /^[A-Za-z0-9_-]{1,200}$/;
-const CURSOR_RULE = "is not a cursor issued by this API (malformed or altered)";
+export const CURSOR = /^[A-Za-z0-9_-]{1,200}$/;
+export const CURSOR_RULE = "is not a cursor issued by this API (malformed or altered)";
 const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 const CURSOR_ID = /^[1-9]\d{0,18}$/;
 const MAX_BIGINT = 9223372036854775807n;
@@ -74,40 +66,12 @@ export function decodeCursor(s: string): Cursor | null {
   return { ts, id };
 }
 
-export const EXAMPLE_CURSOR = encodeCursor({ ts: "2026-11-28T07:00:00.123456Z", id: "1042" });
-
-/** The query string of GET /logs: the shared filters plus paging. */
-export const LogsQuery = z.strictObject({
-  ...filterQueryFields,
-  limit: intParam(1, MAX_LIMIT, "limit").openapi({
-    description: `Events per page, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`,
-    example: 50,
-  }),
-  // No examples for offset and cursor: they exclude each other, and a request built from every
-  // example must work.
-  offset: intParam(0, MAX_OFFSET, "offset").openapi({
-    description: `Events to skip, 0 to ${MAX_OFFSET} (default 0); kept for the original ` +
-      "API's clients. Pages shift when events arrive between requests; prefer the cursor. " +
-      "Mutually exclusive with cursor (400 when both are given).",
-  }),
-  cursor: z.string().regex(CURSOR, { error: CURSOR_RULE }).transform((s, ctx) => {
-    const c = decodeCursor(s);
-    if (!c) {
-      ctx.addIssue({
-        code: "custom",
-        message: CURSOR_RULE,
-      });
-      return z.NEVER;
-    }
-    return c;
-  }).optional().openapi({
-    param: { name: "cursor", in: "query" },
-    description: "Opaque: the X-Next-Cursor of the previous page (also in its Link header); " +
-      "any other value is a 400. Pages stay free of duplicates and gaps while events arrive. " +
-      "Mutually exclusive with offset (400 when both are given).",
-  }),
-});
-export type LogsQueryInput = z.infer<typeof LogsQuery>;
+/** The parameters of GET /logs, as the query string gives them (validated). */
+export interface LogsParams extends FilterParams {
+  limit?: number;
+  offset?: number;
+  cursor?: Cursor;
+}
 
 export interface LogsRequest {
   filter: LogFilter;
@@ -116,24 +80,20 @@ export interface LogsRequest {
   cursor?: Cursor;
 }
 
-/** From the validated query; contradictions are the client's 400. */
-export function toLogsRequest(q: LogsQueryInput): LogsRequest {
+/** From the validated parameters; contradictions are malformed input. */
+export function toLogsRequest(q: LogsParams): LogsRequest {
   if (q.offset !== undefined && q.cursor !== undefined) {
     throw new InvalidInputError([
       { field: "offset", message: "cannot be combined with cursor" },
       { field: "cursor", message: "cannot be combined with offset" },
-    ], 400);
+    ], "malformed");
   }
-  let filter: LogFilter;
-  try {
-    filter = toFilter(q);
-  } catch (err) {
-    if (err instanceof FilterRangeError) {
-      throw new InvalidInputError([{ field: err.field, message: err.message }], 400);
-    }
-    throw err;
-  }
-  return { filter, limit: q.limit ?? DEFAULT_LIMIT, offset: q.offset ?? 0, cursor: q.cursor };
+  return {
+    filter: toFilter(q),
+    limit: q.limit ?? DEFAULT_LIMIT,
+    offset: q.offset ?? 0,
+    cursor: q.cursor,
+  };
 }
 
 export interface LogsPage {

@@ -9,7 +9,7 @@ cases are left alone. Each repair names the rule and where the server enforces i
 - GET /logs: offset and cursor exclude each other; a cursor is only valid as issued by the
   server (it carries a checksum); start_time is not after end_time (src/query/logs.ts,
   src/query/filters.ts).
-- GET /logs/live-feed: start_time is not after end_time (src/query/live.ts).
+- GET /logs/live-feed: start_time is not after end_time (src/live/feed.ts).
 - GET /logs/summary: window excludes start_time/end_time; start_time is before end_time, at most
   31 days before it, and in the past when given alone; a step gives at most 1440 points
   (src/query/summary.ts).

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
+import { acceptQ, wantsHtml } from "../accept.ts";
 import { buildDocsPage, type DocsAsset } from "../docs-page.ts";
 
 const COMMON_HEADERS = {
@@ -73,21 +74,6 @@ export function docsRoutes(app: OpenAPIHono, ctx: AppContext): void {
   });
 }
 
-/** Whether an Accept header lists text/html (as every browser's navigation does), q > 0. */
-export function wantsHtml(accept: string | undefined): boolean {
-  return (accept ?? "").split(",").some((part) => {
-    const [type, ...params] = part.split(";").map((s) => s.trim().toLowerCase());
-    if (type !== "text/html" && type !== "application/xhtml+xml") return false;
-    const q = params.find((p) => p.startsWith("q="));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
-}
-
 function acceptsGzip(c: Context): boolean {
-  return (c.req.header("accept-encoding") ?? "").split(",").some((part) => {
-    const [coding, ...params] = part.split(";").map((s) => s.trim().toLowerCase());
-    if (coding !== "gzip") return false;
-    const q = params.find((p) => p.startsWith("q="));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
+  return acceptQ(c.req.header("accept-encoding"), ["gzip"]) > 0;
 }

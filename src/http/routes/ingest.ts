@@ -14,6 +14,7 @@ import type { AdmissionLease, IngestAdmission } from "../../ingest/admission.ts"
 import type { EventWriter } from "../../ingest/writer.ts";
 import { ACCEPTED_ENCODINGS, bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
 import { problemResponse, retryLaterResponse } from "../openapi.ts";
+import { rejectionReason } from "../problem.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { InvalidInputError, UnavailableError } from "../../errors.ts";
 
@@ -109,7 +110,7 @@ export function ingestRoutes(
       return c.json({ status: "created" as const, accepted: ids.length }, 201);
     } catch (err) {
       if (err instanceof InvalidInputError) {
-        deps.metrics.eventsRejected.inc({ reason: REJECT_REASON[err.status] });
+        deps.metrics.eventsRejected.inc({ reason: rejectionReason(err) });
       } else if (err instanceof AtCapacityError) {
         deps.metrics.eventsRejected.inc({ reason: "overloaded" });
       }
@@ -164,16 +165,7 @@ class AtCapacityError extends UnavailableError {
 function idempotencyKey(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (!KEY.test(header)) {
-    throw new InvalidInputError([{ field: "idempotency-key", message: KEY_RULE }], 400);
+    throw new InvalidInputError([{ field: "idempotency-key", message: KEY_RULE }], "malformed");
   }
   return header;
 }
-
-/** Like Loki's discarded-samples reasons: why a body was refused. */
-const REJECT_REASON: Record<InvalidInputError["status"], string> = {
-  400: "malformed",
-  408: "timeout",
-  413: "too_large",
-  415: "unsupported_media_type",
-  422: "invalid",
-};

@@ -1,19 +1,18 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { AppContext } from "../../app.ts";
-import { LogEventOut } from "../../query/events.ts";
+import type { AppContext } from "../context.ts";
 import {
   latestFeed,
   LIVE_DEFAULT_LIMIT,
   LIVE_MAX_LIMIT,
   LIVE_MAX_RESUME,
-  LiveHeaders,
-  LiveQuery,
   openLiveFeed,
   toLiveRequest,
-  wantsEventStream,
-} from "../../query/live.ts";
-import { timeQuery } from "../../metrics/db.ts";
+} from "../../live/feed.ts";
+import { wantsEventStream } from "../accept.ts";
+import { LogEvent } from "../schemas/events.ts";
+import { LiveHeaders, LiveQuery } from "../schemas/live.ts";
+import { timeQuery } from "../../metrics/query-timing.ts";
 import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 const liveFeed = createRoute({
@@ -44,7 +43,7 @@ const liveFeed = createRoute({
       description: "The latest events, or the stream",
       headers: z.object({ vary: z.string().openapi({ example: "Accept" }) }),
       content: {
-        "application/json": { schema: z.array(LogEventOut) },
+        "application/json": { schema: z.array(LogEvent) },
         "text/event-stream": {
           schema: z.string().openapi({
             description: "Server-Sent Events: `log` events carrying a LogEvent, a `gap` " +

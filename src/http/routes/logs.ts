@@ -1,15 +1,9 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { timeQuery } from "../../metrics/db.ts";
-import type { AppContext } from "../../app.ts";
-import { LogEventOut } from "../../query/events.ts";
-import {
-  EXAMPLE_CURSOR,
-  LogsQuery,
-  MAX_LIMIT,
-  MAX_OFFSET,
-  queryLogs,
-  toLogsRequest,
-} from "../../query/logs.ts";
+import { timeQuery } from "../../metrics/query-timing.ts";
+import type { AppContext } from "../context.ts";
+import { MAX_LIMIT, MAX_OFFSET, queryLogs, toLogsRequest } from "../../query/logs.ts";
+import { LogEvent } from "../schemas/events.ts";
+import { EXAMPLE_CURSOR, LogsQuery } from "../schemas/logs.ts";
 import { unlessClientGone } from "../client-gone.ts";
 import { problemResponse, unavailableResponse } from "../openapi.ts";
 
@@ -38,7 +32,7 @@ const listLogs = createRoute({
           example: EXAMPLE_CURSOR,
         }),
       }),
-      content: { "application/json": { schema: z.array(LogEventOut) } },
+      content: { "application/json": { schema: z.array(LogEvent) } },
     },
     400: problemResponse(
       "A bad parameter, start_time after end_time, or offset with cursor; `errors` names each",

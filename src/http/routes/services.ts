@@ -1,10 +1,11 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { timeQuery } from "../../metrics/db.ts";
+import { timeQuery } from "../../metrics/query-timing.ts";
 import { bodyLimit } from "hono/body-limit";
-import type { AppContext } from "../../app.ts";
+import type { AppContext } from "../context.ts";
 import { SERVICE_NAME } from "../../config.ts";
 import { InvalidInputError, NotFoundError } from "../../errors.ts";
-import { getService, listServices, ServiceOut, upsertService } from "../../query/services.ts";
+import { getService, listServices, upsertService } from "../../query/services.ts";
+import { Service } from "../schemas/services.ts";
 import { problemResponse, unavailableResponse } from "../openapi.ts";
 
 /** The body is a team name; anything near this size is not one. */
@@ -41,7 +42,7 @@ const list = createRoute({
   responses: {
     200: {
       description: "Services by name",
-      content: { "application/json": { schema: z.array(ServiceOut) } },
+      content: { "application/json": { schema: z.array(Service) } },
     },
     503: unavailableResponse(),
   },
@@ -56,7 +57,7 @@ const get = createRoute({
   description: LAST_24H_NOTE,
   request: { params: NameParam },
   responses: {
-    200: { description: "The service", content: { "application/json": { schema: ServiceOut } } },
+    200: { description: "The service", content: { "application/json": { schema: Service } } },
     400: problemResponse("Not a valid service name"),
     404: problemResponse("No service of that name"),
     503: unavailableResponse(),
@@ -77,7 +78,7 @@ const put = createRoute({
       onError: () => {
         throw new InvalidInputError(
           [{ field: "(body)", message: `larger than the limit of ${MAX_PUT_BYTES} bytes` }],
-          413,
+          "too_large",
         );
       },
     }),
@@ -87,8 +88,8 @@ const put = createRoute({
     body: { required: true, content: { "application/json": { schema: ServiceInput } } },
   },
   responses: {
-    200: { description: "Updated", content: { "application/json": { schema: ServiceOut } } },
-    201: { description: "Created", content: { "application/json": { schema: ServiceOut } } },
+    200: { description: "Updated", content: { "application/json": { schema: Service } } },
+    201: { description: "Created", content: { "application/json": { schema: Service } } },
     400: problemResponse("Bad name, malformed JSON or an invalid team_owner"),
     413: problemResponse("Body too large"),
     415: problemResponse("Body not application/json"),

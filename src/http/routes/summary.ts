@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { timeQuery } from "../../metrics/db.ts";
-import type { AppContext } from "../../app.ts";
+import { timeQuery } from "../../metrics/query-timing.ts";
+import type { AppContext } from "../context.ts";
 import { BOUNDS_DESCRIPTION } from "../../ingest/histogram.ts";
 import { NO_EVENT_TYPE, OTHER_EVENT_TYPES } from "../../query/summary/event-types.ts";
 import { summarize } from "../../query/summary/summarize.ts";

@@ -1,10 +1,10 @@
 // What the status and health endpoints report, computed from a job_control row, the
 // configuration and the clock: no I/O, so every instance answers the same for the same row.
 import type { Config } from "../config.ts";
-import { cronPeriodMs, nextCronTime } from "../jobs/cron.ts";
-import { parseSource } from "../jobs/github/client.ts";
-import { pollIntervalS, type PollRecord, readIngestorState } from "../jobs/github/state.ts";
-import type { JobControl } from "./queries.ts";
+import { cronPeriodMs, nextCronTime } from "./cron.ts";
+import { parseSource } from "./github/client.ts";
+import { pollIntervalS, type PollRecord, readIngestorState } from "./github/state.ts";
+import type { JobControl } from "./job-control.ts";
 
 const iso = (d: Date | null) => d ? d.toISOString() : null;
 

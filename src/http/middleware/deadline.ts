@@ -1,10 +1,10 @@
 // Every request the database serves is answered in bounded time, and a handle whose
 // connection was lost under a request is replaced before it serves another.
 import type { MiddlewareHandler } from "hono";
-import type { Config } from "../config.ts";
-import { type Db, isConnectionLost } from "../db/connect.ts";
-import { UnavailableError } from "../errors.ts";
-import { logger } from "../logging.ts";
+import type { Config } from "../../config.ts";
+import { type Db, isConnectionLost } from "../../db/connect.ts";
+import { UnavailableError } from "../../errors.ts";
+import { logger } from "../../logging.ts";
 
 /** Beyond QUERY_TIMEOUT_MS: PostgreSQL has cancelled the statement by then. */
 const GRACE_MS = 5000;

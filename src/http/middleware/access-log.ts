@@ -1,6 +1,9 @@
+// src/http/middleware/: what runs around every route (access log, request metrics, deadline)
+// or a protected one (API key); named factories, as Hono's own.
+//
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import { logger } from "../logging.ts";
+import { logger } from "../../logging.ts";
 
 /** The route template that served the request ("/services/:name"), never the raw path. */
 export function routeTemplate(c: Context): string {

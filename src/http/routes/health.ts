@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type Db, isConnectionLost } from "../db/connect.ts";
-import type { Metrics } from "../metrics/registry.ts";
+import { type Db, isConnectionLost } from "../../db/connect.ts";
+import type { Metrics } from "../../metrics/registry.ts";
 
 /** Longest the readiness check waits for the database. */
 const PING_TIMEOUT_MS = 2000;

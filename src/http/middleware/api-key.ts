@@ -3,7 +3,7 @@
 // neither the content nor the length of a configured key leaks through timing; keys are
 // never logged, and the caller is recorded as "api-key#N" (its position in API_KEYS).
 import type { MiddlewareHandler } from "hono";
-import { ForbiddenError, UnauthorizedError } from "../errors.ts";
+import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
 
 declare module "hono" {
   interface ContextVariableMap {

@@ -2,8 +2,8 @@
 // of one commit notice. Every read is bounded in time so that partition pruning applies.
 import { type Sql, statementTimeout, type Tx } from "../db/connect.ts";
 import type { CommitNotice } from "../ingest/store.ts";
-import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "./events.ts";
-import { filterSql, type LogFilter } from "./filters.ts";
+import { eventColumns, type EventRow, type LogEventOut, toEventOut } from "../query/events.ts";
+import { filterSql, type LogFilter } from "../query/filters.ts";
 import { DAY_MS } from "../time.ts";
 
 /**

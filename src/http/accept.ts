@@ -1,0 +1,27 @@
+// src/http/: the HTTP side, on top of everything: app context, routes/, middleware/, schemas/,
+// problem+json (the one place errors become statuses), OpenAPI, body reading and negotiation.
+//
+// Content negotiation: how much a client's Accept (or Accept-Encoding) header wants a type.
+
+/** The highest q the header gives any of `values` (lower case); 0 when none is listed. */
+export function acceptQ(header: string | undefined, values: readonly string[]): number {
+  let best = 0;
+  for (const range of (header ?? "").split(",")) {
+    const [value, ...params] = range.split(";").map((s) => s.trim().toLowerCase());
+    if (!values.includes(value)) continue;
+    const q = params.find((p) => p.startsWith("q="));
+    best = Math.max(best, q === undefined ? 1 : Number(q.slice(2)) || 0);
+  }
+  return best;
+}
+
+/** True when the client asked for Server-Sent Events (and prefers them to JSON). */
+export function wantsEventStream(accept: string | undefined): boolean {
+  const sse = acceptQ(accept, ["text/event-stream"]);
+  return sse > 0 && sse >= acceptQ(accept, ["application/json"]);
+}
+
+/** Whether an Accept header lists text/html (as every browser's navigation does), q > 0. */
+export function wantsHtml(accept: string | undefined): boolean {
+  return acceptQ(accept, ["text/html", "application/xhtml+xml"]) > 0;
+}
