@@ -24,16 +24,12 @@ export type InputErrorKind =
 /** The client sent something we will not accept; nothing was written. */
 export class InvalidInputError extends Error {
   override name = "InvalidInputError";
-  readonly kind: InputErrorKind;
   constructor(
     readonly errors: FieldError[],
-    // 400 is what src/query/summary.ts still passes (it means "malformed"); it goes when that
-    // file names a kind (issue 12).
-    kind: InputErrorKind | 400 = "invalid",
+    readonly kind: InputErrorKind = "invalid",
     message = errors.map((e) => `${e.field}: ${e.message}`).join("; "),
   ) {
     super(message);
-    this.kind = kind === 400 ? "malformed" : kind;
   }
 }
 

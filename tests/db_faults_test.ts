@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { buildApp } from "../src/app.ts";
-import { createDb, type Db, isDbUnavailable } from "../src/db/connect.ts";
+import { createDb, type Db } from "../src/db/connect.ts";
+import { isDbUnavailable } from "../src/db/sqlstate.ts";
 import { tlsModeOf } from "../src/db/socket.ts";
 import { UnavailableError } from "../src/errors.ts";
 import { EventWriter } from "../src/ingest/writer.ts";

@@ -4,14 +4,6 @@ import { logger } from "../logging.ts";
 import { tlsModeOf, watchedSocket } from "./socket.ts";
 import { withRetry } from "./sqlstate.ts";
 
-// What an error means lives in sqlstate.ts; these are imported from here too.
-export {
-  isConnectFailure,
-  isConnectionLost,
-  isDbUnavailable,
-  isQueryCancelled,
-} from "./sqlstate.ts";
-
 export type Sql = postgres.Sql;
 /** A handle inside sql.begin(); functions that must run in the caller's transaction take it. */
 export type Tx = postgres.TransactionSql;

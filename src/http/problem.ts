@@ -13,7 +13,7 @@ import {
 } from "../errors.ts";
 import { logger } from "../logging.ts";
 import { UnsupportedEncodingError } from "./body.ts";
-import { isDbUnavailable, isQueryCancelled } from "../db/connect.ts";
+import { isDbUnavailable, isQueryCancelled } from "../db/sqlstate.ts";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 

@@ -7,7 +7,6 @@ import {
   LATENCY_ZERO_INDEX as ZERO_INDEX,
 } from "../db/rollup-constants.ts";
 
-export { GAMMA, MIN_INDEXED_MS, ZERO_INDEX };
 /** Every latency in a bucket is within this share of the bucket's representative. */
 export const RELATIVE_ACCURACY = (GAMMA - 1) / (GAMMA + 1);
 

@@ -15,9 +15,6 @@ import {
 import { SQLSTATE, withRetry } from "../db/sqlstate.ts";
 import { logger } from "../logging.ts";
 
-// Shared with the SQL functions' defaults, so they live with the SQL's other numbers.
-export { COMPACT_MAX_ROWS, DEFAULT_ROLLUP_MAX_EVENT_TYPES };
-
 /** Longest one compaction transaction may run before it is stopped (its deltas stay pending). */
 export const COMPACT_TIMEOUT_MS = 20_000;
 

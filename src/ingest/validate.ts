@@ -1,5 +1,7 @@
 // Turns a request body into events, or refuses it whole with every bad index and field.
-import { z } from "@hono/zod-openapi";
+// Plain zod, documented through .meta(), which the OpenAPI generator reads like .openapi():
+// the ingest room knows nothing of Hono.
+import { z } from "zod";
 import { SERVICE_NAME } from "../config.ts";
 import { type FieldError, InvalidInputError } from "../errors.ts";
 import { DAY_MS, exampleTime, parseTimestamp } from "../time.ts";
@@ -60,41 +62,42 @@ const TIME_RULE = "must be an ISO 8601 time with a zone, e.g. 2026-11-28T07:00:0
 export const LogEventInput = z.object({
   service_name: z.string().regex(SERVICE_NAME, {
     error: "must be 1-100 characters of letters, digits and . _ - /",
-  }).openapi({ example: "checkout-service" }),
+  }).meta({ example: "checkout-service" }),
   status_code: z.number({ error: "must be an integer from 100 to 599" }).int({
     error: "must be an integer from 100 to 599",
   }).min(100, { error: "must be an integer from 100 to 599" }).max(599, {
     error: "must be an integer from 100 to 599",
-  }).openapi({ example: 503 }),
+  }).meta({ example: 503 }),
   latency_ms: z.number({ error: LATENCY_RULE }).min(0, { error: LATENCY_RULE })
     .max(MAX_LATENCY_MS, { error: LATENCY_RULE })
-    .openapi({ example: 182.4, description: "Milliseconds, 0 to 86400000 (24 hours)." }),
+    .meta({ example: 182.4, description: "Milliseconds, 0 to 86400000 (24 hours)." }),
   event_type: z.string().max(200, { error: "must be at most 200 characters" })
     .regex(NO_NUL, { error: "must not contain NUL characters" }).nullish()
-    .openapi({ example: "payment.charge" }),
-  timestamp: z.string().regex(ISO_TIME, { error: TIME_RULE }).nullish().openapi({
+    .meta({ example: "payment.charge" }),
+  timestamp: z.string().regex(ISO_TIME, { error: TIME_RULE }).nullish().meta({
     description: "ISO 8601 with a zone; default: now. Must lie within the retention window " +
       "(now - RETENTION_DAYS) and at most one day ahead, else 422.",
     example: exampleTime(),
   }),
   message: z.string().max(65_536, { error: "must be at most 65536 characters" })
     .regex(NO_NUL, { error: "must not contain NUL characters" }).nullish()
-    .openapi({ example: "card declined by issuer" }),
+    .meta({ example: "card declined by issuer" }),
   attributes: z.record(z.string(), z.unknown(), { error: "must be a JSON object" }).nullish()
-    .openapi({
+    .meta({
       description: `Free-form JSON object, at most ${MAX_ATTRIBUTES_BYTES} bytes serialised.`,
       example: { region: "eu-west-1", attempt: 2 },
     }),
-  event_id: z.string().regex(KEY, { error: KEY_RULE }).nullish().openapi({
+  event_id: z.string().regex(KEY, { error: KEY_RULE }).nullish().meta({
     description: "Idempotency key of the event, unique per service: sent again within " +
       "INGEST_DEDUPE_HOURS, the event is not stored twice and the answer names the id it was " +
       "stored with. Not stored with the event.",
     example: "0f8e2c1a-7c1b-4f7e-9d55-3b2b8f1e6a90",
   }),
-}).openapi("LogEventInput");
+}).meta({ id: "LogEventInput" });
 
 export const LogBatchInput = z.array(LogEventInput).min(1).max(MAX_BATCH_EVENTS)
-  .openapi("LogBatchInput", {
+  .meta({
+    id: "LogBatchInput",
     description: `1 to ${MAX_BATCH_EVENTS} events, stored all or none.`,
   });
 

@@ -1,13 +1,13 @@
 // Group commit: concurrent writes wait for the flush in progress, then go to PostgreSQL
 // together in one transaction. Nobody is answered before their events are committed; the
 // throughput comes from sharing the commit, never from acknowledging early.
+import type { Db } from "../db/connect.ts";
 import {
-  type Db,
   isConnectFailure,
   isConnectionLost,
   isDbUnavailable,
   isQueryCancelled,
-} from "../db/connect.ts";
+} from "../db/sqlstate.ts";
 import { UnavailableError } from "../errors.ts";
 import { logger } from "../logging.ts";
 import { compactRollups } from "./rollup.ts";

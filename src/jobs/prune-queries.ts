@@ -1,7 +1,7 @@
 // The pruner's SQL. Partition names come from the catalog and only ever match
 // log_events_pYYYYMMDD; they are spliced in as quoted identifiers.
 import type { Sql } from "../db/connect.ts";
-import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../ingest/rollup.ts";
+import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../db/rollup-constants.ts";
 
 export interface LogPartition {
   name: string;

@@ -6,11 +6,6 @@ import type { Sql } from "../db/connect.ts";
 import { InvalidInputError } from "../errors.ts";
 import { parseIsoTime } from "../time.ts";
 
-// Where GET /logs and the summary read their time bounds from.
-export { EARLIEST_TIME, parseIsoTime } from "../time.ts";
-// Until src/query/summary/window.ts imports it from src/http/schemas/filters.ts (issue 12).
-export { filterQueryFields } from "../http/schemas/filters.ts";
-
 /** The filter parameters of a query, as the query string gives them (validated). */
 export interface FilterParams {
   service_name?: string[];

@@ -2,7 +2,8 @@
 // connection was lost under a request is replaced before it serves another.
 import type { MiddlewareHandler } from "hono";
 import type { Config } from "../../config.ts";
-import { type Db, isConnectionLost } from "../../db/connect.ts";
+import type { Db } from "../../db/connect.ts";
+import { isConnectionLost } from "../../db/sqlstate.ts";
 import { UnavailableError } from "../../errors.ts";
 import { logger } from "../../logging.ts";
 

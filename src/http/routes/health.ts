@@ -1,5 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type Db, isConnectionLost } from "../../db/connect.ts";
+import type { Db } from "../../db/connect.ts";
+import { isConnectionLost } from "../../db/sqlstate.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 
 /** Longest the readiness check waits for the database. */

@@ -10,7 +10,7 @@ import type { PendingQuery } from "postgres";
 import type { Sql } from "../../db/connect.ts";
 import { parseIntArray, Sketch } from "../../ingest/histogram.ts";
 import { type CachedSketch, knownKeys, parseSketch, type SketchCache } from "../sketch-cache.ts";
-import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../../ingest/rollup.ts";
+import { DEFAULT_ROLLUP_MAX_EVENT_TYPES } from "../../db/rollup-constants.ts";
 import { boundedQueries, type QueryBounds } from "../bounded.ts";
 import {
   decompose,

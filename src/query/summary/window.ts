@@ -1,9 +1,7 @@
 // The window of a summary: a named one ending now or an explicit [start, end), and the series
 // step, resolved and checked against the limits.
-import { z } from "@hono/zod-openapi";
 import { type FieldError, InvalidInputError } from "../../errors.ts";
-import { EARLIEST_TIME, filterQueryFields, parseIsoTime } from "../filters.ts";
-import { DAY_MS, HOUR_MS, MINUTE_MS } from "../../time.ts";
+import { DAY_MS, EARLIEST_TIME, HOUR_MS, MINUTE_MS, parseIsoTime } from "../../time.ts";
 
 export const WINDOWS = {
   "15m": 15 * MINUTE_MS,
@@ -39,43 +37,17 @@ export const AUTO_MAX_POINTS = 200;
 /** A requested step may not give more points than this. */
 export const MAX_POINTS = 1440;
 
-const windowNames = Object.keys(WINDOWS) as WindowName[];
-const stepNames = Object.keys(STEPS) as StepName[];
+export const windowNames = Object.keys(WINDOWS) as WindowName[];
+export const stepNames = Object.keys(STEPS) as StepName[];
 
-export const SummaryQuery = z.strictObject({
-  window: z.enum(windowNames as [WindowName, ...WindowName[]], {
-    error: `must be one of ${windowNames.join(", ")}`,
-  }).optional().openapi({
-    param: { name: "window", in: "query" },
-    description: "A window ending now (default 24h). Mutually exclusive with start_time and " +
-      "end_time (400 when combined).",
-    example: "24h",
-  }),
-  // No examples on start_time and end_time: they exclude window, which has one, and a request
-  // built from every example must work.
-  start_time: filterQueryFields.start_time.openapi({
-    description: "Inclusive start (ISO 8601 with zone), before end_time and at most " +
-      `${MAX_SPAN_DAYS} days before it. Alone: until now (then it must be in the past). ` +
-      "Mutually exclusive with window.",
-    example: undefined,
-  }),
-  end_time: filterQueryFields.end_time.openapi({
-    description: "Exclusive end (ISO 8601 with zone). Alone: the 24 hours before it. " +
-      "Mutually exclusive with window.",
-    example: undefined,
-  }),
-  service_name: filterQueryFields.service_name,
-  step: z.enum(stepNames as [StepName, ...StepName[]], {
-    error: `must be one of ${stepNames.join(", ")}`,
-  }).optional().openapi({
-    param: { name: "step", in: "query" },
-    description: `Series bucket width, aligned to UTC. Default: from the window (15m and 1h: ` +
-      `1m, 24h: 1h, 7d: 6h, 30d: 1d; explicit ranges: the finest step giving at most ` +
-      `${AUTO_MAX_POINTS} points). At most ${MAX_POINTS} points (400 beyond).`,
-    example: "1h",
-  }),
-});
-export type SummaryQueryInput = z.infer<typeof SummaryQuery>;
+/** What a summary is asked for (validated by the route's query schema). */
+export interface SummaryQueryInput {
+  window?: WindowName;
+  start_time?: string;
+  end_time?: string;
+  service_name?: string[];
+  step?: StepName;
+}
 
 export interface ResolvedWindow {
   window: WindowName | null;
@@ -95,7 +67,7 @@ export function resolveWindow(q: SummaryQueryInput, now: number): ResolvedWindow
   if (q.window && (startIn !== undefined || endIn !== undefined)) {
     throw new InvalidInputError(
       [{ field: "window", message: "cannot be combined with start_time or end_time" }],
-      400,
+      "malformed",
     );
   }
   let start: number, end: number;
@@ -121,7 +93,7 @@ export function resolveWindow(q: SummaryQueryInput, now: number): ResolvedWindow
       });
     }
   }
-  if (errors.length) throw new InvalidInputError(errors, 400);
+  if (errors.length) throw new InvalidInputError(errors, "malformed");
 
   let step: StepName;
   if (q.step) {
@@ -131,7 +103,7 @@ export function resolveWindow(q: SummaryQueryInput, now: number): ResolvedWindow
       throw new InvalidInputError([{
         field: "step",
         message: `gives ${points} points over this window; at most ${MAX_POINTS}`,
-      }], 400);
+      }], "malformed");
     }
   } else if (window) {
     step = WINDOW_STEP[window];
