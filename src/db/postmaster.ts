@@ -1,5 +1,6 @@
 // The supervised postmaster of the embedded PostgreSQL: started under a watchdog that stops it
-// when Deno dies, restarted with backoff when it dies under us, stopped within a bound.
+// when Deno dies, restarted with backoff when it dies under us, stopped within a bound. One
+// process's life cycle, which is why it runs past 300 lines.
 import { logger } from "../logging.ts";
 import {
   describeStatus,

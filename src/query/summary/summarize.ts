@@ -5,7 +5,8 @@
 // the window, whichever reads fewer rows (see decompose); counts are exact either way. The
 // event-type breakdown lists at most ROLLUP_MAX_EVENT_TYPES types, the rest under "(other)", as
 // the rollup rows themselves keep no more (sql/010). Every query is bounded by QUERY_TIMEOUT_MS
-// and cancelled when the client goes away (see bounded.ts).
+// and cancelled when the client goes away (see bounded.ts). This file is the assembly: one
+// summarize() sending the queries of the sibling files and adding up their rows.
 import type { PendingQuery } from "postgres";
 import type { Sql } from "../../db/connect.ts";
 import { parseIntArray, Sketch } from "../../ingest/histogram.ts";
