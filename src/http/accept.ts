@@ -1,6 +1,3 @@
-// src/http/: the HTTP side, on top of everything: app context, routes/, middleware/, schemas/,
-// problem+json (the one place errors become statuses), OpenAPI, body reading and negotiation.
-//
 // Content negotiation: how much a client's Accept (or Accept-Encoding) header wants a type.
 
 /** The highest q the header gives any of `values` (lower case); 0 when none is listed. */

@@ -1,7 +1,3 @@
-// src/jobs/: the background jobs, each a plain function that the cron (schedule.ts) and the
-// control endpoints (manual.ts) call: runner.ts runs one under its lock and switch, whose rows
-// job-control.ts reads and writes; status.ts says what the status and health endpoints report.
-//
 // Runs one background job at most once at a time across every instance: a session-level
 // advisory lock on a reserved connection (held for the whole run, released even when the
 // pool hands the connection to someone else later), then the job's switch in job_control,

@@ -1,7 +1,3 @@
-// src/live/: the live feed, pub/sub over committed events (not a query). feed.ts is what a
-// request gets, hub.ts the one LISTEN per instance fanning notices out to subscriptions
-// (subscription.ts), notices.ts how queued notices merge, queries.ts the feed's SQL.
-//
 // What a live-feed request gets: the latest events for a plain GET, or a subscription with the
 // events to send first (the latest, or those a resuming client missed) for a stream.
 import type { Sql } from "../db/connect.ts";

@@ -1,6 +1,3 @@
-// src/http/schemas/: the zod schemas of query strings, headers and bodies the OpenAPI document
-// is built from; the rooms below take the plain types they validate to.
-//
 // An event as the API returns it (src/query/events.ts builds it).
 import { z } from "@hono/zod-openapi";
 
