@@ -371,6 +371,54 @@ dbTest(
 );
 
 dbTest(
+  "[ingest] after a burst the pending table's file shrinks back, once no reader sees its deltas",
+  async () => {
+    await compactAll(db.sql);
+    const pages = async () =>
+      (await db.sql`select (pg_relation_size('log_rollup_pending') / 8192)::int as n`)[0]
+        .n as number;
+    const until = async (ok: () => Promise<boolean>, ms: number) => {
+      const end = Date.now() + ms;
+      while (!(await ok())) {
+        if (Date.now() > end) return false;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return true;
+    };
+    // A reader whose snapshot predates the burst: the deltas compaction deletes stay visible to
+    // it, so no vacuum can give their pages back while it lasts.
+    const reader = await db.sql.reserve();
+    try {
+      await reader`begin isolation level repeatable read`;
+      await reader`select count(*) from log_rollup_pending`;
+      const writer = new EventWriter(db.sql, { compactEveryMs: 300 });
+      // A delta per service and status: a few hundred pages of pending rows, in services of
+      // their own (event types would fill other tests' rows up to ROLLUP_MAX_EVENT_TYPES).
+      await writer.write(
+        Array.from(
+          { length: 6000 },
+          (_, i) =>
+            newEvent({ serviceName: `pending-burst-${i % 12}`, statusCode: 100 + (i % 500) }),
+        ),
+      );
+      assert.ok(
+        await until(
+          async () => (await db.sql`select count(*)::int as n from log_rollup_pending`)[0].n === 0,
+          15_000,
+        ),
+        "the burst was compacted",
+      );
+      assert.ok((await pages()) > 16, `pending pages while the reader lasts: ${await pages()}`);
+    } finally {
+      await reader`commit`;
+      reader.release();
+    }
+    // No more writes: the writer's later runs vacuum the file back down.
+    assert.ok(await until(async () => (await pages()) <= 16, 15_000), `pages: ${await pages()}`);
+  },
+);
+
+dbTest(
   "[ingest] the last commits of a burst are compacted once the interval passes, without more writes",
   async () => {
     await compactAll(db.sql);

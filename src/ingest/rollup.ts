@@ -128,9 +128,26 @@ export async function compactRollups(sql: Sql, opts: CompactOptions = {}): Promi
     // Back to full batches once past the delta that failed.
     size = Math.min(maxRows, size * 10);
   }
-  if (total > 0) await sql`vacuum (skip_locked) log_rollup_pending`;
+  // Even when nothing moved: a run after a burst is what frees the deltas the burst's last
+  // compaction deleted while a reader's snapshot still saw them (see pendingPages).
+  await sql`vacuum (skip_locked) log_rollup_pending`;
   return total;
 }
+
+/**
+ * Pages of the pending table's file. Every read of a rollup view scans the pending table, empty
+ * or not: after a burst left it at 15 MB (1,909 pages, all rows gone), each of a 7-day summary's
+ * queries read them all, ~19 ms apiece. VACUUM gives the pages back only once no snapshot sees
+ * the deleted rows, so the writer compacts (and vacuums) again until the file is small.
+ */
+export async function pendingPages(sql: Sql): Promise<number> {
+  const [r] = await sql<{ pages: number }[]>`
+    select (pg_relation_size('log_rollup_pending') / 8192)::int as pages`;
+  return r.pages;
+}
+
+/** Pages an idle pending table may keep before the writer vacuums it again (a few deltas' worth). */
+export const PENDING_IDLE_PAGES = 16;
 
 /** Days whose latency buckets migration 012 left to rebuild, if any. */
 export async function backfillLatencySketches(sql: Sql, maxTypes?: number): Promise<number> {

@@ -11,7 +11,7 @@ import {
 } from "../db/sqlstate.ts";
 import { UnavailableError } from "../errors.ts";
 import { logger } from "../logging.ts";
-import { compactRollups } from "./rollup.ts";
+import { compactRollups, PENDING_IDLE_PAGES, pendingPages } from "./rollup.ts";
 import { type Inserted, insertEvents, registerServices, withMissingPartitions } from "./store.ts";
 import type { NewEvent } from "./validate.ts";
 
@@ -181,6 +181,9 @@ export class EventWriter {
       await Promise.race([Promise.all([...this.#flushes, this.#compacting]), late]);
       clearTimeout(timer);
     }
+    // A compaction that just ended may have planned the next.
+    clearTimeout(this.#trailingCompaction);
+    this.#trailingCompaction = undefined;
     return true;
   }
 
@@ -230,12 +233,22 @@ export class EventWriter {
         ),
     });
     this.#compacting = bounded(compaction, this.#timeoutMs * 3)
-      .catch((err) => failure(err, ""))
-      .then(() => {
-        this.#compactionFailStreak = failed ? this.#compactionFailStreak + 1 : 0;
+      .catch((err) => {
+        failure(err, "");
+        return -1;
       })
-      .then(() => {
+      .then(async (moved) => {
+        this.#compactionFailStreak = failed ? this.#compactionFailStreak + 1 : 0;
+        // Once a burst is folded, run again an interval later (and on, while the file stays
+        // big): its vacuum gives back the pages that readers of the rollup views scan.
+        if (moved === 0) {
+          moved = await pendingPages(this.sql).then((p) => p > PENDING_IDLE_PAGES ? 1 : 0, () => 0);
+        }
+        return moved;
+      })
+      .then((again) => {
         this.#compacting = null;
+        if (again > 0) this.#maybeCompact();
       });
   }
 
