@@ -13,6 +13,7 @@ import { foldEventTypes, OTHER_EVENT_TYPES } from "../src/query/summary/event-ty
 import type { Summary } from "../src/query/summary/summarize.ts";
 import { compactAll, dbTest, emptyDatabase, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { postEvents } from "./helpers/events.ts";
+import { eventually } from "./helpers/wait.ts";
 
 const db = await preparedDatabase();
 /** ROLLUP_MAX_EVENT_TYPES's default, that of compaction and of the SQL functions (sql/010). */
@@ -246,13 +247,8 @@ async function running(exceptPid: number): Promise<string[]> {
   return rows.map((r) => r.query);
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = (what: string, check: () => Promise<boolean>, ms = 10_000) =>
+  eventually(what, check, ms, 50);
 
 /** Holds an exclusive lock on `tables` (every read of them waits) until release(). */
 async function lockTables(tables: string[]) {

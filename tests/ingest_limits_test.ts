@@ -17,6 +17,7 @@ import {
 import { parseTimestamp } from "../src/time.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { rawRequest, slowPost } from "./helpers/raw-http.ts";
+import { eventually as waitUntil } from "./helpers/wait.ts";
 
 const db = await preparedDatabase();
 
@@ -59,13 +60,7 @@ async function inflight(fetchLike: (path: string) => Promise<Response> | Respons
 }
 
 /** Polls `fn` until it returns true, for at most `ms`. */
-async function eventually(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const eventually = (fn: () => Promise<boolean>, ms = 10_000) => waitUntil("the condition", fn, ms);
 
 async function stored(service: string): Promise<number> {
   const [r] = await db.sql`select count(*)::int as n from log_events e

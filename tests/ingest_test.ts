@@ -4,6 +4,7 @@ import { createDb } from "../src/db/connect.ts";
 import { EventWriter, type FlushInfo } from "../src/ingest/writer.ts";
 import { compactAll, dbTest, holdInserts, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
+import { eventually } from "./helpers/wait.ts";
 
 const db = await preparedDatabase();
 const config = testConfig({ MAX_BODY_BYTES: "65536" });
@@ -377,14 +378,6 @@ dbTest(
     const pages = async () =>
       (await db.sql`select (pg_relation_size('log_rollup_pending') / 8192)::int as n`)[0]
         .n as number;
-    const until = async (ok: () => Promise<boolean>, ms: number) => {
-      const end = Date.now() + ms;
-      while (!(await ok())) {
-        if (Date.now() > end) return false;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return true;
-    };
     // A reader whose snapshot predates the burst: the deltas compaction deletes stay visible to
     // it, so no vacuum can give their pages back while it lasts.
     const reader = await db.sql.reserve();
@@ -401,12 +394,10 @@ dbTest(
             newEvent({ serviceName: `pending-burst-${i % 12}`, statusCode: 100 + (i % 500) }),
         ),
       );
-      assert.ok(
-        await until(
-          async () => (await db.sql`select count(*)::int as n from log_rollup_pending`)[0].n === 0,
-          15_000,
-        ),
+      await eventually(
         "the burst was compacted",
+        async () => (await db.sql`select count(*)::int as n from log_rollup_pending`)[0].n === 0,
+        15_000,
       );
       assert.ok((await pages()) > 16, `pending pages while the reader lasts: ${await pages()}`);
     } finally {
@@ -414,7 +405,11 @@ dbTest(
       reader.release();
     }
     // No more writes: the writer's later runs vacuum the file back down.
-    assert.ok(await until(async () => (await pages()) <= 16, 15_000), `pages: ${await pages()}`);
+    await eventually(
+      "the pending table's file back to 16 pages or fewer",
+      async () => (await pages()) <= 16,
+      15_000,
+    );
   },
 );
 
@@ -424,25 +419,18 @@ dbTest(
     await compactAll(db.sql);
     const pending = async () =>
       (await db.sql`select count(*)::int as n from log_rollup_pending`)[0].n as number;
-    const until = async (ok: () => Promise<boolean>, ms: number) => {
-      const end = Date.now() + ms;
-      while (!(await ok())) {
-        if (Date.now() > end) return false;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return true;
-    };
     // Long enough that the second write lands inside the interval even on a slow machine.
     const every = 5000;
     const writer = new EventWriter(db.sql, { compactEveryMs: every });
     await writer.write([newEvent()]); // starts a compaction
-    assert.ok(await until(async () => (await pending()) === 0, every + 10_000), "first compaction");
+    await eventually("the first compaction", async () => (await pending()) === 0, every + 10_000);
     // Inside the interval: no compaction now. Without a trailing one (from any writer) these
     // deltas wait for a next write, and none comes.
     await writer.write([newEvent()]);
-    assert.ok(
-      await until(async () => (await pending()) === 0, every + 10_000),
-      "deltas of the last write stay pending when no write follows",
+    await eventually(
+      "the last write's deltas compacted with no write after it",
+      async () => (await pending()) === 0,
+      every + 10_000,
     );
   },
 );

@@ -7,6 +7,7 @@ import { spawnServer } from "../scripts/lib/server.ts";
 import { surviveLostDbSockets } from "../src/db/connect.ts";
 import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { childrenOf, isPostgresOf, postgresProcessesOf, ppid } from "./helpers/processes.ts";
+import { eventually } from "./helpers/wait.ts";
 
 // The lock-holding connection of the SIGTERM step is cut by PostgreSQL's shutdown.
 surviveLostDbSockets();
@@ -99,13 +100,8 @@ function postmasterPid(pgDir: string): number {
   return Number(Deno.readTextFileSync(`${pgDir}/postmaster.pid`).split("\n")[0]);
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await sleep(50);
-  }
-}
+const waitFor = (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) =>
+  eventually(what, cond, ms, 50);
 
 /** No PostgreSQL process of the cluster remains (a SIGKILLed postmaster's backends need a moment). */
 async function assertNoPostgres(pgDir: string, why: string) {

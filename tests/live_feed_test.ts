@@ -11,6 +11,7 @@ import { LiveHub } from "../src/live/hub.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { newEvent } from "./helpers/events.ts";
 import { startTcpProxy } from "./helpers/tcp-proxy.ts";
+import { eventually as waitUntil } from "./helpers/wait.ts";
 
 const db = await preparedDatabase();
 const config = testConfig({ LIVE_HEARTBEAT_S: "1" });
@@ -131,13 +132,8 @@ class SseClient {
 }
 
 /** Polls a condition on server state (not on time) until it holds. */
-async function eventually(cond: () => boolean | Promise<boolean>, what: string) {
-  const deadline = Date.now() + 15_000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const eventually = (cond: () => boolean | Promise<boolean>, what: string) =>
+  waitUntil(what, cond, 15_000, 20);
 
 function assertNewestFirst(events: LogEventOut[]) {
   for (let i = 1; i < events.length; i++) {

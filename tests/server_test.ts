@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnServer, startServer as startMain } from "../scripts/lib/server.ts";
 import { freePort } from "../src/db/embedded.ts";
 import { dbTest, emptyDatabase } from "./helpers/db.ts";
+import { eventually } from "./helpers/wait.ts";
 
 interface Running {
   port: number;
@@ -21,13 +22,7 @@ async function runToExit(env: Record<string, string>): Promise<{ code: number; t
   return { code, text: s.output() };
 }
 
-async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = (cond: () => boolean, ms = 20_000) => eventually("the condition", cond, ms, 20);
 
 dbTest("[server] starts on DATABASE_URL, serves, and drains on SIGTERM", async () => {
   const db = await emptyDatabase();
