@@ -12,6 +12,7 @@ import { healthRoutes } from "./http/routes/health.ts";
 import { serveOpenApi } from "./http/openapi.ts";
 import { notFound, onError } from "./http/problem.ts";
 import { controlRoutes } from "./http/routes/control.ts";
+import { keysRoutes } from "./http/routes/keys.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { liveRoutes } from "./http/routes/live.ts";
@@ -127,6 +128,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   liveRoutes(app, ctx);
   servicesRoutes(app, ctx);
   controlRoutes(app, ctx);
+  keysRoutes(app, ctx);
   metricsRoutes(app, ctx);
   docsRoutes(app, ctx);
 

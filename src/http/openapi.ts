@@ -121,3 +121,32 @@ const TAGS = [
   { name: "health", description: "Liveness and readiness probes." },
   { name: "monitoring", description: "Prometheus metrics." },
 ];
+
+/**
+ * The credential an operation needs. `Authorization: Bearer <key>` works as well; it is said in
+ * the scheme's description rather than declared as a second scheme, because tools read two
+ * schemes as both required (Schemathesis reports a request with one of them as invalid).
+ */
+export const keySecurity: Record<string, string[]>[] = [{ ApiKey: [] }];
+
+/** What an operation behind requireRole may answer besides its own responses. */
+export const authResponses = {
+  401: problemResponse("Missing, wrong, expired or revoked key", {
+    "WWW-Authenticate": z.string().openapi({ example: "ApiKey" }),
+  }),
+  403: problemResponse(
+    "The key lacks the right, or no key exists at all: control disabled (set API_KEYS)",
+  ),
+  503: unavailableResponse(),
+};
+
+/** Declares how a key is sent: X-API-Key, or Authorization: Bearer. */
+export function registerKeySchemes(app: OpenAPIHono): void {
+  app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+    description: "An API key (from API_KEYS, or created with POST /keys). The same key may be " +
+      "sent as Authorization: Bearer <key> instead, which OpenTelemetry exporters and curl do.",
+  });
+}

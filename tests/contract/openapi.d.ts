@@ -287,6 +287,41 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/keys": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every stored key, without its token */
+    get: operations["listKeys"];
+    put?: never;
+    /** Create an API key; its token is shown in this answer only */
+    post: operations["createKey"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/keys/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke a key, at once on every instance */
+    delete: operations["deleteKey"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -375,7 +410,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T05:16:05.788Z
+       * @example 2026-12-02T08:16:48.992Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -805,6 +840,82 @@ export interface components {
       dry_run: boolean;
       /** @example 84.1 */
       duration_ms: number;
+    };
+    CreatedKey: components["schemas"]["Key"] & {
+      /**
+       * @description The secret: shown only in this answer. Send it as Authorization: Bearer <token> or X-API-Key: <token>.
+       * @example obs_x4Gm0qZbR2Jw9kLmN3pQ7sT1uV5wX8yZ0aB2cD4eF6g
+       */
+      token: string;
+    };
+    Key: {
+      /** @example 12 */
+      id: number;
+      /** @example checkout shipper */
+      name: string;
+      /**
+       * @example writer
+       * @enum {string}
+       */
+      role: "admin" | "writer" | "reader";
+      /**
+       * @example [
+       *       "Payments Team"
+       *     ]
+       */
+      teams: string[];
+      /** @example [] */
+      services: string[];
+      /** @example 500 */
+      rate_limit_per_s: number | null;
+      /** @example 2027-12-31T00:00:00.000Z */
+      expires_at: string | null;
+      /**
+       * @description The first characters of the token after obs_, to tell keys apart.
+       * @example x4Gm0qZb
+       */
+      prefix: string;
+      /** @example 2026-12-02T08:00:00.000Z */
+      created_at: string;
+      /**
+       * @description Updated at most once a minute per instance.
+       * @example null
+       */
+      last_used_at: string | null;
+    };
+    KeyInput: {
+      /** @example checkout shipper */
+      name: string;
+      /**
+       * @description admin: everything; writer: ingest only; reader: queries, summary, live feed, services, job status.
+       * @example writer
+       * @enum {string}
+       */
+      role: "admin" | "writer" | "reader";
+      /**
+       * @description Limit the key to the services these teams own (services.team_owner).
+       * @example [
+       *       "Payments Team"
+       *     ]
+       */
+      teams?: string[];
+      /**
+       * @description Limit the key to these services.
+       * @example [
+       *       "checkout-service"
+       *     ]
+       */
+      services?: string[];
+      /**
+       * @description Events (writers) or requests (readers) per second this key may send.
+       * @example 500
+       */
+      rate_limit_per_s?: number;
+      /**
+       * Format: date-time
+       * @example 2027-12-31T00:00:00Z
+       */
+      expires_at?: string;
     };
   };
   responses: never;
@@ -1382,7 +1493,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description Missing or wrong X-API-Key */
+      /** @description Missing, wrong, expired or revoked key */
       401: {
         headers: {
           "WWW-Authenticate": string;
@@ -1392,7 +1503,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description No API key configured: control disabled (set API_KEYS) */
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1448,7 +1559,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description Missing or wrong X-API-Key */
+      /** @description Missing, wrong, expired or revoked key */
       401: {
         headers: {
           "WWW-Authenticate": string;
@@ -1458,7 +1569,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description No API key configured: control disabled (set API_KEYS) */
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1498,7 +1609,7 @@ export interface operations {
           "application/json": components["schemas"]["IngestorRunResult"];
         };
       };
-      /** @description Missing or wrong X-API-Key */
+      /** @description Missing, wrong, expired or revoked key */
       401: {
         headers: {
           "WWW-Authenticate": string;
@@ -1508,7 +1619,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description No API key configured: control disabled (set API_KEYS) */
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1593,7 +1704,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description Missing or wrong X-API-Key */
+      /** @description Missing, wrong, expired or revoked key */
       401: {
         headers: {
           "WWW-Authenticate": string;
@@ -1603,8 +1714,189 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description No API key configured: control disabled (set API_KEYS) */
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Keys by id */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Key"][];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["KeyInput"];
+      };
+    };
+    responses: {
+      /** @description The key, with its token */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["CreatedKey"];
+        };
+      };
+      /** @description Bad body */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  deleteKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Revoked */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Bad id */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such key */
+      404: {
         headers: {
           [name: string]: unknown;
         };

@@ -1,14 +1,18 @@
-// X-API-Key for the control endpoints. Never open by default: with no key configured the
-// protected endpoints answer 403. Keys are compared as SHA-256 digests in constant time, so
-// neither the content nor the length of a configured key leaks through timing; keys are
-// never logged, and the caller is recorded as "api-key#N" (its position in API_KEYS).
+// Who is calling, from `Authorization: Bearer <token>` or `X-API-Key: <token>`: one of API_KEYS
+// (admin keys from the environment, never stored, compared as SHA-256 digests in constant time)
+// or a key stored in PostgreSQL (src/access/keys.ts), looked up by its digest on every request
+// so that a deleted or expired key is refused at once on every instance. Tokens are never
+// logged; a caller is recorded as "api-key#N" (its position in API_KEYS) or "key#<id>".
 import type { MiddlewareHandler } from "hono";
+import type { Sql } from "../../db/connect.ts";
 import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
+import { anyKeyStored, findKey, type Principal, type Role } from "../../access/keys.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
-    /** Who called a protected endpoint, without the key: "api-key#1", "api-key#2", … */
+    /** Who called a protected endpoint, without the key: "api-key#1", "key#12", … */
     apiCaller: string;
+    principal: Principal;
   }
 }
 
@@ -40,16 +44,48 @@ export async function matchApiKey(
   return found;
 }
 
-export function requireApiKey(keys: readonly string[]): MiddlewareHandler {
+/** The token a request carries: a Bearer credential or the X-API-Key header. */
+export function requestToken(authorization?: string, apiKey?: string): string | undefined {
+  const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
+  return bearer?.[1] ?? (apiKey || undefined);
+}
+
+/**
+ * Lets a request through only with a principal holding `role`'s rights (admin holds every
+ * right). Never open by default: with no key in API_KEYS and none stored, the endpoints answer
+ * 403.
+ */
+export function requireRole(sql: Sql, envKeys: readonly string[], role: Role): MiddlewareHandler {
   let digests: Promise<Uint8Array[]> | undefined;
-  return async function requireApiKey(c, next) {
-    if (keys.length === 0) throw new ForbiddenError("control disabled: set API_KEYS");
-    const given = c.req.header(API_KEY_HEADER);
-    if (!given) throw new UnauthorizedError(`missing ${API_KEY_HEADER} header`);
-    digests ??= Promise.all(keys.map(sha256));
-    const n = await matchApiKey(given, await digests);
-    if (n === 0) throw new UnauthorizedError(`invalid ${API_KEY_HEADER}`);
-    c.set("apiCaller", `api-key#${n}`);
+  return async function requireRole(c, next) {
+    const token = requestToken(c.req.header("authorization"), c.req.header(API_KEY_HEADER));
+    if (!token) {
+      if (envKeys.length === 0 && !(await anyKeyStored(sql))) {
+        throw new ForbiddenError("control disabled: set API_KEYS");
+      }
+      throw new UnauthorizedError(`missing credential: Authorization: Bearer or ${API_KEY_HEADER}`);
+    }
+    digests ??= Promise.all(envKeys.map(sha256));
+    const n = await matchApiKey(token, await digests);
+    const principal: Principal | null = n > 0
+      ? { source: "env", id: n, name: `API_KEYS #${n}`, role: "admin", teams: [], services: [] }
+      : await findKey(sql, token);
+    if (!principal) {
+      if (envKeys.length === 0 && !(await anyKeyStored(sql))) {
+        throw new ForbiddenError("control disabled: set API_KEYS");
+      }
+      throw new UnauthorizedError(
+        "invalid key in Authorization or X-API-Key (wrong, expired or revoked)",
+      );
+    }
+    if (principal.role !== "admin" && principal.role !== role) {
+      throw new ForbiddenError(`this key (${principal.role}) lacks the ${role} right`);
+    }
+    c.set("principal", principal);
+    c.set(
+      "apiCaller",
+      principal.source === "env" ? `api-key#${principal.id}` : `key#${principal.id}`,
+    );
     await next();
   };
 }

@@ -4,8 +4,15 @@ import { getJobControl, type JobName } from "../../jobs/job-control.ts";
 import { pruneNow, runIngestorNow, switchJob } from "../../jobs/manual.ts";
 import { ingestorHealth, ingestorStatus, prunerStatus } from "../../jobs/status.ts";
 import type { AppContext } from "../context.ts";
-import { API_KEY_HEADER, requireApiKey } from "../middleware/api-key.ts";
-import { problemResponse, ProblemSchema, unavailableResponse } from "../openapi.ts";
+import { requireRole } from "../middleware/api-key.ts";
+import {
+  authResponses,
+  keySecurity,
+  problemResponse,
+  ProblemSchema,
+  registerKeySchemes,
+  unavailableResponse,
+} from "../openapi.ts";
 import {
   IngestorHealthSchema,
   IngestorRunResult,
@@ -23,23 +30,12 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
 });
 
-const security = [{ ApiKey: [] }];
-const authResponses = {
-  401: problemResponse(`Missing or wrong ${API_KEY_HEADER}`, {
-    "WWW-Authenticate": z.string().openapi({ example: "ApiKey" }),
-  }),
-  403: problemResponse("No API key configured: control disabled (set API_KEYS)"),
-  503: unavailableResponse(),
-};
+const security = keySecurity;
 
 /** /control/* — background job switches and manual runs (API key). */
 export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
-    type: "apiKey",
-    in: "header",
-    name: API_KEY_HEADER,
-  });
-  const auth = requireApiKey(ctx.config.apiKeys);
+  registerKeySchemes(app);
+  const auth = requireRole(ctx.sql, ctx.config.apiKeys, "admin");
   const deps = { sql: ctx.sql, config: ctx.config, metrics: ctx.metrics };
 
   const toggleRoute = (job: JobName, path: string) =>

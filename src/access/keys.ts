@@ -1,0 +1,130 @@
+// API keys kept in PostgreSQL (sql/014_api_keys.sql): created with a random token shown once,
+// stored as its SHA-256 only, listed without it, deleted to revoke. Keys from API_KEYS are
+// admin keys that are never stored. Knows nothing of HTTP.
+import type { Sql } from "../db/connect.ts";
+
+export type Role = "admin" | "writer" | "reader";
+export const ROLES: readonly Role[] = ["admin", "writer", "reader"];
+
+/** Tokens start with this, so that secret scanners can find leaked ones. */
+export const TOKEN_PREFIX = "obs_";
+/** Characters of the token after TOKEN_PREFIX kept as the key's visible prefix. */
+const VISIBLE_CHARS = 8;
+
+export interface KeyInput {
+  name: string;
+  role: Role;
+  teams?: string[];
+  services?: string[];
+  rate_limit_per_s?: number | null;
+  expires_at?: Date | null;
+}
+
+export interface ApiKey {
+  id: number;
+  name: string;
+  role: Role;
+  teams: string[];
+  services: string[];
+  rate_limit_per_s: number | null;
+  expires_at: Date | null;
+  prefix: string;
+  created_at: Date;
+  last_used_at: Date | null;
+}
+
+/** Who is calling: a stored key, or one of API_KEYS (admin, position `id`). */
+export interface Principal {
+  source: "key" | "env";
+  id: number;
+  name: string;
+  role: Role;
+  teams: string[];
+  services: string[];
+}
+
+/** A fresh token: TOKEN_PREFIX and 32 random bytes, base64url. */
+export function newToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const b64 = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+  return TOKEN_PREFIX + b64;
+}
+
+/** The token's SHA-256 as hex: what is stored (decoded to bytea in SQL). */
+export async function tokenDigest(token: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const COLUMNS = `id::int, name, role, teams, services, rate_limit_per_s, expires_at, prefix,
+  created_at, last_used_at`;
+
+/** Stores a new key; returns it with its token, which is never available again. */
+export async function createKey(sql: Sql, input: KeyInput): Promise<ApiKey & { token: string }> {
+  const token = newToken();
+  const digest = await tokenDigest(token);
+  const prefix = token.slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + VISIBLE_CHARS);
+  // Lists as one JSON text parameter: postgres.js can send JS arrays wrongly on a fresh
+  // connection, and JSON-encodes a string again when the parameter is typed jsonb.
+  const teams = JSON.stringify(input.teams ?? []);
+  const services = JSON.stringify(input.services ?? []);
+  const [row] = await sql<ApiKey[]>`
+    insert into api_keys (name, role, teams, services, rate_limit_per_s, expires_at, prefix,
+                          token_sha256)
+    values (${input.name}, ${input.role},
+            array(select jsonb_array_elements_text(${teams}::text::jsonb)),
+            array(select jsonb_array_elements_text(${services}::text::jsonb)),
+            ${input.rate_limit_per_s ?? null}, ${input.expires_at ?? null}, ${prefix},
+            decode(${digest}, 'hex'))
+    returning ${sql.unsafe(COLUMNS)}`;
+  return { ...row, token };
+}
+
+export function listKeys(sql: Sql): Promise<ApiKey[]> {
+  return sql<ApiKey[]>`select ${sql.unsafe(COLUMNS)} from api_keys order by id`;
+}
+
+/** Revokes a key: false when there was none with that id. */
+export async function deleteKey(sql: Sql, id: number): Promise<boolean> {
+  const rows = await sql`delete from api_keys where id = ${id} returning 1`;
+  return rows.length > 0;
+}
+
+/** Whether any key is stored (with API_KEYS, whether access control is on). */
+export async function anyKeyStored(sql: Sql): Promise<boolean> {
+  const [r] = await sql<{ any: boolean }[]>`select exists (select 1 from api_keys) as any`;
+  return r.any;
+}
+
+/** last_used_at is written at most this often per key and instance, not once per request. */
+const LAST_USED_EVERY_MS = 60_000;
+const lastUsedWritten = new Map<number, number>();
+
+/**
+ * The stored key a token belongs to, if it exists and has not expired. The lookup is by the
+ * token's digest (unique index): a revoked (deleted) or expired key is refused at once, on every
+ * instance.
+ */
+export async function findKey(sql: Sql, token: string): Promise<Principal | null> {
+  if (!token.startsWith(TOKEN_PREFIX)) return null;
+  const digest = await tokenDigest(token);
+  const [row] = await sql<ApiKey[]>`
+    select ${sql.unsafe(COLUMNS)} from api_keys
+    where token_sha256 = decode(${digest}, 'hex') and (expires_at is null or expires_at > now())`;
+  if (!row) return null;
+  const now = Date.now();
+  if (now - (lastUsedWritten.get(row.id) ?? 0) >= LAST_USED_EVERY_MS) {
+    lastUsedWritten.set(row.id, now);
+    // Off the request's path; a lost update only makes last_used_at a minute older.
+    sql`update api_keys set last_used_at = now() where id = ${row.id}`.catch(() => {});
+  }
+  return {
+    source: "key",
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    teams: row.teams,
+    services: row.services,
+  };
+}

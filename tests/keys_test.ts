@@ -1,0 +1,131 @@
+// API keys stored in PostgreSQL (issue 13): created with a token shown once and kept only as its
+// SHA-256, listed without it, refused at once when deleted or expired, sent either way.
+import assert from "node:assert/strict";
+import { buildApp } from "../src/app.ts";
+import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+
+const db = await preparedDatabase();
+const ENV_KEY = "env-admin-key-0123456789";
+const app = buildApp({ sql: db.sql, config: testConfig({ API_KEYS: ENV_KEY }) });
+
+const call = (method: string, path: string, headers: Record<string, string>, body?: unknown) =>
+  app.request(path, {
+    method,
+    headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+const asEnv = { "X-API-Key": ENV_KEY };
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+async function create(body: unknown) {
+  const res = await call("POST", "/keys", asEnv, body);
+  assert.equal(res.status, 201, await res.clone().text());
+  return await res.json();
+}
+
+dbTest("[keys] a created key's token is shown once, stored only as its hash", async () => {
+  const key = await create({ name: "ci", role: "admin", teams: ["Payments Team"] });
+  assert.match(key.token, /^obs_[A-Za-z0-9_-]{43}$/);
+  assert.equal(key.prefix, key.token.slice(4, 12));
+  assert.deepEqual(key.teams, ["Payments Team"]);
+  assert.equal(key.role, "admin");
+  const [row] = await db.sql`
+    select token_sha256, prefix from api_keys where id = ${key.id}`;
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key.token)),
+  );
+  assert.deepEqual(new Uint8Array(row.token_sha256), digest);
+  const stored = JSON.stringify(await db.sql`select * from api_keys`);
+  assert.ok(!stored.includes(key.token.slice(4)), "the token itself is nowhere in the table");
+
+  const list = await (await call("GET", "/keys", asEnv)).json();
+  const listed = list.find((k: { id: number }) => k.id === key.id);
+  assert.ok(listed, "listed");
+  assert.equal(listed.token, undefined);
+  assert.equal(listed.token_sha256, undefined);
+  assert.equal(listed.prefix, key.prefix);
+});
+
+dbTest("[keys] a stored admin key works as Bearer and as X-API-Key, until deleted", async () => {
+  const key = await create({ name: "ops", role: "admin" });
+  for (const headers of [bearer(key.token), { "X-API-Key": key.token }]) {
+    const res = await call("GET", "/keys", headers);
+    assert.equal(res.status, 200, JSON.stringify(headers));
+    await res.body?.cancel();
+  }
+  // It can revoke itself; from then on it is refused, on every instance (looked up each time).
+  const other = buildApp({ sql: db.sql, config: testConfig({ API_KEYS: ENV_KEY }) });
+  assert.equal((await other.request("/keys", { headers: bearer(key.token) })).status, 200);
+  const del = await call("DELETE", `/keys/${key.id}`, bearer(key.token));
+  assert.equal(del.status, 204);
+  for (const a of [app, other]) {
+    const res = await a.request("/keys", { headers: bearer(key.token) });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    assert.ok(res.headers.get("www-authenticate"));
+  }
+  assert.equal((await call("DELETE", `/keys/${key.id}`, asEnv)).status, 404);
+});
+
+dbTest("[keys] an expired key is refused; a key without the right gets 403", async () => {
+  const expired = await create({
+    name: "old",
+    role: "admin",
+    expires_at: new Date(Date.now() + 60_000).toISOString(),
+  });
+  assert.equal((await call("GET", "/keys", bearer(expired.token))).status, 200);
+  await db
+    .sql`update api_keys set expires_at = now() - interval '1 second' where id = ${expired.id}`;
+  assert.equal((await call("GET", "/keys", bearer(expired.token))).status, 401);
+
+  for (const role of ["writer", "reader"]) {
+    const key = await create({ name: role, role });
+    const res = await call("GET", "/keys", bearer(key.token));
+    assert.equal(res.status, 403, role);
+    assert.match((await res.json()).detail, new RegExp(`${role}.*admin right`));
+    const toggle = await call("POST", "/control/pruner-toggle", bearer(key.token));
+    assert.equal(toggle.status, 403, `${role} on a control endpoint`);
+    await toggle.body?.cancel();
+  }
+});
+
+dbTest("[keys] bad bodies are 400 naming the field, and store nothing", async () => {
+  const [{ n: before }] = await db.sql`select count(*)::int as n from api_keys`;
+  for (
+    const [body, field] of [
+      [{ role: "admin" }, "name"],
+      [{ name: "x", role: "root" }, "role"],
+      [{ name: "", role: "admin" }, "name"],
+      [{ name: "x", role: "reader", rate_limit_per_s: 0 }, "rate_limit_per_s"],
+      [{ name: "x", role: "reader", expires_at: "tomorrow" }, "expires_at"],
+      [{ name: "x", role: "reader", services: ["no spaces"] }, "services"],
+      [{ name: "x", role: "reader", extra: 1 }, ""],
+    ] as const
+  ) {
+    const res = await call("POST", "/keys", asEnv, body);
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    const problem = await res.json();
+    assert.ok(
+      JSON.stringify(problem.errors ?? problem.detail).includes(field),
+      `${JSON.stringify(body)}: ${JSON.stringify(problem)}`,
+    );
+  }
+  for (const id of ["abc", "0", "-1", "1.5"]) {
+    assert.equal((await call("DELETE", `/keys/${id}`, asEnv)).status, 400, id);
+  }
+  const [{ n: after }] = await db.sql`select count(*)::int as n from api_keys`;
+  assert.equal(after, before);
+});
+
+dbTest("[keys] with no key anywhere, /keys answers 403 like the control endpoints", async () => {
+  await db.sql`delete from api_keys`;
+  const open = buildApp({ sql: db.sql, config: testConfig({ API_KEYS: "" }) });
+  const res = await open.request("/keys");
+  assert.equal(res.status, 403);
+  assert.equal((await res.json()).detail, "control disabled: set API_KEYS");
+  // A stored admin key alone turns it on.
+  const key = await create({ name: "bootstrap", role: "admin" });
+  assert.equal((await open.request("/keys", { headers: bearer(key.token) })).status, 200);
+  assert.equal((await open.request("/keys")).status, 401);
+});
