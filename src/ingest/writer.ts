@@ -87,6 +87,9 @@ const PARALLEL_FLUSH_EVENTS = 500;
  */
 const PIPELINE_MIN_EVENTS = 28;
 
+/** Runs after a burst's last compaction that may still vacuum a big pending table. */
+const SETTLE_RUNS = 5;
+
 export class EventWriter {
   #queue: Pending[] = [];
   #queuedEvents = 0;
@@ -99,6 +102,8 @@ export class EventWriter {
   /** Compaction calls in a row that saw a failure: the second one on is logged as an error. */
   #compactionFailStreak = 0;
   #lastCompaction = 0;
+  /** Runs left to vacuum the pending table after a burst (see #maybeCompact). */
+  #settleRuns = 0;
   #trailingCompaction: ReturnType<typeof setTimeout> | undefined;
   readonly #compactEveryMs: number;
   #serviceIds = new Map<string, number>();
@@ -239,12 +244,16 @@ export class EventWriter {
       })
       .then(async (moved) => {
         this.#compactionFailStreak = failed ? this.#compactionFailStreak + 1 : 0;
-        // Once a burst is folded, run again an interval later (and on, while the file stays
-        // big): its vacuum gives back the pages that readers of the rollup views scan.
-        if (moved === 0) {
-          moved = await pendingPages(this.sql).then((p) => p > PENDING_IDLE_PAGES ? 1 : 0, () => 0);
+        // Once a burst is folded, run again an interval later (and a few times more while the
+        // file stays big): its vacuum gives back the pages that readers of the rollup views
+        // scan. Bounded, so that a snapshot held for long does not keep an idle writer busy.
+        if (moved > 0) {
+          this.#settleRuns = SETTLE_RUNS;
+          return 1;
         }
-        return moved;
+        if (moved < 0 || this.#settleRuns <= 0) return 0;
+        this.#settleRuns--;
+        return await pendingPages(this.sql).then((p) => p > PENDING_IDLE_PAGES ? 1 : 0, () => 0);
       })
       .then((again) => {
         this.#compacting = null;
