@@ -44,17 +44,20 @@ export interface Principal {
 }
 
 /** A fresh token: TOKEN_PREFIX and 32 random bytes, base64url. */
-export function newToken(): string {
+function newToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const b64 = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
     .replace(/=+$/, "");
   return TOKEN_PREFIX + b64;
 }
 
+export async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
 /** The token's SHA-256 as hex: what is stored (decoded to bytea in SQL). */
-export async function tokenDigest(token: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+async function tokenDigest(token: string): Promise<string> {
+  return Array.from(await sha256(token), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const COLUMNS = `id::int, name, role, teams, services, rate_limit_per_s, expires_at, prefix,

@@ -175,8 +175,7 @@ export class EventWriter {
    */
   async idle(timeoutMs = Infinity): Promise<boolean> {
     // Called at shutdown: no compaction may start on a handle about to close.
-    clearTimeout(this.#trailingCompaction);
-    this.#trailingCompaction = undefined;
+    this.#cancelTrailing();
     const deadline = performance.now() + timeoutMs;
     while (this.#flushes.size || this.#compacting) {
       const left = deadline - performance.now();
@@ -187,9 +186,13 @@ export class EventWriter {
       clearTimeout(timer);
     }
     // A compaction that just ended may have planned the next.
+    this.#cancelTrailing();
+    return true;
+  }
+
+  #cancelTrailing(): void {
     clearTimeout(this.#trailingCompaction);
     this.#trailingCompaction = undefined;
-    return true;
   }
 
   /**

@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { Sql } from "../../db/connect.ts";
 import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
-import { anyKeyStored, findKey, type Principal, type Role } from "../../access/keys.ts";
+import { anyKeyStored, findKey, type Principal, type Role, sha256 } from "../../access/keys.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -17,10 +17,6 @@ declare module "hono" {
 }
 
 export const API_KEY_HEADER = "X-API-Key";
-
-async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
 
 /** Equal-length digests compared without an early exit. */
 export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -58,12 +54,16 @@ export function requestToken(authorization?: string, apiKey?: string): string | 
 export function requireRole(sql: Sql, envKeys: readonly string[], role: Role): MiddlewareHandler {
   let digests: Promise<Uint8Array[]> | undefined;
   return async function requireRole(c, next) {
-    const token = requestToken(c.req.header("authorization"), c.req.header(API_KEY_HEADER));
-    if (!token) {
+    // Refused: 403 while no key exists anywhere (nothing could pass), else 401.
+    const refuse = async (why: string): Promise<never> => {
       if (envKeys.length === 0 && !(await anyKeyStored(sql))) {
         throw new ForbiddenError("control disabled: set API_KEYS");
       }
-      throw new UnauthorizedError(`missing credential: Authorization: Bearer or ${API_KEY_HEADER}`);
+      throw new UnauthorizedError(why);
+    };
+    const token = requestToken(c.req.header("authorization"), c.req.header(API_KEY_HEADER));
+    if (!token) {
+      return await refuse(`missing credential: Authorization: Bearer or ${API_KEY_HEADER}`);
     }
     digests ??= Promise.all(envKeys.map(sha256));
     const n = await matchApiKey(token, await digests);
@@ -71,12 +71,7 @@ export function requireRole(sql: Sql, envKeys: readonly string[], role: Role): M
       ? { source: "env", id: n, name: `API_KEYS #${n}`, role: "admin", teams: [], services: [] }
       : await findKey(sql, token);
     if (!principal) {
-      if (envKeys.length === 0 && !(await anyKeyStored(sql))) {
-        throw new ForbiddenError("control disabled: set API_KEYS");
-      }
-      throw new UnauthorizedError(
-        "invalid key in Authorization or X-API-Key (wrong, expired or revoked)",
-      );
+      return await refuse("invalid key in Authorization or X-API-Key (wrong, expired or revoked)");
     }
     if (principal.role !== "admin" && principal.role !== role) {
       throw new ForbiddenError(`this key (${principal.role}) lacks the ${role} right`);

@@ -60,7 +60,7 @@ export const sketchKey = (sql: Sql, source: string, service: Fragment) =>
        (extract(epoch from r.bucket) * 1000)::bigint || '/' || r.row_version)`;
 
 /** The keys the caller holds (comma-separated, one parameter) as a table of `key`. */
-export const knownTable = (sql: Sql, known: string) =>
+const knownTable = (sql: Sql, known: string) =>
   sql`(select distinct unnest(string_to_array(${known}, ',')) as key)`;
 
 /**
