@@ -6,6 +6,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/connect.ts";
 import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/middleware/access-log.ts";
+import { Access } from "./http/middleware/auth.ts";
 import type { AppContext } from "./http/context.ts";
 import { requestDeadline } from "./http/middleware/deadline.ts";
 import { healthRoutes } from "./http/routes/health.ts";
@@ -89,6 +90,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     writer: deps.writer ?? writerFor(deps.sql, deps.config, metrics),
     admission: new IngestAdmission(deps.config.ingestMaxInflightBytes),
     liveHub: deps.liveHub ?? new LiveHub(deps.sql),
+    access: new Access(deps.sql, deps.config),
     version: VERSION,
     startedAt: deps.startedAt ?? 0,
   };

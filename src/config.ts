@@ -50,6 +50,7 @@ const schema = z.object({
   RETENTION_DAYS: int(1, 3650).default(7),
   API_KEYS: z.string().optional(),
   API_KEY: z.string().optional(),
+  METRICS_REQUIRE_KEY: bool.default(false),
   SEED_SERVICES: seedServices.default([
     { name: "auth-service", teamOwner: "Identity Team" },
     { name: "checkout-service", teamOwner: "Payments Team" },
@@ -93,6 +94,8 @@ export type Config = Readonly<{
   logFormat: "json" | "pretty";
   retentionDays: number;
   apiKeys: readonly string[];
+  /** GET /metrics needs a key with the metrics right (reader or admin) once keys exist. */
+  metricsRequireKey: boolean;
   seedServices: readonly { name: string; teamOwner: string | null }[];
   shutdownTimeoutS: number;
   migrateOnStart: boolean;
@@ -162,6 +165,7 @@ export function parseConfig(
     logFormat: e.LOG_FORMAT ?? (opts.stdoutIsTerminal ? "pretty" : "json"),
     retentionDays: e.RETENTION_DAYS,
     apiKeys: Object.freeze([...new Set(keys)]),
+    metricsRequireKey: e.METRICS_REQUIRE_KEY,
     seedServices: Object.freeze(e.SEED_SERVICES),
     shutdownTimeoutS: e.SHUTDOWN_TIMEOUT_S,
     migrateOnStart: e.MIGRATE_ON_START,

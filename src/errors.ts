@@ -51,4 +51,8 @@ export class UnauthorizedError extends Error {
 
 export class ForbiddenError extends Error {
   override name = "ForbiddenError";
+  /** The fields refused, when the refusal is about parts of the input (events of a batch). */
+  constructor(message: string, readonly errors?: FieldError[]) {
+    super(message);
+  }
 }

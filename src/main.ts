@@ -1,8 +1,9 @@
 // Wires configuration, database, app, server and crons; owns start-up and shutdown.
 import { buildApp, writerFor } from "./app.ts";
-import { ConfigError, parseConfig } from "./config.ts";
+import { type Config, ConfigError, parseConfig } from "./config.ts";
+import { Access } from "./http/middleware/auth.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
-import { surviveLostDbSockets } from "./db/connect.ts";
+import { type Sql, surviveLostDbSockets } from "./db/connect.ts";
 import { backfillLatencySketches } from "./ingest/rollup.ts";
 import type { EmbeddedDb } from "./db/embedded.ts";
 import { registerJobCrons } from "./jobs/schedule.ts";
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
   });
   // After prepareSchema: the jobs need the migrated job_control rows and partitions.
   registerJobCrons({ sql: db.sql, config, metrics });
+  await warnIfOpen(db.sql, config, log);
   let server: Deno.HttpServer;
   try {
     server = Deno.serve({
@@ -208,3 +210,20 @@ async function closeWithin(
 }
 
 if (import.meta.main) await main();
+
+/**
+ * One warning line when anyone who reaches a non-loopback address may read and write every
+ * service's data: no key exists anywhere and sign-in is not configured.
+ */
+async function warnIfOpen(sql: Sql, config: Config, log: ReturnType<typeof logger>) {
+  if (/^(127\.|::1$|localhost$|\[::1\]$)/.test(config.host)) return;
+  const open = !(await new Access(sql, config).enforced().catch(() => true));
+  if (open) {
+    log.warning(
+      "access control is off: no API key exists and sign-in is not configured, so anyone " +
+        "reaching {host}:{port} may read and write every service's events (set API_KEYS or " +
+        "create a key with POST /keys)",
+      { host: config.host, port: config.port },
+    );
+  }
+}

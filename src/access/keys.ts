@@ -2,9 +2,7 @@
 // stored as its SHA-256 only, listed without it, deleted to revoke. Keys from API_KEYS are
 // admin keys that are never stored. Knows nothing of HTTP.
 import type { Sql } from "../db/connect.ts";
-
-export type Role = "admin" | "writer" | "reader";
-export const ROLES: readonly Role[] = ["admin", "writer", "reader"];
+import type { Principal, Role } from "./principal.ts";
 
 /** Tokens start with this, so that secret scanners can find leaked ones. */
 export const TOKEN_PREFIX = "obs_";
@@ -31,16 +29,6 @@ export interface ApiKey {
   prefix: string;
   created_at: Date;
   last_used_at: Date | null;
-}
-
-/** Who is calling: a stored key, or one of API_KEYS (admin, position `id`). */
-export interface Principal {
-  source: "key" | "env";
-  id: number;
-  name: string;
-  role: Role;
-  teams: string[];
-  services: string[];
 }
 
 /** A fresh token: TOKEN_PREFIX and 32 random bytes, base64url. */
@@ -129,5 +117,6 @@ export async function findKey(sql: Sql, token: string): Promise<Principal | null
     role: row.role,
     teams: row.teams,
     services: row.services,
+    rateLimitPerS: row.rate_limit_per_s,
   };
 }

@@ -6,6 +6,7 @@ import type { IngestAdmission } from "../ingest/admission.ts";
 import type { EventWriter } from "../ingest/writer.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import type { LiveHub } from "../live/hub.ts";
+import type { Access } from "./middleware/auth.ts";
 
 export interface AppContext {
   sql: Db;
@@ -16,6 +17,7 @@ export interface AppContext {
   admission: IngestAdmission;
   metrics: Metrics;
   liveHub: LiveHub;
+  access: Access;
   version: string;
   startedAt: number;
 }

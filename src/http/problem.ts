@@ -95,7 +95,7 @@ export const onError: ErrorHandler = (err, c) => {
   if (err instanceof UnauthorizedError) {
     return problem(c, 401, err.message, { headers: { "www-authenticate": "ApiKey" } });
   }
-  if (err instanceof ForbiddenError) return problem(c, 403, err.message);
+  if (err instanceof ForbiddenError) return problem(c, 403, err.message, { errors: err.errors });
   if (err instanceof UnavailableError) {
     return problem(c, 503, err.message, { headers: { "retry-after": String(err.retryAfterS) } });
   }

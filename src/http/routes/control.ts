@@ -4,15 +4,8 @@ import { getJobControl, type JobName } from "../../jobs/job-control.ts";
 import { pruneNow, runIngestorNow, switchJob } from "../../jobs/manual.ts";
 import { ingestorHealth, ingestorStatus, prunerStatus } from "../../jobs/status.ts";
 import type { AppContext } from "../context.ts";
-import { requireRole } from "../middleware/api-key.ts";
-import {
-  authResponses,
-  keySecurity,
-  problemResponse,
-  ProblemSchema,
-  registerKeySchemes,
-  unavailableResponse,
-} from "../openapi.ts";
+import { callerOf, guarded, needs } from "../middleware/auth.ts";
+import { authResponses, problemResponse, ProblemSchema, registerKeySchemes } from "../openapi.ts";
 import {
   IngestorHealthSchema,
   IngestorRunResult,
@@ -30,12 +23,11 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
 });
 
-const security = keySecurity;
-
 /** /control/* — background job switches and manual runs (API key). */
 export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
   registerKeySchemes(app);
-  const auth = requireRole(ctx.sql, ctx.config.apiKeys, "admin");
+  const admin = needs("admin");
+  const read = needs("read");
   const deps = { sql: ctx.sql, config: ctx.config, metrics: ctx.metrics };
 
   const toggleRoute = (job: JobName, path: string) =>
@@ -47,8 +39,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
       summary: `Switch the ${job} on or off for every instance`,
       description: "`?enable=true|false` or a JSON body `{enabled}` sets the switch; with " +
         "neither it flips. The switch lives in the database, so all instances see it at once.",
-      security,
-      middleware: [auth] as const,
+      ...admin,
       request: {
         query: ToggleQuery,
         body: { content: { "application/json": { schema: ToggleBody } }, required: false },
@@ -72,14 +63,18 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
   };
 
   app.openapi(
-    createRoute({
-      method: "get",
-      path: "/control/ingestor-status",
-      operationId: "getIngestorStatus",
-      tags: ["control"],
-      summary: "The GitHub ingestor's switch, schedule, last runs and rate limit",
-      responses: { 200: json(IngestorStatusSchema, "Status"), 503: unavailableResponse() },
-    }),
+    guarded(
+      createRoute({
+        method: "get",
+        path: "/control/ingestor-status",
+        operationId: "getIngestorStatus",
+        ...read,
+        tags: ["control"],
+        summary: "The GitHub ingestor's switch, schedule, last runs and rate limit",
+        responses: { 200: json(IngestorStatusSchema, "Status"), ...authResponses },
+      }),
+      ctx.access,
+    ),
     async (c) => {
       const row = await getJobControl(ctx.sql, "ingestor");
       return c.json(ingestorStatus(row, ctx.config, new Date()), 200);
@@ -87,27 +82,31 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
   );
 
   app.openapi(
-    createRoute({
-      method: "get",
-      path: "/control/ingestor-health",
-      operationId: "getIngestorHealth",
-      tags: ["control"],
-      summary: "200 while the ingestor polls successfully; 503 with the reason otherwise",
-      description: `Running: switched on, no failure since the last successful poll, and ` +
-        `that poll within 3 poll intervals. Otherwise reason is disabled, stale, or ` +
-        `"failing: <last error>".`,
-      responses: {
-        200: json(IngestorHealthSchema, "Running"),
-        503: {
-          description: "Not running (reason says why); a problem+json instead when the " +
-            "database cannot be reached",
-          content: {
-            "application/json": { schema: IngestorHealthSchema },
-            "application/problem+json": { schema: ProblemSchema },
+    guarded(
+      createRoute({
+        method: "get",
+        path: "/control/ingestor-health",
+        operationId: "getIngestorHealth",
+        ...read,
+        tags: ["control"],
+        summary: "200 while the ingestor polls successfully; 503 with the reason otherwise",
+        description: `Running: switched on, no failure since the last successful poll, and ` +
+          `that poll within 3 poll intervals. Otherwise reason is disabled, stale, or ` +
+          `"failing: <last error>".`,
+        responses: {
+          200: json(IngestorHealthSchema, "Running"),
+          503: {
+            description: "Not running (reason says why); a problem+json instead when the " +
+              "database cannot be reached",
+            content: {
+              "application/json": { schema: IngestorHealthSchema },
+              "application/problem+json": { schema: ProblemSchema },
+            },
           },
         },
-      },
-    }),
+      }),
+      ctx.access,
+    ),
     async (c) => {
       const row = await getJobControl(ctx.sql, "ingestor");
       const health = ingestorHealth(row, ctx.config, new Date());
@@ -116,38 +115,44 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
   );
 
   for (const job of ["ingestor", "pruner"] as const) {
-    app.openapi(toggleRoute(job, `/control/${job}-toggle`), async (c) => {
+    app.openapi(guarded(toggleRoute(job, `/control/${job}-toggle`), ctx.access), async (c) => {
       const enabled = wanted(c.req.valid("query"), c.req.valid("json"));
-      return c.json(await switchJob(ctx.sql, job, enabled, c.get("apiCaller")), 200);
+      return c.json(await switchJob(ctx.sql, job, enabled, callerOf(c)), 200);
     });
   }
 
   app.openapi(
-    createRoute({
-      method: "post",
-      path: "/control/ingestor-run",
-      operationId: "runIngestor",
-      tags: ["control"],
-      summary: "Poll GitHub now",
-      description: "One run of the ingestor now, under the same lock and switch as the cron " +
-        "tick. Every source is polled even if its poll interval has not passed (a conditional " +
-        "request costs no rate limit), but never while GitHub's rate limit is exhausted.",
-      security,
-      middleware: [auth] as const,
-      responses: { 200: json(IngestorRunResult, "The run's outcome"), ...authResponses },
-    }),
+    guarded(
+      createRoute({
+        method: "post",
+        path: "/control/ingestor-run",
+        operationId: "runIngestor",
+        tags: ["control"],
+        summary: "Poll GitHub now",
+        description: "One run of the ingestor now, under the same lock and switch as the cron " +
+          "tick. Every source is polled even if its poll interval has not passed (a conditional " +
+          "request costs no rate limit), but never while GitHub's rate limit is exhausted.",
+        ...admin,
+        responses: { 200: json(IngestorRunResult, "The run's outcome"), ...authResponses },
+      }),
+      ctx.access,
+    ),
     async (c) => c.json(await runIngestorNow(deps), 200),
   );
 
   app.openapi(
-    createRoute({
-      method: "get",
-      path: "/control/pruner-status",
-      operationId: "getPrunerStatus",
-      tags: ["control"],
-      summary: "The pruner's switch, schedule, retention and last run",
-      responses: { 200: json(PrunerStatusSchema, "Status"), 503: unavailableResponse() },
-    }),
+    guarded(
+      createRoute({
+        method: "get",
+        path: "/control/pruner-status",
+        operationId: "getPrunerStatus",
+        ...read,
+        tags: ["control"],
+        summary: "The pruner's switch, schedule, retention and last run",
+        responses: { 200: json(PrunerStatusSchema, "Status"), ...authResponses },
+      }),
+      ctx.access,
+    ),
     async (c) => {
       const row = await getJobControl(ctx.sql, "pruner");
       return c.json(prunerStatus(row, ctx.config, new Date()), 200);
@@ -155,25 +160,27 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
   );
 
   app.openapi(
-    createRoute({
-      method: "post",
-      path: "/control/prune",
-      operationId: "runPrune",
-      tags: ["control"],
-      summary: "Remove logs older than N days now",
-      description: "Whole daily partitions older than the cutoff (now − days) are detached " +
-        "and dropped, the boundary partition loses its older rows, and rollups follow. " +
-        "`dry_run=true` reports the same figures and changes nothing (it needs neither the " +
-        "switch nor the lock).",
-      security,
-      middleware: [auth] as const,
-      request: { query: PruneQuery },
-      responses: {
-        200: json(PruneResult, "The run's outcome"),
-        400: problemResponse("Bad parameter"),
-        ...authResponses,
-      },
-    }),
+    guarded(
+      createRoute({
+        method: "post",
+        path: "/control/prune",
+        operationId: "runPrune",
+        tags: ["control"],
+        summary: "Remove logs older than N days now",
+        description: "Whole daily partitions older than the cutoff (now − days) are detached " +
+          "and dropped, the boundary partition loses its older rows, and rollups follow. " +
+          "`dry_run=true` reports the same figures and changes nothing (it needs neither the " +
+          "switch nor the lock).",
+        ...admin,
+        request: { query: PruneQuery },
+        responses: {
+          200: json(PruneResult, "The run's outcome"),
+          400: problemResponse("Bad parameter"),
+          ...authResponses,
+        },
+      }),
+      ctx.access,
+    ),
     async (c) => {
       const q = c.req.valid("query");
       return c.json(await pruneNow(deps, { days: q.days, dryRun: q.dry_run }), 200);

@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { needs } from "../middleware/auth.ts";
 import type { Db } from "../../db/connect.ts";
 import { isConnectionLost } from "../../db/sqlstate.ts";
 import type { Metrics } from "../../metrics/registry.ts";
@@ -29,6 +30,7 @@ const liveness = createRoute({
   path: "/health",
   operationId: "getHealth",
   tags: ["health"],
+  ...needs("public"),
   summary: "Liveness: the process answers (no database work)",
   responses: { 200: { content: { "application/json": { schema: Health } }, description: "Alive" } },
 });
@@ -38,6 +40,7 @@ const readiness = createRoute({
   path: "/health/ready",
   operationId: "getReadiness",
   tags: ["health"],
+  ...needs("public"),
   summary: "Readiness: a database round-trip within a short timeout",
   description: `503 while the database does not answer within ${PING_TIMEOUT_MS} ms (or the ` +
     "embedded PostgreSQL is down); 200 again on the first check after it is back.",

@@ -13,10 +13,13 @@ import {
 import type { AdmissionLease, IngestAdmission } from "../../ingest/admission.ts";
 import type { EventWriter } from "../../ingest/writer.ts";
 import { ACCEPTED_ENCODINGS, bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
-import { problemResponse, retryLaterResponse } from "../openapi.ts";
+import { authResponses, problemResponse, retryLaterResponse } from "../openapi.ts";
 import { rejectionReason } from "../problem.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import { InvalidInputError, UnavailableError } from "../../errors.ts";
+import { ForbiddenError, InvalidInputError, UnavailableError } from "../../errors.ts";
+import type { Sql } from "../../db/connect.ts";
+import { type Principal, writeScopeRefusals } from "../../access/principal.ts";
+import { type Access, needs, requireRight } from "../middleware/auth.ts";
 
 const Created = z.object({
   id: z.number().int().min(1).openapi({ example: 1042 }),
@@ -30,7 +33,14 @@ const BatchCreated = z.object({
 
 export function ingestRoutes(
   app: OpenAPIHono,
-  deps: { writer: EventWriter; admission: IngestAdmission; config: Config; metrics: Metrics },
+  deps: {
+    sql: Sql;
+    writer: EventWriter;
+    admission: IngestAdmission;
+    config: Config;
+    metrics: Metrics;
+    access: Access;
+  },
 ): void {
   // Documented here, validated by hand below: a batch must report every bad index at once,
   // and NDJSON has no zod body validator.
@@ -39,6 +49,7 @@ export function ingestRoutes(
     path: "/logs",
     operationId: "ingestLogs",
     tags: ["logs"],
+    ...needs("ingest"),
     summary: "Ingest one event, a JSON array of events, or NDJSON",
     description: `One event answers {id, status}. A batch (a JSON array, or ` +
       `application/x-ndjson with one event per line) of 1 to ${MAX_BATCH_EVENTS} events is ` +
@@ -46,7 +57,10 @@ export function ingestRoutes(
       `201 means committed. An unknown service_name registers the service.\n\n` +
       `The body may be compressed: send \`Content-Encoding: gzip\` (or \`x-gzip\`, ` +
       `\`deflate\`) with a body compressed so; MAX_BODY_BYTES then limits its decompressed ` +
-      `size. Any other encoding is a 415 whose Accept-Encoding names those accepted.`,
+      `size. Any other encoding is a 415 whose Accept-Encoding names those accepted.\n\n` +
+      `A writer key limited to teams or services may write only to its services: a batch with ` +
+      `any event outside them is refused whole (403, \`errors\` naming each index). A new ` +
+      `service name sent by a team-scoped key is created owned by the key's first team.`,
     request: {
       headers: z.object({
         "idempotency-key": z.string().regex(KEY).optional().openapi({
@@ -91,6 +105,7 @@ export function ingestRoutes(
           }),
         },
       ),
+      ...authResponses,
       422: problemResponse("Invalid events; nothing was stored"),
       503: retryLaterResponse(
         "INGEST_MAX_INFLIGHT_BYTES of request bodies and parsed events are already held (checked " +
@@ -100,17 +115,20 @@ export function ingestRoutes(
     },
   });
 
-  app.post("/logs", async function ingestLogs(c) {
+  app.post("/logs", requireRight(deps.access, "ingest"), async function ingestLogs(c) {
     // Released on every path: committed, refused, failed, timed out or the client gone.
     const lease = deps.admission.lease();
     try {
       const { single, events } = await receive(c.req.raw, lease, deps.config);
+      await checkWriteScope(deps.sql, c.get("principal"), events);
       const ids = await deps.writer.write(events);
       if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
       return c.json({ status: "created" as const, accepted: ids.length }, 201);
     } catch (err) {
       if (err instanceof InvalidInputError) {
         deps.metrics.eventsRejected.inc({ reason: rejectionReason(err) });
+      } else if (err instanceof ForbiddenError) {
+        deps.metrics.eventsRejected.inc({ reason: "forbidden" });
       } else if (err instanceof AtCapacityError) {
         deps.metrics.eventsRejected.inc({ reason: "overloaded" });
       }
@@ -168,4 +186,22 @@ function idempotencyKey(header: string | undefined): string | undefined {
     throw new InvalidInputError([{ field: "idempotency-key", message: KEY_RULE }], "malformed");
   }
   return header;
+}
+
+/** Refuses the whole body (403 naming each index) when an event lies outside the key's scope. */
+async function checkWriteScope(
+  sql: Sql,
+  p: Principal | undefined,
+  events: readonly { serviceName: string }[],
+): Promise<void> {
+  const names = events.map((e) => e.serviceName);
+  const refused = await writeScopeRefusals(sql, p, names);
+  if (refused.length === 0) return;
+  throw new ForbiddenError(
+    `${refused.length} event(s) name services outside this key's scope; nothing was stored`,
+    refused.slice(0, 100).map((i) => ({
+      field: events.length === 1 ? "service_name" : `[${i}].service_name`,
+      message: `"${names[i]}" is outside this key's scope`,
+    })),
+  );
 }

@@ -2,8 +2,8 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { createKey, deleteKey, listKeys } from "../../access/keys.ts";
 import { NotFoundError } from "../../errors.ts";
 import type { AppContext } from "../context.ts";
-import { requireRole } from "../middleware/api-key.ts";
-import { authResponses, keySecurity, problemResponse } from "../openapi.ts";
+import { guarded, needs } from "../middleware/auth.ts";
+import { authResponses, problemResponse } from "../openapi.ts";
 import { CreatedKey, Key, KeyInput } from "../schemas/keys.ts";
 
 const IdParam = z.object({
@@ -24,79 +24,87 @@ const out = <T extends { expires_at: Date | null; created_at: Date; last_used_at
 
 /** /keys — API keys stored in PostgreSQL (admin). */
 export function keysRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  const admin = requireRole(ctx.sql, ctx.config.apiKeys, "admin");
+  const admin = needs("admin");
 
   app.openapi(
-    createRoute({
-      method: "post",
-      path: "/keys",
-      operationId: "createKey",
-      tags: ["keys"],
-      summary: "Create an API key; its token is shown in this answer only",
-      security: keySecurity,
-      middleware: [admin] as const,
-      request: {
-        body: { content: { "application/json": { schema: KeyInput } }, required: true },
-      },
-      responses: {
-        201: {
-          content: { "application/json": { schema: CreatedKey } },
-          description: "The key, with its token",
+    guarded(
+      createRoute({
+        method: "post",
+        path: "/keys",
+        operationId: "createKey",
+        tags: ["keys"],
+        summary: "Create an API key; its token is shown in this answer only",
+        ...admin,
+        request: {
+          body: { content: { "application/json": { schema: KeyInput } }, required: true },
         },
-        400: problemResponse("Bad body"),
-        ...authResponses,
-      },
-    }),
+        responses: {
+          201: {
+            content: { "application/json": { schema: CreatedKey } },
+            description: "The key, with its token",
+          },
+          400: problemResponse("Bad body"),
+          ...authResponses,
+        },
+      }),
+      ctx.access,
+    ),
     async (c) => {
       const body = c.req.valid("json");
       const key = await createKey(ctx.sql, {
         ...body,
         expires_at: body.expires_at ? new Date(body.expires_at) : null,
       });
+      ctx.access.forget();
       return c.json(out(key), 201);
     },
   );
 
   app.openapi(
-    createRoute({
-      method: "get",
-      path: "/keys",
-      operationId: "listKeys",
-      tags: ["keys"],
-      summary: "Every stored key, without its token",
-      security: keySecurity,
-      middleware: [admin] as const,
-      responses: {
-        200: {
-          content: { "application/json": { schema: z.array(Key) } },
-          description: "Keys by id",
+    guarded(
+      createRoute({
+        method: "get",
+        path: "/keys",
+        operationId: "listKeys",
+        tags: ["keys"],
+        summary: "Every stored key, without its token",
+        ...admin,
+        responses: {
+          200: {
+            content: { "application/json": { schema: z.array(Key) } },
+            description: "Keys by id",
+          },
+          ...authResponses,
         },
-        ...authResponses,
-      },
-    }),
+      }),
+      ctx.access,
+    ),
     async (c) => c.json((await listKeys(ctx.sql)).map(out), 200),
   );
 
   app.openapi(
-    createRoute({
-      method: "delete",
-      path: "/keys/{id}",
-      operationId: "deleteKey",
-      tags: ["keys"],
-      summary: "Revoke a key, at once on every instance",
-      security: keySecurity,
-      middleware: [admin] as const,
-      request: { params: IdParam },
-      responses: {
-        204: { description: "Revoked" },
-        400: problemResponse("Bad id"),
-        404: problemResponse("No such key"),
-        ...authResponses,
-      },
-    }),
+    guarded(
+      createRoute({
+        method: "delete",
+        path: "/keys/{id}",
+        operationId: "deleteKey",
+        tags: ["keys"],
+        summary: "Revoke a key, at once on every instance",
+        ...admin,
+        request: { params: IdParam },
+        responses: {
+          204: { description: "Revoked" },
+          400: problemResponse("Bad id"),
+          404: problemResponse("No such key"),
+          ...authResponses,
+        },
+      }),
+      ctx.access,
+    ),
     async (c) => {
       const { id } = c.req.valid("param");
       if (!(await deleteKey(ctx.sql, id))) throw new NotFoundError(`no key with id ${id}`);
+      ctx.access.forget();
       return c.body(null, 204);
     },
   );

@@ -13,13 +13,16 @@ import { wantsEventStream } from "../accept.ts";
 import { LogEvent } from "../schemas/events.ts";
 import { LiveHeaders, LiveQuery } from "../schemas/live.ts";
 import { timeQuery } from "../../metrics/query-timing.ts";
-import { problemResponse, unavailableResponse } from "../openapi.ts";
+import { authResponses, problemResponse, unavailableResponse } from "../openapi.ts";
+import { guarded, needs } from "../middleware/auth.ts";
+import { narrowToScope } from "../../access/principal.ts";
 
 const liveFeed = createRoute({
   method: "get",
   path: "/logs/live-feed",
   operationId: "getLiveFeed",
   tags: ["logs"],
+  ...needs("read"),
   summary: "The latest events as JSON, or a live Server-Sent Events stream",
   description: "Without `Accept: text/event-stream` (no Accept, or JSON): the latest `limit` " +
     `matching events (default ${LIVE_DEFAULT_LIMIT}, at most ${LIVE_MAX_LIMIT}), newest ` +
@@ -62,6 +65,7 @@ const liveFeed = createRoute({
     400: problemResponse(
       "A bad filter, limit or event id, or start_time after end_time; names each field",
     ),
+    ...authResponses,
     503: unavailableResponse("Shutting down"),
   },
 });
@@ -72,8 +76,11 @@ export function liveRoutes(app: OpenAPIHono, ctx: AppContext): void {
     retentionDays: ctx.config.retentionDays,
     queryTimeoutMs: ctx.config.queryTimeoutMs,
   };
-  app.openapi(liveFeed, async (c) => {
-    const req = toLiveRequest(c.req.valid("query"), c.req.valid("header")["last-event-id"]);
+  app.openapi(guarded(liveFeed, ctx.access), async (c) => {
+    const q = c.req.valid("query");
+    // The scope is taken when the feed opens; a change of owner applies on reconnect.
+    const service_name = await narrowToScope(ctx.sql, c.get("principal"), q.service_name);
+    const req = toLiveRequest({ ...q, service_name }, c.req.valid("header")["last-event-id"]);
     c.header("Vary", "Accept");
     if (!wantsEventStream(c.req.header("accept"))) {
       const events = await timeQuery(

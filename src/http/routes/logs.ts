@@ -5,13 +5,16 @@ import { MAX_LIMIT, MAX_OFFSET, queryLogs, toLogsRequest } from "../../query/log
 import { LogEvent } from "../schemas/events.ts";
 import { EXAMPLE_CURSOR, LogsQuery } from "../schemas/logs.ts";
 import { unlessClientGone } from "../client-gone.ts";
-import { problemResponse, unavailableResponse } from "../openapi.ts";
+import { authResponses, problemResponse, unavailableResponse } from "../openapi.ts";
+import { guarded, needs } from "../middleware/auth.ts";
+import { narrowToScope } from "../../access/principal.ts";
 
 const listLogs = createRoute({
   method: "get",
   path: "/logs",
   operationId: "listLogs",
   tags: ["logs"],
+  ...needs("read"),
   summary: "Query events, newest first",
   description: "Every filter is optional and they combine (AND); service_name may repeat " +
     "(OR between services). Ordered by timestamp, then id, newest first. Page with `limit` " +
@@ -37,14 +40,17 @@ const listLogs = createRoute({
     400: problemResponse(
       "A bad parameter, start_time after end_time, or offset with cursor; `errors` names each",
     ),
+    ...authResponses,
     503: unavailableResponse("The query ran past QUERY_TIMEOUT_MS and was stopped (narrow it)"),
   },
 });
 
 /** GET /logs — filtered, paginated query. */
 export function logsRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  app.openapi(listLogs, (c) => {
-    const request = toLogsRequest(c.req.valid("query"));
+  app.openapi(guarded(listLogs, ctx.access), async (c) => {
+    const q = c.req.valid("query");
+    const services = await narrowToScope(ctx.sql, c.get("principal"), q.service_name);
+    const request = toLogsRequest({ ...q, service_name: services });
     return unlessClientGone(c.req.raw, async (signal) => {
       const page = await timeQuery(
         ctx.metrics,

@@ -1,12 +1,15 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppContext } from "../context.ts";
 import { collectDatabaseMetrics } from "../../metrics/collect.ts";
+import { guarded, needs } from "../middleware/auth.ts";
+import { authResponses } from "../openapi.ts";
 
 const scrape = createRoute({
   method: "get",
   path: "/metrics",
   operationId: "getMetrics",
   tags: ["monitoring"],
+  ...needs("metrics"),
   summary: "Prometheus metrics of this instance (text exposition format 0.0.4)",
   description: "HTTP traffic by route template, ingest, database, background jobs, GitHub " +
     "polling, partitions and process metrics. Database-backed values are read at scrape time.",
@@ -23,6 +26,7 @@ const scrape = createRoute({
       },
       description: "Prometheus text exposition",
     },
+    ...authResponses,
   },
 });
 
@@ -32,7 +36,7 @@ export function metricsRoutes(app: OpenAPIHono, ctx: AppContext): void {
   ctx.metrics.dbPoolMax.set(ctx.config.dbPoolMax);
   // The hub counts its own drops; the counter follows it by the difference at each scrape.
   let dropped = 0;
-  app.openapi(scrape, async (c) => {
+  app.openapi(guarded(scrape, ctx.access), async (c) => {
     const live = ctx.liveHub.stats();
     ctx.metrics.liveSubscribers.set(live.subscribers);
     ctx.metrics.ingestInflightBytes.set(ctx.admission.inFlightBytes);

@@ -3,10 +3,12 @@ import { timeQuery } from "../../metrics/query-timing.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { AppContext } from "../context.ts";
 import { SERVICE_NAME } from "../../config.ts";
-import { InvalidInputError, NotFoundError } from "../../errors.ts";
+import { ForbiddenError, InvalidInputError, NotFoundError } from "../../errors.ts";
+import { isScoped, mayChangeService, scopeServices } from "../../access/principal.ts";
+import { guarded, needs } from "../middleware/auth.ts";
 import { getService, listServices, upsertService } from "../../query/services.ts";
 import { Service } from "../schemas/services.ts";
-import { problemResponse, unavailableResponse } from "../openapi.ts";
+import { authResponses, problemResponse } from "../openapi.ts";
 
 /** The body is a team name; anything near this size is not one. */
 const MAX_PUT_BYTES = 16 * 1024;
@@ -37,6 +39,7 @@ const list = createRoute({
   path: "/services",
   operationId: "listServices",
   tags: ["services"],
+  ...needs("read"),
   summary: "Every service with its owner and last 24 hours",
   description: LAST_24H_NOTE,
   responses: {
@@ -44,7 +47,7 @@ const list = createRoute({
       description: "Services by name",
       content: { "application/json": { schema: z.array(Service) } },
     },
-    503: unavailableResponse(),
+    ...authResponses,
   },
 });
 
@@ -53,6 +56,7 @@ const get = createRoute({
   path: "/services/{name}",
   operationId: "getService",
   tags: ["services"],
+  ...needs("read"),
   summary: "One service with its owner and last 24 hours",
   description: LAST_24H_NOTE,
   request: { params: NameParam },
@@ -60,7 +64,7 @@ const get = createRoute({
     200: { description: "The service", content: { "application/json": { schema: Service } } },
     400: problemResponse("Not a valid service name"),
     404: problemResponse("No service of that name"),
-    503: unavailableResponse(),
+    ...authResponses,
   },
 });
 
@@ -69,6 +73,7 @@ const put = createRoute({
   path: "/services/{name}",
   operationId: "putService",
   tags: ["services"],
+  ...needs("service_owner"),
   summary: "Create a service or set its team owner",
   description: "Creates the service (201) or replaces its team_owner (200); answers the " +
     `service. ${LAST_24H_NOTE}`,
@@ -93,27 +98,40 @@ const put = createRoute({
     400: problemResponse("Bad name, malformed JSON or an invalid team_owner"),
     413: problemResponse("Body too large"),
     415: problemResponse("Body not application/json"),
-    503: unavailableResponse(),
+    ...authResponses,
   },
 });
 
 /** GET /services, GET and PUT /services/{name}. */
 export function servicesRoutes(app: OpenAPIHono, ctx: AppContext): void {
-  app.openapi(
-    list,
-    async (c) => c.json(await timeQuery(ctx.metrics, "services", () => listServices(ctx.sql)), 200),
-  );
+  app.openapi(guarded(list, ctx.access), async (c) => {
+    const all = await timeQuery(ctx.metrics, "services", () => listServices(ctx.sql));
+    const p = c.get("principal");
+    if (!isScoped(p)) return c.json(all, 200);
+    const scope = new Set(await scopeServices(ctx.sql, p));
+    return c.json(all.filter((s) => scope.has(s.name)), 200);
+  });
 
-  app.openapi(get, async (c) => {
+  app.openapi(guarded(get, ctx.access), async (c) => {
     const { name } = c.req.valid("param");
+    const p = c.get("principal");
+    if (isScoped(p) && !(await scopeServices(ctx.sql, p)).includes(name)) {
+      throw new ForbiddenError(`outside this key's scope: "${name}"`);
+    }
     const service = await getService(ctx.sql, name);
     if (!service) throw new NotFoundError(`No service named "${name}"`);
     return c.json(service, 200);
   });
 
-  app.openapi(put, async (c) => {
+  app.openapi(guarded(put, ctx.access), async (c) => {
     const { name } = c.req.valid("param");
     const { team_owner } = c.req.valid("json");
+    const refused = mayChangeService(
+      c.get("principal"),
+      (await getService(ctx.sql, name))?.team_owner,
+      team_owner,
+    );
+    if (refused) throw new ForbiddenError(refused);
     const { created } = await upsertService(ctx.sql, name, team_owner);
     const service = await getService(ctx.sql, name);
     if (!service) throw new Error(`service "${name}" vanished after its upsert`);

@@ -8,7 +8,9 @@ import { MAX_SPAN_DAYS } from "../../query/summary/window.ts";
 import { SummaryQuery } from "../schemas/summary.ts";
 import { unlessClientGone } from "../client-gone.ts";
 import { SketchCache } from "../../query/sketch-cache.ts";
-import { problemResponse, unavailableResponse } from "../openapi.ts";
+import { authResponses, problemResponse, unavailableResponse } from "../openapi.ts";
+import { guarded, needs } from "../middleware/auth.ts";
+import { narrowToScope } from "../../access/principal.ts";
 
 const pct = (example: number) => z.number().min(0).max(100).openapi({ example });
 const ms = (example: number) => z.number().nullable().openapi({ example });
@@ -100,6 +102,7 @@ const route = createRoute({
   path: "/logs/summary",
   operationId: "getLogSummary",
   tags: ["logs"],
+  ...needs("read"),
   summary: "Counts, error rate, latency percentiles, per-service figures and a time series",
   description: "Summarises events in [start_time, end_time): a named window ending now " +
     `(default 24h), or an explicit range of at most ${MAX_SPAN_DAYS} days. ` +
@@ -113,6 +116,7 @@ const route = createRoute({
         `end_time, start_time not before end_time, a span over ${MAX_SPAN_DAYS} days, or a ` +
         "step giving too many points",
     ),
+    ...authResponses,
     503: unavailableResponse(
       "A query ran past QUERY_TIMEOUT_MS and was stopped (narrow the window or the services)",
     ),
@@ -122,8 +126,10 @@ const route = createRoute({
 /** GET /logs/summary. */
 export function summaryRoutes(app: OpenAPIHono, ctx: AppContext): void {
   const sketchCache = new SketchCache();
-  app.openapi(route, (c) => {
-    const q = c.req.valid("query");
+  app.openapi(guarded(route, ctx.access), async (c) => {
+    const asked = c.req.valid("query");
+    const service_name = await narrowToScope(ctx.sql, c.get("principal"), asked.service_name);
+    const q = { ...asked, service_name };
     return unlessClientGone(c.req.raw, async (signal) => {
       const summary = await timeQuery(ctx.metrics, "summary", () =>
         summarize(ctx.sql, q, {

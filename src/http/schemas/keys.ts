@@ -1,7 +1,7 @@
 // The bodies of the /keys endpoints.
 import { z } from "@hono/zod-openapi";
 import { SERVICE_NAME } from "../../config.ts";
-import { ROLES } from "../../access/keys.ts";
+import { ROLES } from "../../access/principal.ts";
 
 const ROLE_RULE = `must be one of ${ROLES.join(", ")}`;
 

@@ -1,0 +1,201 @@
+// Who is calling and whether they may: every operation declares the right it needs (guard());
+// requireRight checks it. A principal comes from `Authorization: Bearer <token>` or
+// `X-API-Key: <token>` (one of API_KEYS, admin keys compared as SHA-256 digests in constant time
+// and never stored, or a key stored in PostgreSQL and looked up at each request, so a revoked
+// key is refused at once everywhere), or from a sign-in session cookie. Tokens are never logged.
+//
+// While no key exists anywhere and sign-in is not configured, access control is off: data
+// endpoints are open (main logs a warning) and admin endpoints answer 403.
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import type { Config } from "../../config.ts";
+import type { Sql } from "../../db/connect.ts";
+import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
+import { anyKeyStored, findKey, sha256 } from "../../access/keys.ts";
+import { hasRight, type Principal, principalLabel, type Right } from "../../access/principal.ts";
+import { findSession, SESSION_COOKIE } from "../../access/sessions.ts";
+import { keySecurity } from "../openapi.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** Who called; unset on public operations and while access control is off. */
+    principal?: Principal;
+  }
+}
+
+export const API_KEY_HEADER = "X-API-Key";
+
+/** Equal-length digests compared without an early exit. */
+export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+/** The 1-based position of the matching key, or 0. Every key is compared, match or not. */
+export async function matchApiKey(
+  given: string,
+  keyDigests: readonly Uint8Array[],
+): Promise<number> {
+  const d = await sha256(given);
+  let found = 0;
+  for (let i = 0; i < keyDigests.length; i++) {
+    const eq = digestsEqual(d, keyDigests[i]) ? 1 : 0;
+    found = found || eq * (i + 1);
+  }
+  return found;
+}
+
+/** The token a request carries: a Bearer credential or the X-API-Key header. */
+export function requestToken(authorization?: string, apiKey?: string): string | undefined {
+  const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
+  return bearer?.[1] ?? (apiKey || undefined);
+}
+
+/** Whether access control is on is re-read at most this often per instance. */
+const ENFORCED_TTL_MS = 1000;
+
+/** The instance's view of access control: its API_KEYS and whether any credential exists. */
+export class Access {
+  #digests: Promise<Uint8Array[]>;
+  #enforced?: { value: boolean; at: number };
+
+  readonly envKeyCount: number;
+  readonly metricsRequireKey: boolean;
+
+  constructor(
+    private readonly sql: Sql,
+    config: Pick<Config, "apiKeys" | "metricsRequireKey">,
+    /** Sign-in (OAuth/OIDC) is configured: access control is on without any key. */
+    readonly signInConfigured = false,
+  ) {
+    this.envKeyCount = config.apiKeys.length;
+    this.metricsRequireKey = config.metricsRequireKey;
+    this.#digests = Promise.all(config.apiKeys.map(sha256));
+  }
+
+  /** On once a key exists (environment or database) or sign-in is configured. */
+  async enforced(): Promise<boolean> {
+    if (this.envKeyCount > 0 || this.signInConfigured) return true;
+    const now = Date.now();
+    if (this.#enforced && now - this.#enforced.at < ENFORCED_TTL_MS) return this.#enforced.value;
+    const value = await anyKeyStored(this.sql);
+    this.#enforced = { value, at: now };
+    return value;
+  }
+
+  /** After this instance created or deleted a key: re-read at the next request. */
+  forget(): void {
+    this.#enforced = undefined;
+  }
+
+  /**
+   * The principal a request's credential names; undefined without one; null when the one
+   * given is wrong, expired, revoked or signed out.
+   */
+  async identify(c: Context): Promise<Principal | null | undefined> {
+    const token = requestToken(c.req.header("authorization"), c.req.header(API_KEY_HEADER));
+    if (token) {
+      const n = await matchApiKey(token, await this.#digests);
+      if (n > 0) {
+        return {
+          source: "env",
+          id: n,
+          name: `API_KEYS #${n}`,
+          role: "admin",
+          teams: [],
+          services: [],
+        };
+      }
+      return await findKey(this.sql, token);
+    }
+    const session = getCookie(c, SESSION_COOKIE);
+    if (session) {
+      const p = await findSession(this.sql, session);
+      if (p) checkOrigin(c);
+      return p;
+    }
+    return undefined;
+  }
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * CSRF: a state-changing request carrying a session cookie must come from a page of this
+ * origin (Origin, else Referer, names this host). A key in a header cannot be sent by another
+ * site, so requests with a key are not checked.
+ */
+function checkOrigin(c: Context): void {
+  if (SAFE_METHODS.has(c.req.method)) return;
+  const from = c.req.header("origin") ?? c.req.header("referer");
+  const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? new URL(c.req.url).host;
+  let fromHost: string | undefined;
+  try {
+    fromHost = from ? new URL(from).host : undefined;
+  } catch { /* unreadable: refused below */ }
+  if (fromHost !== host) {
+    throw new ForbiddenError("cross-site request refused: Origin does not match this host");
+  }
+}
+
+/** Lets a request through only when its principal holds `right` (see Right). */
+export function requireRight(access: Access, right: Right): MiddlewareHandler {
+  return async function requireRight(c, next) {
+    if (right === "public") return await next();
+    const p = await access.identify(c);
+    if (!p) {
+      if (right === "metrics" && !access.metricsRequireKey) return await next();
+      const on = await access.enforced();
+      if (!on) {
+        if (right !== "admin") return await next();
+        throw new ForbiddenError("control disabled: set API_KEYS");
+      }
+      throw new UnauthorizedError(
+        p === null
+          ? "invalid credential: the key is wrong, expired or revoked, or the session ended"
+          : `missing credential: Authorization: Bearer or ${API_KEY_HEADER}`,
+      );
+    }
+    if (!hasRight(p, right)) {
+      throw new ForbiddenError(
+        p.role === null
+          ? `${p.name} has no role yet: an admin must assign one (PUT /users/${p.name})`
+          : `this ${p.source === "session" ? "user" : "key"} (${p.role}) lacks the ${right} right`,
+      );
+    }
+    c.set("principal", p);
+    await next();
+  };
+}
+
+/** The label of who called, for logs and the audit log; "anonymous" while access is off. */
+export function callerOf(c: Context): string {
+  const p = c.get("principal");
+  return p ? principalLabel(p) : "anonymous";
+}
+
+/**
+ * What an operation declares about access, spread into its createRoute: its right
+ * (`x-observian-right` in the OpenAPI document, which the role × endpoint test reads) and its
+ * security requirement. guarded() turns the declaration into the check, so the two cannot differ.
+ */
+export function needs<R extends Right>(right: R) {
+  return { "x-observian-right": right, security: right === "public" ? [] : keySecurity };
+}
+
+type Declared = {
+  "x-observian-right": Right;
+  middleware?: MiddlewareHandler | MiddlewareHandler[];
+};
+
+/** The route with requireRight for its declared right in front of its own middleware. */
+export function guarded<R extends Declared>(route: R, access: Access): R {
+  const own = route.middleware === undefined
+    ? []
+    : Array.isArray(route.middleware)
+    ? route.middleware
+    : [route.middleware];
+  return { ...route, middleware: [requireRight(access, route["x-observian-right"]), ...own] };
+}
