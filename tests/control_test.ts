@@ -162,18 +162,30 @@ dbTest("[control] a toggle through instance A is seen by instance B at once", as
     const a = buildApp({ sql: sqlA, config });
     const b = buildApp({ sql: sqlB, config });
     await setSwitch("ingestor", false);
-    assert.equal((await (await b.request("/control/ingestor-status")).json()).enabled, false);
+    assert.equal(
+      (await (await b.request("/control/ingestor-status", { headers: { "X-API-Key": KEY1 } }))
+        .json()).enabled,
+      false,
+    );
     const res = await a.request("/control/ingestor-toggle?enable=true", {
       method: "POST",
       headers: { "X-API-Key": KEY1 },
     });
     assert.equal(res.status, 200);
-    assert.equal((await (await b.request("/control/ingestor-status")).json()).enabled, true);
+    assert.equal(
+      (await (await b.request("/control/ingestor-status", { headers: { "X-API-Key": KEY1 } }))
+        .json()).enabled,
+      true,
+    );
     await b.request("/control/pruner-toggle?enable=false", {
       method: "POST",
       headers: { "X-API-Key": KEY2 },
     });
-    assert.equal((await (await a.request("/control/pruner-status")).json()).enabled, false);
+    assert.equal(
+      (await (await a.request("/control/pruner-status", { headers: { "X-API-Key": KEY1 } })).json())
+        .enabled,
+      false,
+    );
   } finally {
     await setSwitch("ingestor", false);
     await setSwitch("pruner", true);
@@ -203,7 +215,7 @@ dbTest("[control] ingestor-run polls now; status and health follow", async () =>
     where job = 'ingestor'`;
   await setSwitch("ingestor", false);
   const health = async () => {
-    const res = await app.request("/control/ingestor-health");
+    const res = await app.request("/control/ingestor-health", { headers: { "X-API-Key": KEY1 } });
     return { status: res.status, body: await res.json() };
   };
   let h = await health();
@@ -233,7 +245,9 @@ dbTest("[control] ingestor-run polls now; status and health follow", async () =>
   assert.equal(run.polls[0].outcome, "not_modified");
   assert.equal(gh.requestsTo(GH_PATH).length, 2);
 
-  const status = await (await app.request("/control/ingestor-status")).json();
+  const status =
+    await (await app.request("/control/ingestor-status", { headers: { "X-API-Key": KEY1 } }))
+      .json();
   assert.equal(status.enabled, true);
   assert.equal(status.source, "repo:octo/ctl");
   assert.equal(status.schedule, "* * * * *");
@@ -293,7 +307,8 @@ dbTest("[control] prune: days and dry_run, validated; pruner-status shows the re
   const [{ n: after }] = await db.sql`select count(*)::int as n from log_events`;
   assert.equal(after, total - done.deleted);
 
-  const status = await (await app.request("/control/pruner-status")).json();
+  const status =
+    await (await app.request("/control/pruner-status", { headers: { "X-API-Key": KEY1 } })).json();
   assert.equal(status.enabled, true);
   assert.equal(status.schedule, "0 3 * * *");
   assert.equal(status.retention_days, 7);
@@ -305,7 +320,7 @@ dbTest("[control] prune: days and dry_run, validated; pruner-status shows the re
   assert.ok(Math.abs(new Date(def.cutoff).getTime() - (Date.now() - 7 * 86_400_000)) < 60_000);
 });
 
-dbTest("[openapi] the control endpoints are documented, protected ones with ApiKey", async () => {
+dbTest("[openapi] the control endpoints are documented with their key and right", async () => {
   const doc = await (await app.request("/openapi.json")).json();
   const { description, ...scheme } = doc.components.securitySchemes.ApiKey;
   assert.deepEqual(scheme, { type: "apiKey", in: "header", name: "X-API-Key" });
@@ -321,7 +336,9 @@ dbTest("[openapi] the control endpoints are documented, protected ones with ApiK
   ) {
     const op = doc.paths[path]?.get;
     assert.ok(op, `${path} documented`);
-    assert.deepEqual(op.security, [], `${path} is open`);
+    // Job status is a reader's right once keys exist.
+    assert.deepEqual(op.security, [{ ApiKey: [] }], path);
+    assert.equal(op["x-observian-right"], "read", path);
   }
   const params = doc.paths["/control/prune"].post.parameters.map((p: { name: string }) => p.name);
   assert.deepEqual(params.sort(), ["days", "dry_run"]);

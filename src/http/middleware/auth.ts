@@ -10,7 +10,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import type { Config } from "../../config.ts";
 import type { Sql } from "../../db/connect.ts";
-import { ForbiddenError, UnauthorizedError } from "../../errors.ts";
+import { ForbiddenError, UnauthorizedError, UnavailableError } from "../../errors.ts";
 import { anyKeyStored, findKey, sha256 } from "../../access/keys.ts";
 import { hasRight, type Principal, principalLabel, type Right } from "../../access/principal.ts";
 import { findSession, SESSION_COOKIE } from "../../access/sessions.ts";
@@ -55,11 +55,38 @@ export function requestToken(authorization?: string, apiKey?: string): string | 
 
 /** Whether access control is on is re-read at most this often per instance. */
 const ENFORCED_TTL_MS = 1000;
+/** Longest a request waits for its key or session to be looked up before a 503. */
+const LOOKUP_TIMEOUT_MS = 3000;
+
+/** `p`, or a 503 (Retry-After) once `ms` have passed: a credential is never waited on unbounded. */
+async function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () =>
+            reject(
+              new UnavailableError(
+                `the credential could not be checked within ${ms} ms (database unavailable)`,
+                2,
+              ),
+            ),
+          ms,
+        )
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The instance's view of access control: its API_KEYS and whether any credential exists. */
 export class Access {
   #digests: Promise<Uint8Array[]>;
   #enforced?: { value: boolean; at: number };
+  #refreshing?: Promise<boolean>;
 
   readonly envKeyCount: number;
   readonly metricsRequireKey: boolean;
@@ -75,14 +102,26 @@ export class Access {
     this.#digests = Promise.all(config.apiKeys.map(sha256));
   }
 
-  /** On once a key exists (environment or database) or sign-in is configured. */
+  /**
+   * On once a key exists (environment or database) or sign-in is configured. The stored answer
+   * is refreshed in the background once a second old, so requests do not wait on the database
+   * for it (nor fail while it is down: the last answer stands); only the first one waits.
+   */
   async enforced(): Promise<boolean> {
     if (this.envKeyCount > 0 || this.signInConfigured) return true;
-    const now = Date.now();
-    if (this.#enforced && now - this.#enforced.at < ENFORCED_TTL_MS) return this.#enforced.value;
-    const value = await anyKeyStored(this.sql);
-    this.#enforced = { value, at: now };
-    return value;
+    const known = this.#enforced;
+    if (known && Date.now() - known.at < ENFORCED_TTL_MS) return known.value;
+    const refresh = this.#refreshing ??= bounded(anyKeyStored(this.sql), LOOKUP_TIMEOUT_MS)
+      .then((value) => {
+        this.#enforced = { value, at: Date.now() };
+        return value;
+      })
+      .finally(() => this.#refreshing = undefined);
+    if (known) {
+      refresh.catch(() => {}); // the last answer stands; the next request tries again
+      return known.value;
+    }
+    return await refresh;
   }
 
   /** After this instance created or deleted a key: re-read at the next request. */
@@ -108,11 +147,11 @@ export class Access {
           services: [],
         };
       }
-      return await findKey(this.sql, token);
+      return await bounded(findKey(this.sql, token), LOOKUP_TIMEOUT_MS);
     }
     const session = getCookie(c, SESSION_COOKIE);
     if (session) {
-      const p = await findSession(this.sql, session);
+      const p = await bounded(findSession(this.sql, session), LOOKUP_TIMEOUT_MS);
       if (p) checkOrigin(c);
       return p;
     }
@@ -154,7 +193,8 @@ export function requireRight(access: Access, right: Right): MiddlewareHandler {
       }
       throw new UnauthorizedError(
         p === null
-          ? "invalid credential: the key is wrong, expired or revoked, or the session ended"
+          ? `invalid credential in Authorization or ${API_KEY_HEADER}: the key is wrong, ` +
+            "expired or revoked, or the session ended"
           : `missing credential: Authorization: Bearer or ${API_KEY_HEADER}`,
       );
     }
