@@ -117,6 +117,7 @@ export async function findKey(sql: Sql, token: string): Promise<Principal | null
     role: row.role,
     teams: row.teams,
     services: row.services,
+    prefix: row.prefix,
     rateLimitPerS: row.rate_limit_per_s,
   };
 }
