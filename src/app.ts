@@ -7,6 +7,8 @@ import type { Db } from "./db/connect.ts";
 import { InvalidInputError } from "./errors.ts";
 import { accessLog } from "./http/middleware/access-log.ts";
 import { Access } from "./http/middleware/auth.ts";
+import { RateLimits } from "./access/rate-limit.ts";
+import { principalLabel } from "./access/principal.ts";
 import type { AppContext } from "./http/context.ts";
 import { requestDeadline } from "./http/middleware/deadline.ts";
 import { healthRoutes } from "./http/routes/health.ts";
@@ -43,6 +45,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The live feed's shared listener; main closes it before draining requests. */
   liveHub?: LiveHub;
+  /** The rate limits' clock in milliseconds (performance.now); tests move their own. */
+  rateLimitClock?: () => number;
 }
 
 export function writerFor(
@@ -90,7 +94,15 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     writer: deps.writer ?? writerFor(deps.sql, deps.config, metrics),
     admission: new IngestAdmission(deps.config.ingestMaxInflightBytes),
     liveHub: deps.liveHub ?? new LiveHub(deps.sql),
-    access: new Access(deps.sql, deps.config),
+    access: new Access(
+      deps.sql,
+      deps.config,
+      false,
+      new RateLimits({
+        now: deps.rateLimitClock,
+        onRefused: (p) => metrics.rateLimited.inc({ key_prefix: p.prefix ?? principalLabel(p) }),
+      }),
+    ),
     version: VERSION,
     startedAt: deps.startedAt ?? 0,
   };

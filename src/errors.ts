@@ -45,6 +45,14 @@ export class UnavailableError extends Error {
   }
 }
 
+/** The caller went over its rate limit; nothing was done. It may retry after `retryAfterS`. */
+export class TooManyRequestsError extends Error {
+  override name = "TooManyRequestsError";
+  constructor(message: string, readonly retryAfterS: number) {
+    super(message);
+  }
+}
+
 export class UnauthorizedError extends Error {
   override name = "UnauthorizedError";
 }

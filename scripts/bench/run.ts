@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { configureLogging } from "../../src/logging.ts";
 import { SEED_DEFAULTS } from "../synthetic-events.ts";
+import { ingestAuth } from "./ingest_auth.ts";
 import { ingestBatch } from "./ingest_batch.ts";
 import { ingestMemory } from "./ingest_memory.ts";
 import { ingestSingle } from "./ingest_single.ts";
@@ -26,6 +27,7 @@ export interface BenchContext {
 const BENCHES: Record<string, { run: (ctx: BenchContext) => Promise<void>; about: string }> = {
   "ingest-batch": { run: ingestBatch, about: "POST arrays of 1,000 events vs raw COPY" },
   "ingest-single": { run: ingestSingle, about: "single-event POSTs, 64 connections vs /health" },
+  "ingest-auth": { run: ingestAuth, about: "single-event POSTs with a writer key vs no auth" },
   "ingest-memory": { run: ingestMemory, about: "peak RSS under 40 × 10,000-event batches" },
   query: { run: query, about: "read endpoints on the seeded dataset vs naive SQL" },
 };

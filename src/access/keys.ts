@@ -88,6 +88,48 @@ export async function anyKeyStored(sql: Sql): Promise<boolean> {
   return r.any;
 }
 
+interface Lane {
+  running: Promise<ApiKey | null> | null;
+  next: Promise<ApiKey | null> | null;
+}
+const lanes = new Map<string, Lane>();
+
+/**
+ * One lookup of a digest at a time per instance: requests for the same key that arrive while a
+ * lookup runs share the next one, which starts after they arrived, so each answer still reflects
+ * every revocation committed before its request came (refused at once), while a busy shipper's
+ * concurrent requests cost one query per round trip rather than one each.
+ */
+function lookupCoalesced(sql: Sql, digest: string): Promise<ApiKey | null> {
+  let lane = lanes.get(digest);
+  if (!lane) lanes.set(digest, lane = { running: null, next: null });
+  const running = lane.running;
+  if (!running) return startLookup(sql, digest, lane);
+  const l = lane;
+  l.next ??= running.catch(() => null).then(() => {
+    l.next = null;
+    return startLookup(sql, digest, l);
+  });
+  return l.next;
+}
+
+function startLookup(sql: Sql, digest: string, lane: Lane): Promise<ApiKey | null> {
+  const run = (async () => {
+    const [row] = await sql<ApiKey[]>`
+      select ${sql.unsafe(COLUMNS)} from api_keys
+      where token_sha256 = decode(${digest}, 'hex') and (expires_at is null or expires_at > now())`;
+    return row ?? null;
+  })();
+  lane.running = run;
+  const done = () => {
+    if (lane.running !== run) return;
+    lane.running = null;
+    if (!lane.next) lanes.delete(digest);
+  };
+  run.then(done, done);
+  return run;
+}
+
 /** last_used_at is written at most this often per key and instance, not once per request. */
 const LAST_USED_EVERY_MS = 60_000;
 const lastUsedWritten = new Map<number, number>();
@@ -100,9 +142,7 @@ const lastUsedWritten = new Map<number, number>();
 export async function findKey(sql: Sql, token: string): Promise<Principal | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
   const digest = await tokenDigest(token);
-  const [row] = await sql<ApiKey[]>`
-    select ${sql.unsafe(COLUMNS)} from api_keys
-    where token_sha256 = decode(${digest}, 'hex') and (expires_at is null or expires_at > now())`;
+  const row = await lookupCoalesced(sql, digest);
   if (!row) return null;
   const now = Date.now();
   if (now - (lastUsedWritten.get(row.id) ?? 0) >= LAST_USED_EVERY_MS) {
@@ -117,6 +157,7 @@ export async function findKey(sql: Sql, token: string): Promise<Principal | null
     role: row.role,
     teams: row.teams,
     services: row.services,
+    prefix: row.prefix,
     rateLimitPerS: row.rate_limit_per_s,
   };
 }

@@ -39,6 +39,8 @@ export interface Principal {
   role: Role | null;
   teams: string[];
   services: string[];
+  /** A stored key's visible prefix (never the token): how metrics name it. */
+  prefix?: string;
   /** Requests (readers) or events (writers) per second, per instance; null: unlimited. */
   rateLimitPerS?: number | null;
 }

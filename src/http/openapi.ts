@@ -129,6 +129,32 @@ const TAGS = [
  */
 export const keySecurity: Record<string, string[]>[] = [{ ApiKey: [] }];
 
+/**
+ * The RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10), sent on
+ * every response to a key that has rate_limit_per_s.
+ */
+export const rateLimitHeaders = {
+  "RateLimit-Policy": z.string().openapi({
+    description: "The key's limit as a quota: `q` units every `w` seconds (its burst, two " +
+      'seconds of its rate). The policy is named for its unit: `"events"` for writer keys ' +
+      '(one per event sent to POST /logs), `"requests"` for the others.',
+    example: '"events";q=10;w=2',
+  }),
+  RateLimit: z.string().openapi({
+    description: "What is left now: `r` units, and `t` seconds until the limit is whole again " +
+      "(on a 429: until Retry-After).",
+    example: '"events";r=0;t=1',
+  }),
+};
+
+/** 429: a key over its rate_limit_per_s on this instance; nothing was done. */
+export const rateLimitedResponse = problemResponse(
+  "The key is over its rate_limit_per_s on this instance (limits are per instance): nothing " +
+    "was done or stored; retry after Retry-After. Every response to a key with a limit " +
+    "carries RateLimit-Policy and RateLimit.",
+  { "Retry-After": retryAfter, ...rateLimitHeaders },
+);
+
 /** What an operation behind requireRole may answer besides its own responses. */
 export const authResponses = {
   401: problemResponse("Missing, wrong, expired or revoked key", {
@@ -137,6 +163,7 @@ export const authResponses = {
   403: problemResponse(
     "The key lacks the right, or no key exists at all: control disabled (set API_KEYS)",
   ),
+  429: rateLimitedResponse,
   503: unavailableResponse(),
 };
 

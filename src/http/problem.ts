@@ -8,6 +8,7 @@ import {
   type InputErrorKind,
   InvalidInputError,
   NotFoundError,
+  TooManyRequestsError,
   UnauthorizedError,
   UnavailableError,
 } from "../errors.ts";
@@ -38,6 +39,7 @@ const TITLES: Record<number, string> = {
   413: "Content Too Large",
   415: "Unsupported Media Type",
   422: "Unprocessable Content",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   503: "Service Unavailable",
 };
@@ -96,6 +98,9 @@ export const onError: ErrorHandler = (err, c) => {
     return problem(c, 401, err.message, { headers: { "www-authenticate": "ApiKey" } });
   }
   if (err instanceof ForbiddenError) return problem(c, 403, err.message, { errors: err.errors });
+  if (err instanceof TooManyRequestsError) {
+    return problem(c, 429, err.message, { headers: { "retry-after": String(err.retryAfterS) } });
+  }
   if (err instanceof UnavailableError) {
     return problem(c, 503, err.message, { headers: { "retry-after": String(err.retryAfterS) } });
   }

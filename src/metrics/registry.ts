@@ -85,6 +85,13 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
         "scrape; at INGEST_MAX_INFLIGHT_BYTES new ones are refused with 503.",
       registers,
     }),
+    rateLimited: new Counter({
+      name: "observian_rate_limited_total",
+      help: "Requests refused because a key went over its rate_limit_per_s on this instance, " +
+        "by the key's visible prefix (never its token).",
+      labelNames: ["key_prefix"] as const,
+      registers,
+    }),
     eventsDeduplicated: new Counter({
       name: "observian_events_deduplicated_total",
       help: "Events not stored again because their idempotency key (event_id or " +

@@ -70,12 +70,15 @@ export async function runWrk(
     label: string;
     /** Extra progress text (e.g. the server's RSS). */
     status?: () => string;
+    /** Request headers besides the script's own (an API key). */
+    headers?: Record<string, string>;
   },
 ): Promise<WrkResult> {
   const args = [
     `-t${opts.threads}`,
     `-c${opts.connections}`,
     `-d${opts.durationS}s`,
+    ...Object.entries(opts.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
     "--timeout",
     "10s",
     "-s",
@@ -146,6 +149,7 @@ export async function runDenoLoad(
     /** The next request's method and body; undefined body for GET. */
     next: (i: number) => { method: string; body?: string };
     status?: () => string;
+    headers?: Record<string, string>;
   },
 ): Promise<WrkResult> {
   const latencies: number[] = [];
@@ -167,7 +171,10 @@ export async function runDenoLoad(
           const res = await fetch(opts.url, {
             method,
             body,
-            headers: body ? { "content-type": "application/json" } : {},
+            headers: {
+              ...opts.headers,
+              ...(body ? { "content-type": "application/json" } : {}),
+            },
             signal: AbortSignal.timeout(10_000),
           });
           await res.arrayBuffer();

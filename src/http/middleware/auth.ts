@@ -14,6 +14,8 @@ import { ForbiddenError, UnauthorizedError, UnavailableError } from "../../error
 import { anyKeyStored, findKey, sha256 } from "../../access/keys.ts";
 import { hasRight, type Principal, principalLabel, type Right } from "../../access/principal.ts";
 import { findSession, SESSION_COOKIE } from "../../access/sessions.ts";
+import { RateLimits } from "../../access/rate-limit.ts";
+import { withRateLimit } from "./rate-limit.ts";
 import { keySecurity } from "../openapi.ts";
 
 declare module "hono" {
@@ -96,6 +98,8 @@ export class Access {
     config: Pick<Config, "apiKeys" | "metricsRequireKey">,
     /** Sign-in (OAuth/OIDC) is configured: access control is on without any key. */
     readonly signInConfigured = false,
+    /** This instance's per-key buckets. */
+    readonly rateLimits: RateLimits = new RateLimits(),
   ) {
     this.envKeyCount = config.apiKeys.length;
     this.metricsRequireKey = config.metricsRequireKey;
@@ -206,7 +210,7 @@ export function requireRight(access: Access, right: Right): MiddlewareHandler {
       );
     }
     c.set("principal", p);
-    await next();
+    await withRateLimit(c, access.rateLimits, p, next);
   };
 }
 

@@ -16,10 +16,16 @@ import { ACCEPTED_ENCODINGS, bodyEncoding, bodyFormat, decodeBody, readText } fr
 import { authResponses, problemResponse, retryLaterResponse } from "../openapi.ts";
 import { rejectionReason } from "../problem.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import { ForbiddenError, InvalidInputError, UnavailableError } from "../../errors.ts";
+import {
+  ForbiddenError,
+  InvalidInputError,
+  TooManyRequestsError,
+  UnavailableError,
+} from "../../errors.ts";
 import type { Sql } from "../../db/connect.ts";
 import { type Principal, writeScopeRefusals } from "../../access/principal.ts";
 import { type Access, needs, requireRight } from "../middleware/auth.ts";
+import { spendEvents } from "../middleware/rate-limit.ts";
 
 const Created = z.object({
   id: z.number().int().min(1).openapi({ example: 1042 }),
@@ -60,7 +66,10 @@ export function ingestRoutes(
       `size. Any other encoding is a 415 whose Accept-Encoding names those accepted.\n\n` +
       `A writer key limited to teams or services may write only to its services: a batch with ` +
       `any event outside them is refused whole (403, \`errors\` naming each index). A new ` +
-      `service name sent by a team-scoped key is created owned by the key's first team.`,
+      `service name sent by a team-scoped key is created owned by the key's first team.\n\n` +
+      `A writer key with rate_limit_per_s spends one unit per event (an admin key one per ` +
+      `request): a batch that does not fit now is a 429 with Retry-After, one larger than the ` +
+      `burst a 413.`,
     request: {
       headers: z.object({
         "idempotency-key": z.string().regex(KEY).optional().openapi({
@@ -95,7 +104,11 @@ export function ingestRoutes(
       408: problemResponse(
         "The body did not arrive within BODY_READ_TIMEOUT_MS; nothing was stored",
       ),
-      413: problemResponse("Body larger than MAX_BODY_BYTES"),
+      413: problemResponse(
+        "Body larger than MAX_BODY_BYTES, or a batch of more events than a rate-limited " +
+          "writer key's burst (two seconds of its rate_limit_per_s), which could never pass; " +
+          "nothing was stored",
+      ),
       415: problemResponse(
         "Content type other than JSON or NDJSON, or Content-Encoding other than gzip or deflate",
         {
@@ -120,6 +133,8 @@ export function ingestRoutes(
     const lease = deps.admission.lease();
     try {
       const { single, events } = await receive(c.req.raw, lease, deps.config);
+      // Before the scope check, which may register services: a refused batch writes nothing.
+      spendEvents(c, deps.access.rateLimits, c.get("principal"), events.length);
       await checkWriteScope(deps.sql, c.get("principal"), events);
       const ids = await deps.writer.write(events);
       if (single) return c.json({ id: ids[0], status: "created" as const }, 201);
@@ -129,6 +144,8 @@ export function ingestRoutes(
         deps.metrics.eventsRejected.inc({ reason: rejectionReason(err) });
       } else if (err instanceof ForbiddenError) {
         deps.metrics.eventsRejected.inc({ reason: "forbidden" });
+      } else if (err instanceof TooManyRequestsError) {
+        deps.metrics.eventsRejected.inc({ reason: "rate_limited" });
       } else if (err instanceof AtCapacityError) {
         deps.metrics.eventsRejected.inc({ reason: "overloaded" });
       }
