@@ -95,10 +95,10 @@ function serveApp(cfg = config) {
   return { metrics, app, server, base: `http://127.0.0.1:${server.addr.port}` };
 }
 
-async function postLogs(base: string, events: unknown) {
+async function postLogs(base: string, events: unknown, key?: string) {
   const res = await fetch(`${base}/logs`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...(key ? { "X-API-Key": key } : {}) },
     body: JSON.stringify(events),
   });
   await res.body?.cancel();
@@ -576,8 +576,8 @@ Deno.test({
         for (const path of ["/health", "/health/ready", "/nowhere"]) {
           await (await fetch(base + path)).body?.cancel();
         }
-        await postLogs(base, [{ service_name: "prom-svc", status_code: 200, latency_ms: 4 }]);
-        await postLogs(base, [{ service_name: "prom-svc", status_code: 99 }]);
+        await postLogs(base, [{ service_name: "prom-svc", status_code: 200, latency_ms: 4 }], key);
+        await postLogs(base, [{ service_name: "prom-svc", status_code: 99 }], key);
 
         const targets = await api<{
           data: {
