@@ -144,9 +144,10 @@ function checkOrigin(c: Context): void {
 export function requireRight(access: Access, right: Right): MiddlewareHandler {
   return async function requireRight(c, next) {
     if (right === "public") return await next();
+    // Open to anyone, whatever credential a scraper happens to send.
+    if (right === "metrics" && !access.metricsRequireKey) return await next();
     const p = await access.identify(c);
     if (!p) {
-      if (right === "metrics" && !access.metricsRequireKey) return await next();
       const on = await access.enforced();
       if (!on) {
         if (right !== "admin") return await next();

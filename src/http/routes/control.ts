@@ -103,6 +103,8 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
               "application/problem+json": { schema: ProblemSchema },
             },
           },
+          401: authResponses[401],
+          403: authResponses[403],
         },
       }),
       ctx.access,
