@@ -275,6 +275,30 @@ dbTest(
   },
 );
 
+dbTest("[access] the credential is checked before the input: bad input is 401 or 403", async () => {
+  const reader = storedCallers.find((c) => c.name === "reader")!;
+  const failures: string[] = [];
+  for (const e of endpoints) {
+    const right = e.op["x-observian-right"]!;
+    if (right === "public" || right === "metrics") continue;
+    for (const [c, want] of [[anonymous[0], 401], [reader, 403]] as const) {
+      if (want === 403 && EXPECTED_RIGHTS.reader.includes(right)) continue;
+      const [path, init] = requestFor(e, c.headers);
+      if (init.body !== undefined) init.body = "{not json";
+      const bad = `${path}${path.includes("?") ? "&" : "?"}not_a_parameter=%00`;
+      const res = await fetch(`${withEnvKey.base}${bad}`, init);
+      await res.body?.cancel();
+      if (res.status !== want) failures.push(`${c.name} → ${e.method} ${bad}: ${res.status}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+  const sse = await fetch(`${withEnvKey.base}/logs/live-feed`, {
+    headers: { accept: "text/event-stream" },
+  });
+  await sse.body?.cancel();
+  assert.equal(sse.status, 401, "the stream too");
+});
+
 dbTest("[access] the undocumented public pages answer without a credential", async () => {
   for (const path of ["/", "/docs", "/openapi.json", "/docs/assets/no-such-asset.js"]) {
     const res = await fetch(`${withEnvKey.base}${path}`);

@@ -7,6 +7,7 @@ import { buildApp } from "../src/app.ts";
 import { createKey } from "../src/access/keys.ts";
 import type { Role } from "../src/access/principal.ts";
 import type { LogEventOut } from "../src/query/events.ts";
+import { LIVE_MAX_RESUME } from "../src/live/feed.ts";
 import { compactAll, dbTest, preparedDatabase } from "./helpers/db.ts";
 import { testConfig } from "./helpers/db.ts";
 
@@ -216,9 +217,11 @@ async function sse(path: string, who: Headers) {
   assert.equal(res.status, 200);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   const logs: LogEventOut[] = [];
+  const gaps: unknown[] = [];
   let buf = "";
   return {
     logs,
+    gaps,
     /** Reads until `cond` holds; the bound only turns a hang into a failure. */
     async until(cond: () => boolean, what: string) {
       const deadline = Date.now() + 15_000;
@@ -233,6 +236,7 @@ async function sse(path: string, who: Headers) {
           buf = buf.slice(i + 2);
           const data = block.find((l) => l.startsWith("data: "));
           if (block.includes("event: log") && data) logs.push(JSON.parse(data.slice(6)));
+          if (block.includes("event: gap") && data) gaps.push(JSON.parse(data.slice(6)));
         }
       }
     },
@@ -240,7 +244,9 @@ async function sse(path: string, who: Headers) {
   };
 }
 
-dbTest("[scope] the SSE feed sends only the scope's events, old and new", async () => {
+const event = (service_name: string) => ({ service_name, status_code: 200, latency_ms: 1 });
+
+dbTest("[scope] the SSE feed sends only the scope's events, old, new and missed", async () => {
   const stream = await sse("/logs/live-feed?limit=500", payReader);
   const expectBacklog = byHand(
     await ok<LogEventOut[]>("/logs/live-feed?limit=500", admin),
@@ -250,7 +256,6 @@ dbTest("[scope] the SSE feed sends only the scope's events, old and new", async 
     await stream.until(() => stream.logs.length >= expectBacklog.length, "the backlog");
     assert.deepEqual(stream.logs, expectBacklog.toReversed());
     // Another team's event committed first, then ours: ours arrives, theirs never does.
-    const event = (service_name: string) => ({ service_name, status_code: 200, latency_ms: 1 });
     const theirs = await json<{ id: number }>("POST", "/logs", admin, event("ship-api"));
     const ours = await json<{ id: number }>("POST", "/logs", admin, event("pay-web"));
     assert.equal(ours.status, 201);
@@ -274,6 +279,21 @@ dbTest("[scope] the SSE feed sends only the scope's events, old and new", async 
   } finally {
     await resumed.close();
     await want.close();
+  }
+  // Missed more than a resume sends: the gap counts the scope's events only.
+  const last = (await ok<LogEventOut[]>("/logs?limit=1", admin))[0].id;
+  const burst = Array.from({ length: 700 }, (_, i) => event(i % 7 ? PAYMENTS[i % 2] : "ship-api"));
+  assert.equal((await call("POST", "/logs", admin, burst)).status, 201);
+  const scoped = await sse(`/logs/live-feed?last_event_id=${last}`, payReader);
+  const filtered = await sse(`/logs/live-feed?last_event_id=${last}&${names(PAYMENTS)}`, admin);
+  try {
+    for (const s of [scoped, filtered]) await s.until(() => s.gaps.length > 0, "the gap");
+    assert.deepEqual(scoped.gaps, filtered.gaps);
+    const ours = burst.filter((e) => PAYMENTS.includes(e.service_name)).length;
+    assert.equal((scoped.gaps[0] as { skipped: number }).skipped, ours - LIVE_MAX_RESUME);
+  } finally {
+    await scoped.close();
+    await filtered.close();
   }
 });
 
