@@ -242,9 +242,13 @@ dbTest(
       assert.ok(routes.has(route), `${route} is documented but not served`);
       const right = e.op["x-observian-right"];
       assert.ok(right && RIGHTS.includes(right), `${route} declares no known right: ${right}`);
+      const security = (e.op as { security?: unknown }).security;
       if (right === "public") {
-        assert.deepEqual((e.op as { security?: unknown }).security, [], `${route} is open`);
+        assert.deepEqual(security, [], `${route} is open`);
       } else {
+        // The scrape is open by default: there a key is optional ({} is "none").
+        const needed = right === "metrics" ? [{}, { ApiKey: [] }] : [{ ApiKey: [] }];
+        assert.deepEqual(security, needed, `${route}: security`);
         for (const status of ["401", "403"]) {
           assert.ok(status in e.op.responses, `${route} (${right}) does not document ${status}`);
         }
