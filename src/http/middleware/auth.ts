@@ -187,9 +187,10 @@ function checkOrigin(c: Context): void {
 export function requireRight(access: Access, right: Right): MiddlewareHandler {
   return async function requireRight(c, next) {
     if (right === "public") return await next();
+    // Open to anyone, whatever credential a scraper happens to send.
+    if (right === "metrics" && !access.metricsRequireKey) return await next();
     const p = await access.identify(c);
     if (!p) {
-      if (right === "metrics" && !access.metricsRequireKey) return await next();
       const on = await access.enforced();
       if (!on) {
         if (right !== "admin") return await next();
@@ -226,7 +227,13 @@ export function callerOf(c: Context): string {
  * security requirement. guarded() turns the declaration into the check, so the two cannot differ.
  */
 export function needs<R extends Right>(right: R) {
-  return { "x-observian-right": right, security: right === "public" ? [] : keySecurity };
+  // The scrape is open unless METRICS_REQUIRE_KEY: a key is optional there ({} is "none").
+  const security = right === "public"
+    ? []
+    : right === "metrics"
+    ? [{}, ...keySecurity]
+    : keySecurity;
+  return { "x-observian-right": right, security };
 }
 
 type Declared = {
