@@ -243,12 +243,11 @@ dbTest(
       const right = e.op["x-observian-right"];
       assert.ok(right && RIGHTS.includes(right), `${route} declares no known right: ${right}`);
       const security = (e.op as { security?: unknown }).security;
-      if (right === "public") {
+      // The scrape is open by default (METRICS_REQUIRE_KEY unset): documented as open.
+      if (right === "public" || right === "metrics") {
         assert.deepEqual(security, [], `${route} is open`);
       } else {
-        // The scrape is open by default: there a key is optional ({} is "none").
-        const needed = right === "metrics" ? [{}, { ApiKey: [] }] : [{ ApiKey: [] }];
-        assert.deepEqual(security, needed, `${route}: security`);
+        assert.deepEqual(security, [{ ApiKey: [] }], `${route}: security`);
         for (const status of ["401", "403"]) {
           assert.ok(status in e.op.responses, `${route} (${right}) does not document ${status}`);
         }

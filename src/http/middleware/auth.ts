@@ -227,13 +227,8 @@ export function callerOf(c: Context): string {
  * security requirement. guarded() turns the declaration into the check, so the two cannot differ.
  */
 export function needs<R extends Right>(right: R) {
-  // The scrape is open unless METRICS_REQUIRE_KEY: a key is optional there ({} is "none").
-  const security = right === "public"
-    ? []
-    : right === "metrics"
-    ? [{}, ...keySecurity]
-    : keySecurity;
-  return { "x-observian-right": right, security };
+  // GET /metrics overrides it while the scrape is open (METRICS_REQUIRE_KEY unset).
+  return { "x-observian-right": right, security: right === "public" ? [] : keySecurity };
 }
 
 type Declared = {
