@@ -140,8 +140,7 @@ dbTest(
 );
 
 dbTest("[audit] when the audit row cannot be written, the change is rolled back too", async () => {
-  const admin = await createKey({ name: "victim", role: "reader" });
-  const [{ n: keysBefore }] = await db.sql`select count(*)::int as n from api_keys`;
+  const victim = await createKey({ name: "victim", role: "reader" });
   const [{ enabled: prunerBefore }] = await db
     .sql`select enabled from job_control where job = 'pruner'`;
   await db.sql`
@@ -155,7 +154,7 @@ dbTest("[audit] when the audit row cannot be written, the change is rolled back 
     assert.equal(put.res.status, 500, await put.res.text());
     const post = await call("POST", "/keys", asEnv, { name: "never", role: "reader" });
     assert.equal(post.res.status, 500, await post.res.text());
-    const del = await call("DELETE", `/keys/${admin.id}`, asEnv);
+    const del = await call("DELETE", `/keys/${victim.id}`, asEnv);
     assert.equal(del.res.status, 500, await del.res.text());
     const toggle = await call("POST", `/control/pruner-toggle?enable=${!prunerBefore}`, asEnv);
     assert.equal(toggle.res.status, 500, await toggle.res.text());
@@ -164,8 +163,8 @@ dbTest("[audit] when the audit row cannot be written, the change is rolled back 
     await db.sql`drop function audit_test_refuse()`;
   }
   assert.equal((await db.sql`select 1 from services where name = 'audit-svc-2'`).length, 0);
-  const [{ n: keysAfter }] = await db.sql`select count(*)::int as n from api_keys`;
-  assert.equal(keysAfter, keysBefore, "neither created nor revoked");
+  assert.equal((await db.sql`select 1 from api_keys where name = 'never'`).length, 0, "created");
+  assert.equal((await db.sql`select 1 from api_keys where id = ${victim.id}`).length, 1, "revoked");
   const [{ enabled }] = await db.sql`select enabled from job_control where job = 'pruner'`;
   assert.equal(enabled, prunerBefore);
 });
@@ -352,6 +351,7 @@ dbTest("[audit] GET /audit pages newest first by cursor, within a time range", a
     url = link ? link.match(/^<([^>]+)>; rel="next"$/)![1] : null;
     if (url) assert.ok(url.includes(`cursor=${cursor}`) && url.includes("action=test.page"));
     pages++;
+    assert.ok(pages <= 5, "paging ends");
   }
   assert.deepEqual(seen, expected, "every entry once, newest first");
   assert.equal(pages, 5);
