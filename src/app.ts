@@ -14,6 +14,7 @@ import { requestDeadline } from "./http/middleware/deadline.ts";
 import { healthRoutes } from "./http/routes/health.ts";
 import { serveOpenApi } from "./http/openapi.ts";
 import { notFound, onError } from "./http/problem.ts";
+import { auditRoutes } from "./http/routes/audit.ts";
 import { controlRoutes } from "./http/routes/control.ts";
 import { keysRoutes } from "./http/routes/keys.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
@@ -106,6 +107,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     version: VERSION,
     startedAt: deps.startedAt ?? 0,
   };
+  ctx.access.refusals.onDropped = (reason) => metrics.auditRefusalsDropped.inc({ reason });
   const app = new OpenAPIHono({
     // zod validation failures become one 400 problem naming every bad field.
     defaultHook: (result) => {
@@ -143,6 +145,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   servicesRoutes(app, ctx);
   controlRoutes(app, ctx);
   keysRoutes(app, ctx);
+  auditRoutes(app, ctx);
   metricsRoutes(app, ctx);
   docsRoutes(app, ctx);
 

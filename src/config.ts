@@ -48,6 +48,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
   LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
   RETENTION_DAYS: int(1, 3650).default(7),
+  AUDIT_RETENTION_DAYS: int(1, 3650).default(90),
   API_KEYS: z.string().optional(),
   API_KEY: z.string().optional(),
   METRICS_REQUIRE_KEY: bool.default(false),
@@ -93,6 +94,8 @@ export type Config = Readonly<{
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   logFormat: "json" | "pretty";
   retentionDays: number;
+  /** Days of audit log entries kept (the pruner deletes older ones). */
+  auditRetentionDays: number;
   apiKeys: readonly string[];
   /** GET /metrics needs a key with the metrics right (reader or admin) once keys exist. */
   metricsRequireKey: boolean;
@@ -164,6 +167,7 @@ export function parseConfig(
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT ?? (opts.stdoutIsTerminal ? "pretty" : "json"),
     retentionDays: e.RETENTION_DAYS,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     apiKeys: Object.freeze([...new Set(keys)]),
     metricsRequireKey: e.METRICS_REQUIRE_KEY,
     seedServices: Object.freeze(e.SEED_SERVICES),

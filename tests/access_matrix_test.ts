@@ -78,7 +78,7 @@ function serve(db: TestDb, env: Record<string, string>) {
 // service), and one API_KEYS admin where the app has it.
 const keyed = await preparedDatabase();
 const stored = async (name: string, role: Role, teams: string[] = []) =>
-  (await createKey(keyed.sql, { name, role, teams })).token;
+  (await createKey(keyed.sql, { name, role, teams }, { actor: "test" })).token;
 const storedCallers: Caller[] = [
   {
     name: "stored admin",

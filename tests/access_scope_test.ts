@@ -27,7 +27,9 @@ const base = `http://127.0.0.1:${server.addr.port}`;
 type Headers = Record<string, string>;
 const admin: Headers = { "x-api-key": ADMIN_KEY };
 const key = async (role: Role, scope: { teams?: string[]; services?: string[] }) => ({
-  authorization: `Bearer ${(await createKey(db.sql, { name: role, role, ...scope })).token}`,
+  authorization: `Bearer ${
+    (await createKey(db.sql, { name: role, role, ...scope }, { actor: "test" })).token
+  }`,
 });
 const payReader = await key("reader", { teams: ["Payments"] });
 const mixReader = await key("reader", { teams: ["Payments"], services: ["ops-cron"] });

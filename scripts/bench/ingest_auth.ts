@@ -44,7 +44,7 @@ export async function ingestAuth(ctx: BenchContext): Promise<void> {
         name: "bench writer",
         role: "writer",
         rate_limit_per_s: 1_000_000,
-      })).token;
+      }, { actor: "bench" })).token;
     }
     await new Promise((r) => setTimeout(r, SWITCH_WAIT_MS));
     await probe(server.base, mode, token);

@@ -2,6 +2,7 @@
 // stored as its SHA-256 only, listed without it, deleted to revoke. Keys from API_KEYS are
 // admin keys that are never stored. Knows nothing of HTTP.
 import type { Sql } from "../db/connect.ts";
+import { type AuditOrigin, recordAudit } from "./audit.ts";
 import type { Principal, Role } from "./principal.ts";
 
 /** Tokens start with this, so that secret scanners can find leaked ones. */
@@ -51,8 +52,15 @@ async function tokenDigest(token: string): Promise<string> {
 const COLUMNS = `id::int, name, role, teams, services, rate_limit_per_s, expires_at, prefix,
   created_at, last_used_at`;
 
-/** Stores a new key; returns it with its token, which is never available again. */
-export async function createKey(sql: Sql, input: KeyInput): Promise<ApiKey & { token: string }> {
+/**
+ * Stores a new key and its audit entry in one transaction; returns it with its token, which is
+ * never available again (and is not in the audit entry).
+ */
+export async function createKey(
+  sql: Sql,
+  input: KeyInput,
+  origin: AuditOrigin,
+): Promise<ApiKey & { token: string }> {
   const token = newToken();
   const digest = await tokenDigest(token);
   const prefix = token.slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + VISIBLE_CHARS);
@@ -60,26 +68,50 @@ export async function createKey(sql: Sql, input: KeyInput): Promise<ApiKey & { t
   // connection, and JSON-encodes a string again when the parameter is typed jsonb.
   const teams = JSON.stringify(input.teams ?? []);
   const services = JSON.stringify(input.services ?? []);
-  const [row] = await sql<ApiKey[]>`
-    insert into api_keys (name, role, teams, services, rate_limit_per_s, expires_at, prefix,
-                          token_sha256)
-    values (${input.name}, ${input.role},
-            array(select jsonb_array_elements_text(${teams}::text::jsonb)),
-            array(select jsonb_array_elements_text(${services}::text::jsonb)),
-            ${input.rate_limit_per_s ?? null}, ${input.expires_at ?? null}, ${prefix},
-            decode(${digest}, 'hex'))
-    returning ${sql.unsafe(COLUMNS)}`;
-  return { ...row, token };
+  return await sql.begin(async (tx) => {
+    const [row] = await tx<ApiKey[]>`
+      insert into api_keys (name, role, teams, services, rate_limit_per_s, expires_at, prefix,
+                            token_sha256)
+      values (${input.name}, ${input.role},
+              array(select jsonb_array_elements_text(${teams}::text::jsonb)),
+              array(select jsonb_array_elements_text(${services}::text::jsonb)),
+              ${input.rate_limit_per_s ?? null}, ${input.expires_at ?? null}, ${prefix},
+              decode(${digest}, 'hex'))
+      returning ${tx.unsafe(COLUMNS)}`;
+    await recordAudit(tx, origin, {
+      action: "key.create",
+      target: `key#${row.id}`,
+      detail: {
+        name: row.name,
+        role: row.role,
+        teams: row.teams,
+        services: row.services,
+        rate_limit_per_s: row.rate_limit_per_s,
+        expires_at: row.expires_at?.toISOString() ?? null,
+        prefix: row.prefix,
+      },
+    });
+    return { ...row, token };
+  });
 }
 
 export function listKeys(sql: Sql): Promise<ApiKey[]> {
   return sql<ApiKey[]>`select ${sql.unsafe(COLUMNS)} from api_keys order by id`;
 }
 
-/** Revokes a key: false when there was none with that id. */
-export async function deleteKey(sql: Sql, id: number): Promise<boolean> {
-  const rows = await sql`delete from api_keys where id = ${id} returning 1`;
-  return rows.length > 0;
+/** Revokes a key and records it, in one transaction: false when there was none with that id. */
+export async function deleteKey(sql: Sql, id: number, origin: AuditOrigin): Promise<boolean> {
+  return await sql.begin(async (tx) => {
+    const [row] = await tx<Pick<ApiKey, "name" | "role" | "prefix">[]>`
+      delete from api_keys where id = ${id} returning name, role, prefix`;
+    if (!row) return false;
+    await recordAudit(tx, origin, {
+      action: "key.revoke",
+      target: `key#${id}`,
+      detail: { name: row.name, role: row.role, prefix: row.prefix },
+    });
+    return true;
+  });
 }
 
 /** Whether any key is stored (with API_KEYS, whether access control is on). */

@@ -1,6 +1,6 @@
 // The job_control rows: each job's switch, run record and cursor state. Every instance reads
 // and writes these rows directly, so nothing about a job's switch lives in process memory.
-import type { Sql } from "../db/connect.ts";
+import type { Sql, Tx } from "../db/connect.ts";
 
 export type JobName = "ingestor" | "pruner";
 
@@ -32,12 +32,12 @@ function one(rows: JobControl[], job: string): JobControl {
   return rows[0];
 }
 
-export async function getJobControl(sql: Sql, job: JobName): Promise<JobControl> {
+export async function getJobControl(sql: Sql | Tx, job: JobName): Promise<JobControl> {
   return one(await sql<JobControl[]>`select * from job_control where job = ${job}`, job);
 }
 
 export async function setJobEnabled(
-  sql: Sql,
+  sql: Sql | Tx,
   job: JobName,
   enabled: boolean,
   updatedBy: string,
@@ -54,7 +54,7 @@ export async function setJobEnabled(
 
 /** Flips the switch in one statement, so two concurrent flips give on → off → on, never lost. */
 export async function flipJobEnabled(
-  sql: Sql,
+  sql: Sql | Tx,
   job: JobName,
   updatedBy: string,
 ): Promise<JobControl> {
@@ -78,7 +78,7 @@ export async function markJobStarted(sql: Sql, job: JobName, at: Date): Promise<
  * the success/failure record as it was.
  */
 export async function markJobFinished(
-  sql: Sql,
+  sql: Sql | Tx,
   job: JobName,
   run: {
     at: Date;

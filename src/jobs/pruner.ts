@@ -24,7 +24,8 @@ import {
   listLogPartitions,
   pruneBoundary,
 } from "./prune-queries.ts";
-import { type JobDeps, type JobRun, runJob } from "./runner.ts";
+import { type JobDeps, type JobRun, type OnRunEnd, runJob } from "./runner.ts";
+import { countOldAudit, pruneAudit } from "../access/audit.ts";
 import { DAY_MS, HOUR_MS } from "../time.ts";
 import { deleteDedupeKeys } from "../ingest/store.ts";
 
@@ -49,6 +50,9 @@ export interface PruneReport {
   seen_ids_deleted: number;
   /** Idempotency keys older than INGEST_DEDUPE_HOURS forgotten. */
   dedupe_keys_deleted: number;
+  /** Audit log entries older than AUDIT_RETENTION_DAYS (whatever `days` says) removed. */
+  audit_deleted: number;
+  audit_cutoff: string;
 }
 
 /**
@@ -82,6 +86,7 @@ export async function pruneLogs(
   const dryRun = opts.dryRun ?? false;
   const { cutoff, rollupCutoff, seenCutoff } = pruneCutoffs(config, days, now);
   const cutoffDay = utcDay(cutoff);
+  const auditCutoff = new Date(now.getTime() - config.auditRetentionDays * DAY_MS);
 
   const tables = await listLogPartitions(sql);
   const whole = tables.filter((t) => t.day < cutoffDay);
@@ -92,12 +97,14 @@ export async function pruneLogs(
   let created = 0;
   let seen = 0;
   let keys = 0;
+  let audit = 0;
   if (dryRun) {
     for (const t of whole) {
       if (t.attached) deleted += await countPartitionRows(sql, t.name);
       dropped++;
     }
     if (boundary) deleted += await countPartitionRows(sql, boundary.name, cutoff);
+    audit = await countOldAudit(sql, auditCutoff);
   } else {
     for (const t of whole) {
       // Counted first: afterwards the rows are gone. Nothing writes to days this old.
@@ -124,6 +131,7 @@ export async function pruneLogs(
       sql,
       new Date(now.getTime() - config.ingestDedupeHours * HOUR_MS),
     );
+    audit = await pruneAudit(sql, auditCutoff);
     // Upcoming days only: past days exist or are created on demand inside the ingest window.
     created = await ensurePartitions(
       sql,
@@ -144,18 +152,22 @@ export async function pruneLogs(
     partitions_ahead: ahead,
     seen_ids_deleted: seen,
     dedupe_keys_deleted: keys,
+    audit_deleted: audit,
+    audit_cutoff: auditCutoff.toISOString(),
   };
   if (metrics && !dryRun) {
     metrics.prunerDeletedRows.inc(deleted);
     metrics.prunerDroppedPartitions.inc(dropped);
+    metrics.prunerDeletedAuditRows.inc(audit);
   }
   metrics?.partitionsAhead.set(ahead);
   log.info(
-    "{mode}: {deleted} rows, {dropped} partitions before {cutoff} ({ms} ms)",
+    "{mode}: {deleted} rows, {dropped} partitions before {cutoff}, {audit} audit entries ({ms} ms)",
     {
       mode: dryRun ? "dry run" : "pruned",
       deleted,
       dropped,
+      audit,
       cutoff: report.cutoff,
       ms: report.duration_ms,
     },
@@ -173,17 +185,19 @@ export function daysAhead(days: string[], now: Date): number {
 
 /**
  * The pruner job: what the cron tick and POST /control/prune call. A dry run changes
- * nothing, so it needs neither the lock nor the switch and leaves the run record alone.
+ * nothing, so it needs neither the lock nor the switch and leaves the run record alone (and
+ * `onEnd` is not called).
  */
 export async function runPruner(
   deps: JobDeps,
-  opts: { days?: number; dryRun?: boolean } = {},
+  opts: { days?: number; dryRun?: boolean; onEnd?: OnRunEnd<PruneReport> } = {},
 ): Promise<JobRun<PruneReport>> {
   const now = deps.now ?? (() => new Date());
   if (opts.dryRun) {
     const started = now();
     const report = await pruneLogs(deps.sql, deps.config, deps.metrics, {
-      ...opts,
+      days: opts.days,
+      dryRun: true,
       now: started,
     });
     return {
@@ -200,14 +214,14 @@ export async function runPruner(
       days: opts.days,
       now: startedAt,
     });
-    const { deleted, dropped_partitions, cutoff, duration_ms } = report;
+    const { deleted, dropped_partitions, cutoff, duration_ms, audit_deleted } = report;
     return {
       outcome: "success",
       state: {
         ...control.state,
-        last_result: { deleted, dropped_partitions, cutoff, duration_ms },
+        last_result: { deleted, dropped_partitions, cutoff, duration_ms, audit_deleted },
       },
       result: report,
     };
-  });
+  }, opts.onEnd);
 }

@@ -10,7 +10,7 @@ import {
   markJobFinished,
   markJobStarted,
 } from "./job-control.ts";
-import type { Sql } from "../db/connect.ts";
+import type { Sql, Tx } from "../db/connect.ts";
 import { logger } from "../logging.ts";
 import type { Metrics } from "../metrics/registry.ts";
 
@@ -50,30 +50,47 @@ export interface JobRun<T> {
 
 export type Work<T> = (control: JobControl, now: Date) => Promise<WorkResult<T>>;
 
+/**
+ * Told how a run ended: in the transaction that records its end (so that what it writes, an
+ * audit entry, commits with the run record or not at all), or alone for a skipped run.
+ */
+export type OnRunEnd<T> = (sql: Sql | Tx, run: JobRun<T>) => Promise<void>;
+
 export function errorMessage(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return text.length > 500 ? text.slice(0, 497) + "..." : text;
 }
 
-export async function runJob<T>(deps: JobDeps, job: JobName, work: Work<T>): Promise<JobRun<T>> {
+export async function runJob<T>(
+  deps: JobDeps,
+  job: JobName,
+  work: Work<T>,
+  onEnd?: OnRunEnd<T>,
+): Promise<JobRun<T>> {
   const log = logger("jobs", job);
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
   const started = performance.now();
-  const done = (
+  const ended = (
     outcome: RunOutcome,
     result: T | null = null,
     error: string | null = null,
-  ): JobRun<T> => {
-    deps.metrics.jobRuns.inc({ observian_job: job, outcome });
-    return {
-      job,
-      outcome,
-      started_at: startedAt.toISOString(),
-      duration_ms: Math.round((performance.now() - started) * 100) / 100,
-      error,
-      result,
-    };
+  ): JobRun<T> => ({
+    job,
+    outcome,
+    started_at: startedAt.toISOString(),
+    duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    error,
+    result,
+  });
+  const done = (run: JobRun<T>): JobRun<T> => {
+    deps.metrics.jobRuns.inc({ observian_job: job, outcome: run.outcome });
+    return run;
+  };
+  const skipped = async (outcome: "skipped_locked" | "skipped_disabled") => {
+    const run = ended(outcome);
+    await onEnd?.(deps.sql, run);
+    return done(run);
   };
 
   const conn = await deps.sql.reserve();
@@ -84,10 +101,10 @@ export async function runJob<T>(deps: JobDeps, job: JobName, work: Work<T>): Pro
     locked = row.locked;
     if (!locked) {
       log.debug("another run holds the lock; skipping");
-      return done("skipped_locked");
+      return await skipped("skipped_locked");
     }
     const control = await getJobControl(deps.sql, job);
-    if (!control.enabled) return done("skipped_disabled");
+    if (!control.enabled) return await skipped("skipped_disabled");
 
     await markJobStarted(deps.sql, job, startedAt);
     let res: WorkResult<T> | undefined;
@@ -99,13 +116,22 @@ export async function runJob<T>(deps: JobDeps, job: JobName, work: Work<T>): Pro
       error = errorMessage(err);
     }
     const outcome = res && !error ? res.outcome : "failure";
-    await markJobFinished(deps.sql, job, { at: now(), outcome, error, state: res?.state });
+    const run = ended(outcome, res?.result ?? null, error);
+    const finished = { at: now(), outcome, error, state: res?.state };
+    if (onEnd) {
+      await deps.sql.begin(async (tx) => {
+        await markJobFinished(tx, job, finished);
+        await onEnd(tx, run);
+      });
+    } else {
+      await markJobFinished(deps.sql, job, finished);
+    }
     deps.metrics.jobDuration.observe({ observian_job: job }, (performance.now() - started) / 1000);
     if (outcome === "success") {
       deps.metrics.jobLastSuccess.set({ observian_job: job }, now().getTime() / 1000);
     }
     if (error) log.warning("run failed: {error}", { error });
-    return done(outcome, res?.result ?? null, error);
+    return done(run);
   } finally {
     if (locked) {
       // If this fails the connection is broken, and PostgreSQL drops its session locks.

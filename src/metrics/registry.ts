@@ -200,6 +200,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Daily partitions dropped by the pruner.",
       registers,
     }),
+    prunerDeletedAuditRows: new Counter({
+      name: "observian_pruner_deleted_audit_rows_total",
+      help: "Audit log entries older than AUDIT_RETENTION_DAYS removed by the pruner.",
+      registers,
+    }),
+    auditRefusalsDropped: new Counter({
+      name: "observian_audit_refusals_dropped_total",
+      help: "Refusals on admin routes not written to the audit log, by reason: rate (over the " +
+        "per-instance cap) or error (the insert failed or timed out).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     rollupPending: new Gauge({
       name: "observian_rollup_pending_rows",
       help: "Rollup deltas waiting for compaction (log_rollup_pending), read at scrape.",

@@ -4,6 +4,7 @@
 // (24 hours of minutes would be 1,440).
 import type { Fragment } from "postgres";
 import type { Sql } from "../db/connect.ts";
+import { type AuditOrigin, recordAudit } from "../access/audit.ts";
 import { HOUR_MS, MINUTE_MS } from "../time.ts";
 
 /** A service as the API returns it (schema: Service in src/http/schemas/services.ts). */
@@ -114,16 +115,35 @@ export async function getService(
   return row ? toServiceOut(row) : null;
 }
 
-/** Creates the service or sets its team_owner; `created` tells which. */
+/**
+ * Creates the service or sets its team_owner, and records the change with the old and new owner,
+ * in one transaction; `created` tells which.
+ */
 export async function upsertService(
   sql: Sql,
   name: string,
   teamOwner: string | null,
-): Promise<{ created: boolean }> {
-  // xmax is 0 only on a freshly inserted row version (an upsert's update sets it).
-  const [row] = await sql<{ created: boolean }[]>`
-    insert into services (name, team_owner) values (${name}, ${teamOwner})
-    on conflict (name) do update set team_owner = excluded.team_owner
-    returning (xmax = 0) as created`;
-  return { created: row.created };
+  origin: AuditOrigin,
+): Promise<{ created: boolean; previousOwner: string | null }> {
+  return await sql.begin(async (tx) => {
+    const inserted = await tx`
+      insert into services (name, team_owner) values (${name}, ${teamOwner})
+      on conflict (name) do nothing
+      returning 1`;
+    let previousOwner: string | null = null;
+    if (inserted.length === 0) {
+      // Locked, so the owner recorded as the old one is the one this update replaces.
+      const [old] = await tx<{ team_owner: string | null }[]>`
+        select team_owner from services where name = ${name} for update`;
+      previousOwner = old.team_owner;
+      await tx`update services set team_owner = ${teamOwner} where name = ${name}`;
+    }
+    const created = inserted.length > 0;
+    await recordAudit(tx, origin, {
+      action: created ? "service.create" : "service.update",
+      target: `service:${name}`,
+      detail: { old_owner: previousOwner, new_owner: teamOwner },
+    });
+    return { created, previousOwner };
+  });
 }

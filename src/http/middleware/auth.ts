@@ -12,11 +12,13 @@ import type { Config } from "../../config.ts";
 import type { Sql } from "../../db/connect.ts";
 import { ForbiddenError, UnauthorizedError, UnavailableError } from "../../errors.ts";
 import { anyKeyStored, findKey, sha256 } from "../../access/keys.ts";
+import { RefusalLog } from "../../access/audit.ts";
 import { hasRight, type Principal, principalLabel, type Right } from "../../access/principal.ts";
 import { findSession, SESSION_COOKIE } from "../../access/sessions.ts";
 import { RateLimits } from "../../access/rate-limit.ts";
 import { withRateLimit } from "./rate-limit.ts";
 import { keySecurity } from "../openapi.ts";
+import { auditOrigin } from "../audit-origin.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -92,6 +94,8 @@ export class Access {
 
   readonly envKeyCount: number;
   readonly metricsRequireKey: boolean;
+  /** Where refusals on admin routes are recorded (the audit log), bounded per instance. */
+  readonly refusals: RefusalLog;
 
   constructor(
     private readonly sql: Sql,
@@ -104,6 +108,7 @@ export class Access {
     this.envKeyCount = config.apiKeys.length;
     this.metricsRequireKey = config.metricsRequireKey;
     this.#digests = Promise.all(config.apiKeys.map(sha256));
+    this.refusals = new RefusalLog(sql);
   }
 
   /**
@@ -189,30 +194,62 @@ export function requireRight(access: Access, right: Right): MiddlewareHandler {
     if (right === "public") return await next();
     // Open to anyone, whatever credential a scraper happens to send.
     if (right === "metrics" && !access.metricsRequireKey) return await next();
-    const p = await access.identify(c);
+    const p = await access.identify(c).catch(async (err) => {
+      throw await refusal(c, access, right, undefined, err);
+    });
+    const denied = (err: Error) => refusal(c, access, right, p, err);
     if (!p) {
       const on = await access.enforced();
       if (!on) {
         if (right !== "admin") return await next();
-        throw new ForbiddenError("control disabled: set API_KEYS");
+        throw await denied(new ForbiddenError("control disabled: set API_KEYS"));
       }
-      throw new UnauthorizedError(
-        p === null
-          ? `invalid credential in Authorization or ${API_KEY_HEADER}: the key is wrong, ` +
-            "expired or revoked, or the session ended"
-          : `missing credential: Authorization: Bearer or ${API_KEY_HEADER}`,
+      throw await denied(
+        new UnauthorizedError(
+          p === null
+            ? `invalid credential in Authorization or ${API_KEY_HEADER}: the key is wrong, ` +
+              "expired or revoked, or the session ended"
+            : `missing credential: Authorization: Bearer or ${API_KEY_HEADER}`,
+        ),
       );
     }
     if (!hasRight(p, right)) {
-      throw new ForbiddenError(
-        p.role === null
-          ? `${p.name} has no role yet: an admin must assign one (PUT /users/${p.name})`
-          : `this ${p.source === "session" ? "user" : "key"} (${p.role}) lacks the ${right} right`,
+      throw await denied(
+        new ForbiddenError(
+          p.role === null
+            ? `${p.name} has no role yet: an admin must assign one (PUT /users/${p.name})`
+            : `this ${
+              p.source === "session" ? "user" : "key"
+            } (${p.role}) lacks the ${right} right`,
+        ),
       );
     }
     c.set("principal", p);
     await withRateLimit(c, access.rateLimits, p, next);
   };
+}
+
+/**
+ * The error to answer with; a 401 or 403 on an admin route is first recorded in the audit log
+ * (auth.denied), within the bounds of access.refusals.
+ */
+async function refusal(
+  c: Context,
+  access: Access,
+  right: Right,
+  p: Principal | null | undefined,
+  err: unknown,
+): Promise<unknown> {
+  if (
+    right === "admin" && (err instanceof UnauthorizedError || err instanceof ForbiddenError)
+  ) {
+    await access.refusals.record(auditOrigin(c, p ? principalLabel(p) : "anonymous"), {
+      action: "auth.denied",
+      target: `${c.req.method} ${c.req.path}`,
+      detail: { status: err instanceof UnauthorizedError ? 401 : 403, reason: err.message },
+    });
+  }
+  return err;
 }
 
 /** The label of who called, for logs and the audit log; "anonymous" while access is off. */

@@ -4,7 +4,8 @@ import { getJobControl, type JobName } from "../../jobs/job-control.ts";
 import { pruneNow, runIngestorNow, switchJob } from "../../jobs/manual.ts";
 import { ingestorHealth, ingestorStatus, prunerStatus } from "../../jobs/status.ts";
 import type { AppContext } from "../context.ts";
-import { callerOf, guarded, needs } from "../middleware/auth.ts";
+import { guarded, needs } from "../middleware/auth.ts";
+import { auditOrigin } from "../audit-origin.ts";
 import { authResponses, problemResponse, ProblemSchema, registerKeySchemes } from "../openapi.ts";
 import {
   IngestorHealthSchema,
@@ -119,7 +120,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
   for (const job of ["ingestor", "pruner"] as const) {
     app.openapi(guarded(toggleRoute(job, `/control/${job}-toggle`), ctx.access), async (c) => {
       const enabled = wanted(c.req.valid("query"), c.req.valid("json"));
-      return c.json(await switchJob(ctx.sql, job, enabled, callerOf(c)), 200);
+      return c.json(await switchJob(ctx.sql, job, enabled, auditOrigin(c)), 200);
     });
   }
 
@@ -139,7 +140,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
       }),
       ctx.access,
     ),
-    async (c) => c.json(await runIngestorNow(deps), 200),
+    async (c) => c.json(await runIngestorNow(deps, auditOrigin(c)), 200),
   );
 
   app.openapi(
@@ -185,7 +186,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     ),
     async (c) => {
       const q = c.req.valid("query");
-      return c.json(await pruneNow(deps, { days: q.days, dryRun: q.dry_run }), 200);
+      return c.json(await pruneNow(deps, { days: q.days, dryRun: q.dry_run }, auditOrigin(c)), 200);
     },
   );
 }

@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { createKey, deleteKey, listKeys } from "../../access/keys.ts";
 import { NotFoundError } from "../../errors.ts";
+import { auditOrigin } from "../audit-origin.ts";
 import type { AppContext } from "../context.ts";
 import { guarded, needs } from "../middleware/auth.ts";
 import { authResponses, problemResponse } from "../openapi.ts";
@@ -54,7 +55,7 @@ export function keysRoutes(app: OpenAPIHono, ctx: AppContext): void {
       const key = await createKey(ctx.sql, {
         ...body,
         expires_at: body.expires_at ? new Date(body.expires_at) : null,
-      });
+      }, auditOrigin(c));
       ctx.access.forget();
       return c.json(out(key), 201);
     },
@@ -103,7 +104,9 @@ export function keysRoutes(app: OpenAPIHono, ctx: AppContext): void {
     ),
     async (c) => {
       const { id } = c.req.valid("param");
-      if (!(await deleteKey(ctx.sql, id))) throw new NotFoundError(`no key with id ${id}`);
+      if (!(await deleteKey(ctx.sql, id, auditOrigin(c)))) {
+        throw new NotFoundError(`no key with id ${id}`);
+      }
       ctx.access.forget();
       return c.body(null, 204);
     },

@@ -67,7 +67,7 @@ export function logsRoutes(app: OpenAPIHono, ctx: AppContext): void {
 }
 
 /** Path and query of the next page, relative so that it survives proxies and rewrites. */
-function nextUrl(requestUrl: string, cursor: string): string {
+export function nextUrl(requestUrl: string, cursor: string): string {
   const url = new URL(requestUrl);
   url.searchParams.delete("offset");
   url.searchParams.set("cursor", cursor);

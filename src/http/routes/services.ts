@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { timeQuery } from "../../metrics/query-timing.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { AppContext } from "../context.ts";
+import { auditOrigin } from "../audit-origin.ts";
 import { SERVICE_NAME } from "../../config.ts";
 import { ForbiddenError, InvalidInputError, NotFoundError } from "../../errors.ts";
 import { isScoped, mayChangeService, scopeServices } from "../../access/principal.ts";
@@ -132,7 +133,7 @@ export function servicesRoutes(app: OpenAPIHono, ctx: AppContext): void {
       team_owner,
     );
     if (refused) throw new ForbiddenError(refused);
-    const { created } = await upsertService(ctx.sql, name, team_owner);
+    const { created } = await upsertService(ctx.sql, name, team_owner, auditOrigin(c));
     const service = await getService(ctx.sql, name);
     if (!service) throw new Error(`service "${name}" vanished after its upsert`);
     return c.json(service, created ? 201 : 200);

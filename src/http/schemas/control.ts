@@ -128,6 +128,11 @@ export const PruneResult = z.object({
     description: "now − days, exact: rows older than this are removed.",
   }),
   rollup_cutoff: z.string().openapi({ example: "2026-11-21T07:00:00.000Z" }),
+  audit_deleted: z.number().int().openapi({
+    example: 310,
+    description: "Audit log entries older than AUDIT_RETENTION_DAYS removed (whatever days " +
+      "says); with dry_run, how many would be.",
+  }),
   dry_run: z.boolean().openapi({ example: false }),
   duration_ms: z.number().openapi({ example: 84.1 }),
 }).openapi("PruneResult");
@@ -150,6 +155,7 @@ export const PrunerStatusSchema = z.object({
     dropped_partitions: z.number().int(),
     cutoff: z.string(),
     duration_ms: z.number(),
+    audit_deleted: z.number().int().optional(),
   }).nullable().openapi({
     example: {
       deleted: 120_400,

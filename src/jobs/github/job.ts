@@ -3,7 +3,7 @@
 // client.ts (GitHub REST and its politeness rules), mapping.ts (GitHub event → log event),
 // state.ts (what job_control.state remembers), poll.ts (one poll of one source), store.ts
 // (exactly-once storage) and this file (every source, under the runner's lock and switch).
-import { type JobDeps, type JobRun, runJob } from "../runner.ts";
+import { type JobDeps, type JobRun, type OnRunEnd, runJob } from "../runner.ts";
 import { gitHubClient, parseSource } from "./client.ts";
 import { pollSource } from "./poll.ts";
 import {
@@ -28,14 +28,14 @@ export interface IngestResult {
  */
 export async function runIngestor(
   deps: JobDeps,
-  opts: { force?: boolean } = {},
+  opts: { force?: boolean; onEnd?: OnRunEnd<IngestResult> } = {},
 ): Promise<JobRun<IngestResult>> {
   return await runJob(deps, "ingestor", async (control) => {
     const state = readIngestorState(control.state);
     const result = await pollGitHub(deps, state, opts);
     const { outcome, error } = runOutcome(result.polls);
     return { outcome, error, state: state as unknown as Record<string, unknown>, result };
-  });
+  }, opts.onEnd);
 }
 
 /** Polls every configured source once (those that are due); mutates and returns the state. */
