@@ -24,7 +24,7 @@ const NameParam = z.object({
   }),
 });
 
-const ServiceInput = z.strictObject({
+const ServiceInput = z.object({
   team_owner: z.string({ error: "must be a string or null" })
     .max(200, { error: "must be at most 200 characters" })
     .refine((s) => !s.includes("\0"), { error: "must not contain NUL characters" })
