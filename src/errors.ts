@@ -53,6 +53,11 @@ export class TooManyRequestsError extends Error {
   }
 }
 
+/** The request is well-formed but would leave things in a state that is refused (409). */
+export class ConflictError extends Error {
+  override name = "ConflictError";
+}
+
 export class UnauthorizedError extends Error {
   override name = "UnauthorizedError";
 }

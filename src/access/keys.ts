@@ -1,6 +1,7 @@
 // API keys kept in PostgreSQL (sql/014_api_keys.sql): created with a random token shown once,
 // stored as its SHA-256 only, listed without it, deleted to revoke. Keys from API_KEYS are
 // admin keys that are never stored. Knows nothing of HTTP.
+import { ConflictError } from "../errors.ts";
 import type { Sql } from "../db/connect.ts";
 import { type AuditOrigin, recordAudit } from "./audit.ts";
 import type { Principal, Role } from "./principal.ts";
@@ -100,11 +101,31 @@ export function listKeys(sql: Sql): Promise<ApiKey[]> {
 }
 
 /** Revokes a key and records it, in one transaction: false when there was none with that id. */
-export async function deleteKey(sql: Sql, id: number, origin: AuditOrigin): Promise<boolean> {
+export async function deleteKey(
+  sql: Sql,
+  id: number,
+  origin: AuditOrigin,
+  opts: { keepLastAdmin?: boolean } = {},
+): Promise<boolean> {
   return await sql.begin(async (tx) => {
+    // Two revocations of the last two admin keys must not both pass.
+    if (opts.keepLastAdmin) {
+      await tx`select pg_advisory_xact_lock(hashtext('observian.api_keys.admin'))`;
+    }
     const [row] = await tx<Pick<ApiKey, "name" | "role" | "prefix">[]>`
       delete from api_keys where id = ${id} returning name, role, prefix`;
     if (!row) return false;
+    if (opts.keepLastAdmin && row.role === "admin") {
+      const [left] = await tx<{ n: number }[]>`
+        select count(*)::int as n from api_keys
+        where role = 'admin' and (expires_at is null or expires_at > now())`;
+      if (left.n === 0) {
+        throw new ConflictError(
+          "this is the last admin key and there is no other way to administer (API_KEYS or " +
+            "sign-in): create another admin key first, or set API_KEYS",
+        );
+      }
+    }
     await recordAudit(tx, origin, {
       action: "key.revoke",
       target: `key#${id}`,

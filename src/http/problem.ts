@@ -3,6 +3,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import {
+  ConflictError,
   type FieldError,
   ForbiddenError,
   type InputErrorKind,
@@ -94,6 +95,7 @@ export const onError: ErrorHandler = (err, c) => {
     return problem(c, INPUT_STATUS[err.kind], err.message, { errors: err.errors, headers });
   }
   if (err instanceof NotFoundError) return problem(c, 404, err.message);
+  if (err instanceof ConflictError) return problem(c, 409, err.message);
   if (err instanceof UnauthorizedError) {
     return problem(c, 401, err.message, { headers: { "www-authenticate": "ApiKey" } });
   }

@@ -97,6 +97,10 @@ export function keysRoutes(app: OpenAPIHono, ctx: AppContext): void {
           204: { description: "Revoked" },
           400: problemResponse("Bad id"),
           404: problemResponse("No such key"),
+          409: problemResponse(
+            "The last admin key, while neither API_KEYS nor sign-in is configured: deleting it " +
+              "would leave no way to administer (and, as the last key, turn access control off)",
+          ),
           ...authResponses,
         },
       }),
@@ -104,7 +108,9 @@ export function keysRoutes(app: OpenAPIHono, ctx: AppContext): void {
     ),
     async (c) => {
       const { id } = c.req.valid("param");
-      if (!(await deleteKey(ctx.sql, id, auditOrigin(c)))) {
+      // Without API_KEYS or sign-in, the last admin key is the only way back in.
+      const keepLastAdmin = ctx.access.envKeyCount === 0 && !ctx.access.signInConfigured;
+      if (!(await deleteKey(ctx.sql, id, auditOrigin(c), { keepLastAdmin }))) {
         throw new NotFoundError(`no key with id ${id}`);
       }
       ctx.access.forget();
