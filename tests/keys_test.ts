@@ -136,21 +136,24 @@ dbTest("[keys] with no key anywhere, /keys answers 403 like the control endpoint
   );
 });
 
-dbTest("[keys] without API_KEYS or sign-in, the last admin key cannot be revoked (409)", async () => {
-  await db.sql`delete from api_keys`;
-  const first = await create({ name: "first admin", role: "admin" });
-  const second = await create({ name: "second admin", role: "admin" });
-  const writer = await create({ name: "a shipper", role: "writer" });
-  const closed = buildApp({ sql: db.sql, config: testConfig({ API_KEYS: "" }) });
-  const del = (id: number, token: string) =>
-    closed.request(`/keys/${id}`, { method: "DELETE", headers: bearer(token) });
-  assert.equal((await del(second.id, first.token)).status, 204);
-  const refused = await del(first.id, first.token);
-  assert.equal(refused.status, 409);
-  assert.match((await refused.json()).detail, /last admin key/);
-  const [{ n }] = await db.sql`select count(*)::int as n from api_keys where id = ${first.id}`;
-  assert.equal(n, 1, "still there");
-  // Writers and readers may go; with API_KEYS set, an admin key may go too.
-  assert.equal((await del(writer.id, first.token)).status, 204);
-  assert.equal((await call("DELETE", `/keys/${first.id}`, asEnv)).status, 204);
-});
+dbTest(
+  "[keys] without API_KEYS or sign-in, the last admin key cannot be revoked (409)",
+  async () => {
+    await db.sql`delete from api_keys`;
+    const first = await create({ name: "first admin", role: "admin" });
+    const second = await create({ name: "second admin", role: "admin" });
+    const writer = await create({ name: "a shipper", role: "writer" });
+    const closed = buildApp({ sql: db.sql, config: testConfig({ API_KEYS: "" }) });
+    const del = (id: number, token: string) =>
+      closed.request(`/keys/${id}`, { method: "DELETE", headers: bearer(token) });
+    assert.equal((await del(second.id, first.token)).status, 204);
+    const refused = await del(first.id, first.token);
+    assert.equal(refused.status, 409);
+    assert.match((await refused.json()).detail, /last admin key/);
+    const [{ n }] = await db.sql`select count(*)::int as n from api_keys where id = ${first.id}`;
+    assert.equal(n, 1, "still there");
+    // Writers and readers may go; with API_KEYS set, an admin key may go too.
+    assert.equal((await del(writer.id, first.token)).status, 204);
+    assert.equal((await call("DELETE", `/keys/${first.id}`, asEnv)).status, 204);
+  },
+);

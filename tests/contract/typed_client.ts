@@ -35,10 +35,11 @@ export class ObservianClient {
     readonly opts: { apiKey?: string; timeoutMs?: number } = {},
   ) {}
 
-  async #call<T>(method: string, path: string, body?: unknown, auth = false): Promise<T> {
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
-    if (auth && this.opts.apiKey) headers["x-api-key"] = this.opts.apiKey;
+    // Every operation but health and the documents needs a key once access control is on.
+    if (this.opts.apiKey) headers["authorization"] = `Bearer ${this.opts.apiKey}`;
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
       headers,
@@ -65,7 +66,7 @@ export class ObservianClient {
   }
 
   prune(query: PruneQuery = {}): Promise<PruneResult> {
-    return this.#call("POST", `/control/prune${queryString(query)}`, undefined, true);
+    return this.#call("POST", `/control/prune${queryString(query)}`);
   }
 }
 
