@@ -14,6 +14,8 @@ import { serveOpenApi } from "./http/openapi.ts";
 import { notFound, onError } from "./http/problem.ts";
 import { controlRoutes } from "./http/routes/control.ts";
 import { keysRoutes } from "./http/routes/keys.ts";
+import { authRoutes } from "./http/routes/auth.ts";
+import { usersRoutes } from "./http/routes/users.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { liveRoutes } from "./http/routes/live.ts";
@@ -90,7 +92,11 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     writer: deps.writer ?? writerFor(deps.sql, deps.config, metrics),
     admission: new IngestAdmission(deps.config.ingestMaxInflightBytes),
     liveHub: deps.liveHub ?? new LiveHub(deps.sql),
-    access: new Access(deps.sql, deps.config),
+    access: new Access(
+      deps.sql,
+      deps.config,
+      !!(deps.config.signIn.github || deps.config.signIn.oidc),
+    ),
     version: VERSION,
     startedAt: deps.startedAt ?? 0,
   };
@@ -131,6 +137,8 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   servicesRoutes(app, ctx);
   controlRoutes(app, ctx);
   keysRoutes(app, ctx);
+  authRoutes(app, ctx);
+  usersRoutes(app, ctx);
   metricsRoutes(app, ctx);
   docsRoutes(app, ctx);
 
