@@ -33,6 +33,12 @@ const cron = (fallback: string) =>
   }).default(fallback);
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+/** A sign-in provider's URL: https, or http on a loopback address only (local tests). */
+const providerUrl = httpUrl.refine(
+  (u) =>
+    u.startsWith("https:") || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(u),
+  { error: "must be an https URL (http only on 127.0.0.1, localhost or [::1])" },
+);
 
 /** Service names: letters, digits and . _ - / (the logs API accepts the same). */
 export const SERVICE_NAME = /^[A-Za-z0-9._\-/]{1,100}$/;
@@ -84,9 +90,9 @@ const schema = z.object({
   ROLLUP_MAX_EVENT_TYPES: int(1, 10_000).default(100),
   OAUTH_GITHUB_CLIENT_ID: z.string().trim().optional(),
   OAUTH_GITHUB_CLIENT_SECRET: z.string().trim().optional(),
-  OAUTH_GITHUB_URL: httpUrl.default("https://github.com"),
-  OAUTH_GITHUB_API_URL: httpUrl.default("https://api.github.com"),
-  OIDC_ISSUER: httpUrl.optional(),
+  OAUTH_GITHUB_URL: providerUrl.default("https://github.com"),
+  OAUTH_GITHUB_API_URL: providerUrl.default("https://api.github.com"),
+  OIDC_ISSUER: providerUrl.optional(),
   OIDC_CLIENT_ID: z.string().trim().optional(),
   OIDC_CLIENT_SECRET: z.string().trim().optional(),
   PUBLIC_URL: httpUrl.optional(),

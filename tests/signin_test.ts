@@ -3,6 +3,7 @@
 // with redirects followed by hand and the session cookie carried along.
 import assert from "node:assert/strict";
 import { buildApp } from "../src/app.ts";
+import { ConfigError, parseConfig } from "../src/config.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { FakeOAuth } from "./helpers/fake-oauth.ts";
 
@@ -49,7 +50,10 @@ async function drain(res: Response): Promise<Response> {
   return res;
 }
 
-/** /auth/login → the provider → the callback URL the provider sent the browser back to. */
+/**
+ * /auth/login → the provider → the callback URL the provider sent the browser back to, and the
+ * cookie /auth/login set to bind the sign-in to this browser.
+ */
 async function toCallback(as: { login: string; email: string | null }, query = "") {
   fake.person = as;
   const login = await drain(await get(`${base}/auth/login${query}`));
@@ -59,14 +63,20 @@ async function toCallback(as: { login: string; email: string | null }, query = "
   assert.equal(authorize.searchParams.get("code_challenge_method"), "S256");
   assert.ok(authorize.searchParams.get("state"));
   assert.equal(authorize.searchParams.get("redirect_uri"), `${base}/auth/callback`);
+  const bound = login.headers.get("set-cookie")?.match(/observian_login=([^;]*)/)?.[1];
+  assert.ok(bound, "the sign-in is bound to the browser");
   const back = await drain(await get(authorize.href));
   assert.equal(back.status, 302);
-  return new URL(back.headers.get("location")!);
+  return { url: new URL(back.headers.get("location")!), browser: `observian_login=${bound}` };
 }
+
+/** Follows the provider's redirect back as the browser that began the sign-in. */
+const callBack = (cb: { url: URL; browser: string }, url = cb.url) =>
+  get(url.href, { headers: { cookie: cb.browser } });
 
 /** The whole flow; returns the callback's answer and the session cookie it set. */
 async function signIn(as: { login: string; email: string | null }, query = "") {
-  const res = await get((await toCallback(as, query)).href);
+  const res = await callBack(await toCallback(as, query));
   const setCookie = res.headers.get("set-cookie") ?? "";
   const cookie = setCookie.match(/observian_session=([^;]*)/)?.[1] ?? "";
   return { res, setCookie, cookie };
@@ -141,31 +151,36 @@ dbTest("[signin] OIDC sign-in: discovery, id_token checked against the JWKS, non
   assert.equal(n.n, 0);
 });
 
-dbTest("[signin] a wrong, replayed or tampered state is refused", async () => {
-  const callback = await toCallback({ login: "eve", email: null });
-  const wrong = new URL(callback);
+dbTest("[signin] a wrong, replayed, tampered or foreign state is refused", async () => {
+  const cb = await toCallback({ login: "eve", email: null });
+  const wrong = new URL(cb.url);
   wrong.searchParams.set("state", "not-the-state");
-  const res = await get(wrong.href);
+  const res = await callBack(cb, wrong);
   assert.equal(res.status, 400);
   assert.equal(res.headers.get("content-type"), "application/problem+json");
   assert.match(JSON.stringify(await res.json()), /state/);
-  assert.equal(res.headers.get("set-cookie"), null);
-  const noState = new URL(callback);
+  assert.doesNotMatch(res.headers.get("set-cookie") ?? "", /observian_session=[^;]/);
+  const noState = new URL(cb.url);
   noState.searchParams.delete("state");
-  assert.equal((await drain(await get(noState.href))).status, 400);
+  assert.equal((await drain(await callBack(cb, noState))).status, 400);
 
-  // The right state works once; replaying it does not.
-  const first = await drain(await get(callback.href));
+  // Another browser (an attacker's victim) cannot finish a sign-in begun elsewhere: login CSRF.
+  const foreign = await get(cb.url.href);
+  assert.equal(foreign.status, 400);
+  assert.match((await foreign.json()).errors[0].message, /not started in this browser/);
+
+  // The right state in the right browser works once; replaying it does not.
+  const first = await drain(await callBack(cb));
   assert.equal(first.status, 403, "eve has no role");
-  const replay = await drain(await get(callback.href));
+  const replay = await drain(await callBack(cb));
   assert.equal(replay.status, 400);
 
   // A pending login whose PKCE verifier is not the one the challenge was made from: the
   // provider refuses the code.
   const again = await toCallback({ login: "eve", email: null });
   await db.sql`update pending_logins set code_verifier = ${"x".repeat(43)}
-               where state = ${again.searchParams.get("state")}`;
-  const tampered = await get(again.href);
+               where state = ${again.url.searchParams.get("state")}`;
+  const tampered = await callBack(again);
   assert.equal(tampered.status, 401, await tampered.text());
   assert.deepEqual(fake.tokenRequests.at(-1), { provider: "github", pkceOk: false });
 
@@ -342,3 +357,35 @@ dbTest(
     await drain(badProvider);
   },
 );
+
+Deno.test("[signin] configuration: providers in whole, https (http on loopback only)", () => {
+  const parse = (env: Record<string, string>) => parseConfig(env).signIn;
+  assert.throws(
+    () => parse({ OAUTH_GITHUB_CLIENT_ID: "a" }),
+    (e: Error) => e instanceof ConfigError && e.variable === "OAUTH_GITHUB_CLIENT_SECRET",
+  );
+  assert.throws(
+    () => parse({ OIDC_CLIENT_ID: "a", OIDC_CLIENT_SECRET: "b" }),
+    (e: Error) => e instanceof ConfigError && e.variable === "OIDC_ISSUER",
+  );
+  const oidc = { OIDC_CLIENT_ID: "a", OIDC_CLIENT_SECRET: "b" };
+  assert.throws(
+    () => parse({ ...oidc, OIDC_ISSUER: "http://idp.example" }),
+    (e: Error) => e instanceof ConfigError && /https/.test(e.reason),
+  );
+  assert.equal(
+    parse({ ...oidc, OIDC_ISSUER: "http://127.0.0.1:9/x" }).oidc?.issuer,
+    "http://127.0.0.1:9/x",
+  );
+  const s = parse({
+    OAUTH_GITHUB_CLIENT_ID: "a",
+    OAUTH_GITHUB_CLIENT_SECRET: "b",
+    ADMIN_USERS: " Boss ,x@Y.z,",
+    PUBLIC_URL: "https://o.example/",
+  });
+  assert.deepEqual(s.adminUsers, ["boss", "x@y.z"]);
+  assert.equal(s.publicUrl, "https://o.example");
+  assert.equal(s.sessionTtlHours, 12);
+  assert.equal(s.github?.url, "https://github.com");
+  assert.equal(parse({}).github, null);
+});

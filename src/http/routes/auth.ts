@@ -10,6 +10,7 @@ import {
   createSession,
   deleteSession,
   findSession,
+  PENDING_LOGIN_MINUTES,
   pruneExpiredSessions,
   savePendingLogin,
   SESSION_COOKIE,
@@ -91,6 +92,14 @@ an admin must give you a role (<code>PUT /users/${who}</code>).</p>
 `;
 }
 
+/**
+ * Binds a sign-in to the browser that began it: the state goes in this cookie too, and the
+ * callback must bring both. Otherwise anyone could start a sign-in with their own account and
+ * have another person's browser finish it (login CSRF), signing them in as the attacker.
+ */
+const LOGIN_COOKIE = "observian_login";
+const LOGIN_COOKIE_PATH = "/auth/callback";
+
 const PAGE_HEADERS = {
   "cache-control": "no-store",
   "content-security-policy": "default-src 'none'; form-action 'self'",
@@ -151,6 +160,11 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
         returnTo,
       );
       await savePendingLogin(ctx.sql, start.pending);
+      setCookie(c, LOGIN_COOKIE, start.pending.state, {
+        ...cookieOptions(c),
+        path: LOGIN_COOKIE_PATH,
+        maxAge: PENDING_LOGIN_MINUTES * 60,
+      });
       c.header("cache-control", "no-store");
       return c.redirect(start.url.href, 302);
     },
@@ -190,6 +204,17 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
       if (!state) {
         throw new InvalidInputError([{ field: "state", message: "is missing" }], "malformed");
       }
+      const bound = getCookie(c, LOGIN_COOKIE);
+      deleteCookie(c, LOGIN_COOKIE, { ...cookieOptions(c), path: LOGIN_COOKIE_PATH });
+      if (bound !== state) {
+        throw new InvalidInputError(
+          [{
+            field: "state",
+            message: "this sign-in was not started in this browser: start again",
+          }],
+          "malformed",
+        );
+      }
       const pending = await takePendingLogin(ctx.sql, state);
       if (!pending) {
         throw new InvalidInputError(
@@ -199,8 +224,11 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
       }
       const who = await signIn.finish(pending, new URL(c.req.url));
       const listed = isListedAdmin(ctx.config.signIn.adminUsers, who);
+      const previous = getCookie(c, SESSION_COOKIE);
       const { user, session } = await ctx.sql.begin(async (tx) => {
         await pruneExpiredSessions(tx);
+        // A new session each sign-in; the one this browser had before ends.
+        if (previous) await deleteSession(tx, previous);
         const { user, created } = await userForSignIn(tx, who, listed);
         const session = await createSession(tx, user.id, ctx.config.signIn.sessionTtlHours);
         const actor = `user:${user.login}`;

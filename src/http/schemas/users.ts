@@ -6,7 +6,7 @@ const ROLE_RULE = `must be one of ${ROLES.join(", ")}, or null`;
 const RoleEnum = z.enum(ROLES as ["admin", "writer", "reader"]);
 
 /** Logins as providers give them: GitHub's, an email, an OIDC preferred_username. */
-export const LOGIN = /^[A-Za-z0-9._@+\-]{1,200}$/;
+export const LOGIN = /^[A-Za-z0-9_@+\-][A-Za-z0-9._@+\-]{0,199}$/;
 
 export const Me = z.object({
   login: z.string().openapi({ example: "octocat" }),
