@@ -124,6 +124,14 @@ dbTest(
     select actor, detail from audit_log where action = 'auth.signin' and target = 'user:boss'`;
     assert.equal(audit.actor, "user:boss");
     assert.equal(audit.detail.provider, "github");
+
+    // Signing in again in the same browser opens a new session and ends the one it had.
+    const cb = await toCallback({ login: "boss", email: null });
+    const again = await drain(
+      await get(cb.url.href, { headers: { cookie: `${cb.browser}; observian_session=${cookie}` } }),
+    );
+    assert.equal(again.status, 302);
+    assert.equal((await me(cookie)).status, 401);
   },
 );
 
