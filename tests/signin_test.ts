@@ -192,6 +192,14 @@ dbTest("[signin] a wrong, replayed, tampered or foreign state is refused", async
   assert.equal(tampered.status, 401, await tampered.text());
   assert.deepEqual(fake.tokenRequests.at(-1), { provider: "github", pkceOk: false });
 
+  // A sign-in left at the provider past its time is forgotten.
+  const late = await toCallback({ login: "eve", email: null });
+  await db.sql`update pending_logins set expires_at = now() - interval '1 second'
+               where state = ${late.url.searchParams.get("state")}`;
+  const stale = await callBack(late);
+  assert.equal(stale.status, 400);
+  assert.match(JSON.stringify(await stale.json()), /unknown or expired/);
+
   // return_to must be a path on this server.
   for (const bad of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "logs"]) {
     const r = await get(`${base}/auth/login?return_to=${encodeURIComponent(bad)}`);

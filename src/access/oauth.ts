@@ -151,7 +151,12 @@ export class SignIn {
       return await oauth.processDiscoveryResponse(issuer, res);
     })().catch((err) => {
       this.#oidcServer = undefined;
-      throw asSignInError(err);
+      // A provider we cannot read is unavailable to every sign-in, not a refusal of one.
+      const e = asSignInError(err);
+      throw e instanceof UnavailableError ? e : new UnavailableError(
+        `OIDC discovery at ${o.issuer} failed: ${e instanceof Error ? e.message : String(e)}`,
+        30,
+      );
     });
     const as = await this.#oidcServer;
     const methods = as.token_endpoint_auth_methods_supported;

@@ -92,13 +92,13 @@ export async function savePendingLogin(sql: Sql, p: PendingLogin): Promise<void>
 
 /** The pending login with this state, removed so that it serves once; null if none or expired. */
 export async function takePendingLogin(sql: Sql, state: string): Promise<PendingLogin | null> {
-  const [row] = await sql<PendingLogin[]>`
+  const [row] = await sql<(PendingLogin & { live: boolean })[]>`
     delete from pending_logins where state = ${state}
     returning state, provider, code_verifier as "codeVerifier", nonce,
               redirect_uri as "redirectUri", return_to as "returnTo",
               expires_at > now() as live`;
-  if (!row || !(row as unknown as { live: boolean }).live) return null;
-  const { live: _, ...pending } = row as PendingLogin & { live: boolean };
+  if (!row?.live) return null;
+  const { live: _, ...pending } = row;
   return pending;
 }
 
