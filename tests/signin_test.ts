@@ -368,6 +368,26 @@ dbTest(
       assert.equal(res.headers.get("content-type"), "application/problem+json");
       assert.match((await res.json()).detail, /sign-in is not configured/);
     }
+    // Behind a proxy: PUBLIC_URL names the callback, and https makes the cookies Secure.
+    const proxied = buildApp({
+      sql: db.sql,
+      config: testConfig({
+        OAUTH_GITHUB_CLIENT_ID: fake.clientId,
+        OAUTH_GITHUB_CLIENT_SECRET: fake.clientSecret,
+        OAUTH_GITHUB_URL: fake.url,
+        PUBLIC_URL: "https://obs.example/observian/",
+      }),
+    });
+    const start = await proxied.request("/auth/login");
+    assert.equal(start.status, 302);
+    assert.equal(
+      new URL(start.headers.get("location")!).searchParams.get("redirect_uri"),
+      "https://obs.example/observian/auth/callback",
+    );
+    const bind = start.headers.get("set-cookie") ?? "";
+    assert.match(bind, /observian_login=.*Path=\/observian\/auth\/callback/);
+    assert.match(bind, /Secure/);
+
     const badProvider = await get(`${base}/auth/login?provider=saml`);
     assert.equal(badProvider.status, 400);
     await drain(badProvider);

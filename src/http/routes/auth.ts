@@ -62,10 +62,13 @@ function sameOriginPath(raw: string | undefined): string {
   return u.pathname + u.search + u.hash;
 }
 
-/** The base URL the provider sends people back to: PUBLIC_URL, else this request's origin. */
-function publicBase(c: Context, ctx: AppContext): string {
-  return ctx.config.signIn.publicUrl ?? new URL(c.req.url).origin;
+/** Where the provider sends people back: under PUBLIC_URL, else this request's origin. */
+function callbackUrl(c: Context, ctx: AppContext): string {
+  return `${ctx.config.signIn.publicUrl ?? new URL(c.req.url).origin}/auth/callback`;
 }
+
+/** The login cookie goes to the callback only (its path as the browser sees it, under a proxy). */
+const loginCookiePath = (c: Context, ctx: AppContext) => new URL(callbackUrl(c, ctx)).pathname;
 
 /** Secure cookies when we are served over HTTPS (PUBLIC_URL, the URL, or the TLS proxy says). */
 function secure(c: Context, ctx: AppContext): boolean {
@@ -86,8 +89,8 @@ function noRolePage(login: string): string {
 <h1>Signed in, but no access yet</h1>
 <p>You are signed in as <strong>${who}</strong>, but you have no role in Observian yet:
 an admin must give you a role (<code>PUT /users/${who}</code>).</p>
-<p>Once they have, reload any page; you need not sign in again.
-<form method="post" action="/auth/logout"><button>Sign out</button></form></p>
+<p>Once they have, reload any page; you need not sign in again.</p>
+<form method="post" action="/auth/logout"><button>Sign out</button></form>
 </body></html>
 `;
 }
@@ -98,7 +101,6 @@ an admin must give you a role (<code>PUT /users/${who}</code>).</p>
  * have another person's browser finish it (login CSRF), signing them in as the attacker.
  */
 const LOGIN_COOKIE = "observian_login";
-const LOGIN_COOKIE_PATH = "/auth/callback";
 
 const PAGE_HEADERS = {
   "cache-control": "no-store",
@@ -154,15 +156,11 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
         );
       }
       const returnTo = sameOriginPath(q.return_to);
-      const start = await signIn.begin(
-        provider,
-        `${publicBase(c, ctx)}/auth/callback`,
-        returnTo,
-      );
+      const start = await signIn.begin(provider, callbackUrl(c, ctx), returnTo);
       await savePendingLogin(ctx.sql, start.pending);
       setCookie(c, LOGIN_COOKIE, start.pending.state, {
         ...cookieOptions(c),
-        path: LOGIN_COOKIE_PATH,
+        path: loginCookiePath(c, ctx),
         maxAge: PENDING_LOGIN_MINUTES * 60,
       });
       c.header("cache-control", "no-store");
@@ -190,7 +188,10 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
           403: {
             description: "Signed in (the cookie is set), but without a role: a page saying so; " +
               "or the login belongs to an account at the other provider (problem)",
-            content: { "text/html": { schema: z.string() } },
+            content: {
+              "text/html": { schema: z.string() },
+              ...problemResponse("").content,
+            },
           },
           404: problemResponse("Sign-in is not configured"),
           503: unavailableResponse("the provider cannot be reached"),
@@ -205,7 +206,7 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
         throw new InvalidInputError([{ field: "state", message: "is missing" }], "malformed");
       }
       const bound = getCookie(c, LOGIN_COOKIE);
-      deleteCookie(c, LOGIN_COOKIE, { ...cookieOptions(c), path: LOGIN_COOKIE_PATH });
+      deleteCookie(c, LOGIN_COOKIE, { ...cookieOptions(c), path: loginCookiePath(c, ctx) });
       if (bound !== state) {
         throw new InvalidInputError(
           [{
