@@ -17,6 +17,8 @@ import { notFound, onError } from "./http/problem.ts";
 import { auditRoutes } from "./http/routes/audit.ts";
 import { controlRoutes } from "./http/routes/control.ts";
 import { keysRoutes } from "./http/routes/keys.ts";
+import { authRoutes } from "./http/routes/auth.ts";
+import { usersRoutes } from "./http/routes/users.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { liveRoutes } from "./http/routes/live.ts";
@@ -98,7 +100,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     access: new Access(
       deps.sql,
       deps.config,
-      false,
+      !!(deps.config.signIn.github || deps.config.signIn.oidc),
       new RateLimits({
         now: deps.rateLimitClock,
         onRefused: (p) => metrics.rateLimited.inc({ key_prefix: p.prefix ?? principalLabel(p) }),
@@ -146,6 +148,8 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   controlRoutes(app, ctx);
   keysRoutes(app, ctx);
   auditRoutes(app, ctx);
+  authRoutes(app, ctx);
+  usersRoutes(app, ctx);
   metricsRoutes(app, ctx);
   docsRoutes(app, ctx);
 

@@ -32,6 +32,14 @@ const cron = (fallback: string) =>
     if (problem) ctx.addIssue({ code: "custom", message: `cron expression "${v}": ${problem}` });
   }).default(fallback);
 
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+/** A sign-in provider's URL: https, or http on a loopback address only (local tests). */
+const providerUrl = httpUrl.refine(
+  (u) =>
+    u.startsWith("https:") || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(u),
+  { error: "must be an https URL (http only on 127.0.0.1, localhost or [::1])" },
+);
+
 /** Service names: letters, digits and . _ - / (the logs API accepts the same). */
 export const SERVICE_NAME = /^[A-Za-z0-9._\-/]{1,100}$/;
 
@@ -81,6 +89,16 @@ const schema = z.object({
   GITHUB_POLL_INTERVAL_S: int(1, 86400).default(60),
   ROLLUP_RETENTION_DAYS: int(1, 3650).optional(),
   ROLLUP_MAX_EVENT_TYPES: int(1, 10_000).default(100),
+  OAUTH_GITHUB_CLIENT_ID: z.string().trim().optional(),
+  OAUTH_GITHUB_CLIENT_SECRET: z.string().trim().optional(),
+  OAUTH_GITHUB_URL: providerUrl.default("https://github.com"),
+  OAUTH_GITHUB_API_URL: providerUrl.default("https://api.github.com"),
+  OIDC_ISSUER: providerUrl.optional(),
+  OIDC_CLIENT_ID: z.string().trim().optional(),
+  OIDC_CLIENT_SECRET: z.string().trim().optional(),
+  PUBLIC_URL: httpUrl.optional(),
+  SESSION_TTL_HOURS: int(1, 24 * 365).default(12),
+  ADMIN_USERS: z.string().optional(),
 });
 
 export type Config = Readonly<{
@@ -130,6 +148,18 @@ export type Config = Readonly<{
    * events of any other type are counted under "(other)".
    */
   rollupMaxEventTypes: number;
+  /** Sign-in for people (OAuth 2 / OIDC); both providers null: sign-in is off. */
+  signIn: SignInSettings;
+}>;
+
+export type SignInSettings = Readonly<{
+  github: Readonly<{ clientId: string; clientSecret: string; url: string; apiUrl: string }> | null;
+  oidc: Readonly<{ issuer: string; clientId: string; clientSecret: string }> | null;
+  /** The external base URL (no trailing slash) for redirect_uri; else taken from the request. */
+  publicUrl: string | undefined;
+  sessionTtlHours: number;
+  /** Logins or emails made admin at each sign-in, lowercased. */
+  adminUsers: readonly string[];
 }>;
 
 export class ConfigError extends Error {
@@ -154,6 +184,29 @@ export function parseConfig(
     throw new ConfigError(String(issue.path[0] ?? "environment"), issue.message);
   }
   const e = parsed.data;
+  const pair = (idVar: string, id?: string, secretVar?: string, secret?: string) => {
+    if (!!id !== !!secret) {
+      throw new ConfigError(
+        id ? secretVar! : idVar,
+        `must be set together with ${id ? idVar : secretVar}`,
+      );
+    }
+    return !!id;
+  };
+  const github = pair(
+    "OAUTH_GITHUB_CLIENT_ID",
+    e.OAUTH_GITHUB_CLIENT_ID,
+    "OAUTH_GITHUB_CLIENT_SECRET",
+    e.OAUTH_GITHUB_CLIENT_SECRET,
+  );
+  const oidc = pair("OIDC_CLIENT_ID", e.OIDC_CLIENT_ID, "OIDC_CLIENT_SECRET", e.OIDC_CLIENT_SECRET);
+  if (oidc !== !!e.OIDC_ISSUER) {
+    throw new ConfigError(
+      oidc ? "OIDC_ISSUER" : "OIDC_CLIENT_ID",
+      "OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET go together",
+    );
+  }
+  const noSlash = (u: string) => u.replace(/\/+$/, "");
   const keys = [e.API_KEYS, e.API_KEY].filter((v): v is string => !!v)
     .flatMap((v) => v.split(",")).map((k) => k.trim()).filter(Boolean);
   return Object.freeze({
@@ -190,5 +243,28 @@ export function parseConfig(
     githubPollIntervalS: e.GITHUB_POLL_INTERVAL_S,
     rollupRetentionDays: e.ROLLUP_RETENTION_DAYS ?? e.RETENTION_DAYS,
     rollupMaxEventTypes: e.ROLLUP_MAX_EVENT_TYPES,
+    signIn: Object.freeze({
+      github: github
+        ? Object.freeze({
+          clientId: e.OAUTH_GITHUB_CLIENT_ID!,
+          clientSecret: e.OAUTH_GITHUB_CLIENT_SECRET!,
+          url: noSlash(e.OAUTH_GITHUB_URL),
+          apiUrl: noSlash(e.OAUTH_GITHUB_API_URL),
+        })
+        : null,
+      oidc: oidc
+        ? Object.freeze({
+          // Kept as given: discovery compares the issuer exactly, trailing slash included.
+          issuer: e.OIDC_ISSUER!,
+          clientId: e.OIDC_CLIENT_ID!,
+          clientSecret: e.OIDC_CLIENT_SECRET!,
+        })
+        : null,
+      publicUrl: e.PUBLIC_URL ? noSlash(e.PUBLIC_URL) : undefined,
+      sessionTtlHours: e.SESSION_TTL_HOURS,
+      adminUsers: Object.freeze(
+        (e.ADMIN_USERS ?? "").split(",").map((u) => u.trim().toLowerCase()).filter(Boolean),
+      ),
+    }),
   });
 }

@@ -217,7 +217,8 @@ if (import.meta.main) await main();
  */
 async function warnIfOpen(sql: Sql, config: Config, log: ReturnType<typeof logger>) {
   if (/^(127\.|::1$|localhost$|\[::1\]$)/.test(config.host)) return;
-  const open = !(await new Access(sql, config).enforced().catch(() => true));
+  const signIn = !!(config.signIn.github || config.signIn.oidc);
+  const open = !(await new Access(sql, config, signIn).enforced().catch(() => true));
   if (open) {
     log.warning(
       "access control is off: no API key exists and sign-in is not configured, so anyone " +

@@ -175,7 +175,7 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  * origin (Origin, else Referer, names this host). A key in a header cannot be sent by another
  * site, so requests with a key are not checked.
  */
-function checkOrigin(c: Context): void {
+export function checkOrigin(c: Context): void {
   if (SAFE_METHODS.has(c.req.method)) return;
   const from = c.req.header("origin") ?? c.req.header("referer");
   const host = c.req.header("x-forwarded-host") ?? c.req.header("host") ?? new URL(c.req.url).host;
