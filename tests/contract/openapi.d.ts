@@ -346,6 +346,108 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/auth/login": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Start signing in: a redirect to the provider */
+    get: operations["signIn"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/auth/callback": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Where the provider sends the person back: opens a session */
+    get: operations["signInCallback"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/auth/logout": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** End this session, on every instance */
+    post: operations["signOut"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/auth/me": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Who is signed in, with which role and teams */
+    get: operations["whoAmI"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/users/{login}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Give a person a role and teams (before or after their first sign-in) */
+    put: operations["setUser"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/users": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Everyone who signed in or was given a role */
+    get: operations["listUsers"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -434,7 +536,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T12:53:40.678Z
+       * @example 2026-12-02T13:02:11.567Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -990,6 +1092,67 @@ export interface components {
        * @example 6c1f0f7e-3b1e-4a57-9d0c-6f1a2b3c4d5e
        */
       request_id: string | null;
+    };
+    Me: {
+      /** @example octocat */
+      login: string;
+      /**
+       * @description Null: signed in, but no admin has given this person a role yet.
+       * @example reader
+       * @enum {string|null}
+       */
+      role: "admin" | "writer" | "reader" | null;
+      /**
+       * @example [
+       *       "Payments Team"
+       *     ]
+       */
+      teams: string[];
+    };
+    User: {
+      /** @example octocat */
+      login: string;
+      /** @example octocat@example.com */
+      email: string | null;
+      /**
+       * @description Null until the person first signs in.
+       * @example github
+       * @enum {string|null}
+       */
+      provider: "github" | "oidc" | null;
+      /**
+       * @example reader
+       * @enum {string|null}
+       */
+      role: "admin" | "writer" | "reader" | null;
+      /**
+       * @example [
+       *       "Payments Team"
+       *     ]
+       */
+      teams: string[];
+      /** @example 2026-12-02T08:00:00.000Z */
+      created_at: string;
+      /**
+       * @description Updated at most once a minute per instance.
+       * @example 2026-12-02T09:00:00.000Z
+       */
+      last_seen_at: string | null;
+    };
+    UserInput: {
+      /**
+       * @description admin: everything; writer: ingest; reader: queries. Null takes every right away (the person can still sign in).
+       * @example reader
+       * @enum {string|null}
+       */
+      role: "admin" | "writer" | "reader" | null;
+      /**
+       * @description Limit the person to the services these teams own; left as is when absent.
+       * @example [
+       *       "Payments Team"
+       *     ]
+       */
+      teams?: string[];
     };
   };
   responses: never;
@@ -2472,6 +2635,364 @@ export interface operations {
         };
         content: {
           "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  signIn: {
+    parameters: {
+      query?: {
+        /** @description Which provider, when both are configured; GitHub by default. */
+        provider?: "github" | "oidc";
+        /** @description A path on this server to come back to after signing in (default /). */
+        return_to?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description To the provider's authorization page */
+      302: {
+        headers: {
+          Location: string;
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Bad parameter, or a provider that is not configured */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Sign-in is not configured */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the OIDC provider's discovery document cannot be read; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  signInCallback: {
+    parameters: {
+      query?: {
+        state?: string;
+        code?: string;
+        error?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Signed in: the session cookie is set; back to return_to */
+      302: {
+        headers: {
+          Location: string;
+          "Set-Cookie": string;
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description No state, or one unknown or expired: start again */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The provider refused, or its answer did not check out */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Signed in (the cookie is set), but without a role: a page saying so; or the login belongs to an account at the other provider (problem) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "text/html": string;
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Sign-in is not configured */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the provider cannot be reached; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  signOut: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Signed out (or was not signed in); the cookie is cleared */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Sent from a page of another origin (CSRF) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  whoAmI: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description This session's */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Me"];
+        };
+      };
+      /** @description No session, or it expired or ended */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  setUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        login: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["UserInput"];
+      };
+    };
+    responses: {
+      /** @description Updated */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["User"];
+        };
+      };
+      /** @description Created in advance: the role holds from the first sign-in */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["User"];
+        };
+      };
+      /** @description Bad login or body */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listUsers: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description People by login */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["User"][];
         };
       };
       /** @description Missing, wrong, expired or revoked key */
