@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { buildApp } from "../src/app.ts";
 import { createKey } from "../src/access/keys.ts";
+import { createSession, SESSION_COOKIE } from "../src/access/sessions.ts";
 import { hasRight, type Right, RIGHTS, type Role, ROLES } from "../src/access/principal.ts";
 import { dbTest, preparedDatabase, testConfig, type TestDb } from "./helpers/db.ts";
 
@@ -58,6 +59,8 @@ interface Caller {
   headers: Record<string, string>;
   role?: Role;
   teams?: string[];
+  /** A signed-in person nobody has given a role yet: 403 wherever a right is needed. */
+  noRole?: true;
 }
 
 // A GitHub that always fails, so that a manual ingestor run never leaves this machine.
@@ -107,6 +110,33 @@ const storedCallers: Caller[] = [
     role: "reader",
     teams: ["Payments Team"],
   },
+];
+// Signed-in people, by session cookie. State-changing requests with a cookie must name this
+// host as their Origin (CSRF); X-Forwarded-Host stands for the host here, as behind a proxy.
+async function signedIn(login: string, role: Role | null, teams: string[] = []) {
+  const [user] = await keyed.sql<{ id: number }[]>`
+    insert into users (login, role, teams)
+    values (${login}, ${role}, array(select jsonb_array_elements_text(${
+    JSON.stringify(teams)
+  }::text::jsonb)))
+    returning id::int`;
+  const { id } = await createSession(keyed.sql, user.id, 1);
+  return {
+    cookie: `${SESSION_COOKIE}=${id}`,
+    origin: "http://observian.test",
+    "x-forwarded-host": "observian.test",
+  };
+}
+const sessionCallers: Caller[] = [
+  { name: "signed-in admin", headers: await signedIn("ada", "admin"), role: "admin" },
+  { name: "signed-in reader", headers: await signedIn("rita", "reader"), role: "reader" },
+  {
+    name: "signed-in team writer",
+    headers: await signedIn("wes", "writer", ["Payments Team"]),
+    role: "writer",
+    teams: ["Payments Team"],
+  },
+  { name: "signed-in, no role", headers: await signedIn("nora", null), noRole: true },
 ];
 const anonymous: Caller[] = [
   { name: "no credential", headers: {} },
@@ -160,6 +190,7 @@ type Expected = "allowed" | 401 | 403;
 function expected(right: Right, c: Caller, opts: { metricsRequireKey: boolean }): Expected {
   if (right === "public") return "allowed";
   if (right === "metrics" && !opts.metricsRequireKey) return "allowed";
+  if (c.noRole) return 403;
   if (!c.role) return 401;
   if (!EXPECTED_RIGHTS[c.role].includes(right)) return 403;
   // Changing a service: admin, or a writer scoped to the team that owns it.
@@ -207,15 +238,17 @@ async function check(
 async function matrix(base: string, callers: Caller[], metricsRequireKey: boolean) {
   const failures: string[] = [];
   let calls = 0;
-  for (const e of endpoints) {
+  // Signing out ends the caller's session: last, so that it does not end it for the rest.
+  const ordered = [...endpoints].sort((a, b) =>
+    Number(a.op.operationId === "signOut") - Number(b.op.operationId === "signOut")
+  );
+  for (const e of ordered) {
     for (const c of callers) {
-      await check(
-        base,
-        e,
-        c,
-        expected(e.op["x-observian-right"]!, c, { metricsRequireKey }),
-        failures,
-      );
+      // Who-am-I is public, but has nobody to describe without a valid credential.
+      const want = e.op.operationId === "whoAmI" && !c.role && !c.noRole
+        ? 401
+        : expected(e.op["x-observian-right"]!, c, { metricsRequireKey });
+      await check(base, e, c, want, failures);
       calls++;
     }
   }
@@ -263,8 +296,12 @@ dbTest(
 );
 
 dbTest("[access] keys on (API_KEYS and stored): each caller × each operation", async () => {
-  const calls = await matrix(withEnvKey.base, [...anonymous, envAdmin, ...storedCallers], false);
-  assert.ok(calls >= endpoints.length * 9);
+  const calls = await matrix(
+    withEnvKey.base,
+    [...anonymous, envAdmin, ...storedCallers, ...sessionCallers],
+    false,
+  );
+  assert.ok(calls >= endpoints.length * 13);
 });
 
 dbTest(
@@ -334,7 +371,9 @@ dbTest(
     const failures: string[] = [];
     for (const e of endpoints) {
       const right = e.op["x-observian-right"]!;
-      await check(open.base, e, anonymous[0], right === "admin" ? 403 : "allowed", failures);
+      // Nobody to describe: who-am-I is 401 for an anonymous caller, open or not.
+      const want = e.op.operationId === "whoAmI" ? 401 : right === "admin" ? 403 : "allowed";
+      await check(open.base, e, anonymous[0], want, failures);
       if (right === "admin") {
         const [path, init] = requestFor(e, {});
         const res = await fetch(`${open.base}${path}`, init);

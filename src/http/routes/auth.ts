@@ -9,7 +9,6 @@ import { recordAudit } from "../../access/audit.ts";
 import {
   createSession,
   deleteSession,
-  findSession,
   PENDING_LOGIN_MINUTES,
   pruneExpiredSessions,
   savePendingLogin,
@@ -295,11 +294,11 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
         path: "/auth/me",
         operationId: "whoAmI",
         tags: ["sign-in"],
-        summary: "Who is signed in, with which role and teams",
+        summary: "Who is calling (the signed-in person, or the key's name), role and teams",
         ...open,
         responses: {
           200: { content: { "application/json": { schema: Me } }, description: "This session's" },
-          401: problemResponse("No session, or it expired or ended", {
+          401: problemResponse("No session (or it expired or ended) and no valid key", {
             "WWW-Authenticate": z.string().openapi({ example: "ApiKey" }),
           }),
           503: unavailableResponse(),
@@ -308,9 +307,13 @@ export function authRoutes(app: OpenAPIHono, ctx: AppContext): void {
       ctx.access,
     ),
     async (c) => {
-      const id = getCookie(c, SESSION_COOKIE);
-      const p = id ? await findSession(ctx.sql, id) : null;
-      if (!p) throw new UnauthorizedError("not signed in: start at /auth/login");
+      // A key says who it is too (its name), so that a console given a key can tell its rights.
+      const p = await ctx.access.identify(c);
+      if (!p) {
+        throw new UnauthorizedError(
+          "not signed in (start at /auth/login) and no valid key in Authorization or X-API-Key",
+        );
+      }
       c.header("cache-control", "no-store");
       return c.json({ login: p.name, role: p.role, teams: p.teams }, 200);
     },
