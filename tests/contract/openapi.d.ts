@@ -404,7 +404,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Who is signed in, with which role and teams */
+    /** Who is calling (the signed-in person, or the key's name), role and teams */
     get: operations["whoAmI"];
     put?: never;
     post?: never;
@@ -536,7 +536,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T13:02:11.567Z
+       * @example 2026-12-02T13:11:26.565Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -2865,7 +2865,7 @@ export interface operations {
           "application/json": components["schemas"]["Me"];
         };
       };
-      /** @description No session, or it expired or ended */
+      /** @description No session (or it expired or ended) and no valid key */
       401: {
         headers: {
           "WWW-Authenticate": string;
