@@ -4,6 +4,7 @@
 import { ConflictError } from "../errors.ts";
 import type { Sql } from "../db/connect.ts";
 import { type AuditOrigin, recordAudit } from "./audit.ts";
+import { randomSecret, sha256Hex, throttled } from "./secrets.ts";
 import type { Principal, Role } from "./principal.ts";
 
 /** Tokens start with this, so that secret scanners can find leaked ones. */
@@ -33,23 +34,6 @@ export interface ApiKey {
   last_used_at: Date | null;
 }
 
-/** A fresh token: TOKEN_PREFIX and 32 random bytes, base64url. */
-function newToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const b64 = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-  return TOKEN_PREFIX + b64;
-}
-
-export async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
-
-/** The token's SHA-256 as hex: what is stored (decoded to bytea in SQL). */
-async function tokenDigest(token: string): Promise<string> {
-  return Array.from(await sha256(token), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 const COLUMNS = `id::int, name, role, teams, services, rate_limit_per_s, expires_at, prefix,
   created_at, last_used_at`;
 
@@ -62,8 +46,8 @@ export async function createKey(
   input: KeyInput,
   origin: AuditOrigin,
 ): Promise<ApiKey & { token: string }> {
-  const token = newToken();
-  const digest = await tokenDigest(token);
+  const token = TOKEN_PREFIX + randomSecret();
+  const digest = await sha256Hex(token);
   const prefix = token.slice(TOKEN_PREFIX.length, TOKEN_PREFIX.length + VISIBLE_CHARS);
   // Lists as one JSON text parameter: postgres.js can send JS arrays wrongly on a fresh
   // connection, and JSON-encodes a string again when the parameter is typed jsonb.
@@ -185,7 +169,7 @@ function startLookup(sql: Sql, digest: string, lane: Lane): Promise<ApiKey | nul
 
 /** last_used_at is written at most this often per key and instance, not once per request. */
 const LAST_USED_EVERY_MS = 60_000;
-const lastUsedWritten = new Map<number, number>();
+const touchLastUsed = throttled(LAST_USED_EVERY_MS);
 
 /**
  * The stored key a token belongs to, if it exists and has not expired. The lookup is by the
@@ -194,15 +178,10 @@ const lastUsedWritten = new Map<number, number>();
  */
 export async function findKey(sql: Sql, token: string): Promise<Principal | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
-  const digest = await tokenDigest(token);
+  const digest = await sha256Hex(token);
   const row = await lookupCoalesced(sql, digest);
   if (!row) return null;
-  const now = Date.now();
-  if (now - (lastUsedWritten.get(row.id) ?? 0) >= LAST_USED_EVERY_MS) {
-    lastUsedWritten.set(row.id, now);
-    // Off the request's path; a lost update only makes last_used_at a minute older.
-    sql`update api_keys set last_used_at = now() where id = ${row.id}`.catch(() => {});
-  }
+  touchLastUsed(row.id, () => sql`update api_keys set last_used_at = now() where id = ${row.id}`);
   return {
     source: "key",
     id: row.id,

@@ -4,7 +4,7 @@
 // PKCE verifier, nonce) that let any instance finish a sign-in another began. Knows nothing of
 // HTTP.
 import type { Sql, Tx } from "../db/connect.ts";
-import { sha256 } from "./keys.ts";
+import { randomSecret, sha256Hex as hex, throttled } from "./secrets.ts";
 import type { Principal, Role } from "./principal.ts";
 
 /** The session cookie's name. */
@@ -13,19 +13,9 @@ export const SESSION_COOKIE = "observian_session";
 /** How long a started sign-in may take at the provider before its state is forgotten. */
 export const PENDING_LOGIN_MINUTES = 10;
 
-const hex = async (text: string) =>
-  Array.from(await sha256(text), (b) => b.toString(16).padStart(2, "0")).join("");
-
-/** 32 random bytes, base64url. */
-function randomId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
 /** Opens a session for a user; returns its id, which is stored only as a digest. */
 export async function createSession(sql: Sql | Tx, userId: number, ttlHours: number) {
-  const id = randomId();
+  const id = randomSecret();
   const [row] = await sql<{ expires_at: Date }[]>`
     insert into sessions (id_sha256, user_id, expires_at)
     values (decode(${await hex(id)}, 'hex'), ${userId},
@@ -36,7 +26,7 @@ export async function createSession(sql: Sql | Tx, userId: number, ttlHours: num
 
 /** last_seen_at is written at most this often per user and instance. */
 const LAST_SEEN_EVERY_MS = 60_000;
-const lastSeenWritten = new Map<number, number>();
+const touchLastSeen = throttled(LAST_SEEN_EVERY_MS);
 
 /** The person a live session belongs to, or null (unknown, expired or signed out). */
 export async function findSession(sql: Sql, id: string): Promise<Principal | null> {
@@ -46,12 +36,7 @@ export async function findSession(sql: Sql, id: string): Promise<Principal | nul
     from sessions s join users u on u.id = s.user_id
     where s.id_sha256 = decode(${await hex(id)}, 'hex') and s.expires_at > now()`;
   if (!row) return null;
-  const now = Date.now();
-  if (now - (lastSeenWritten.get(row.id) ?? 0) >= LAST_SEEN_EVERY_MS) {
-    lastSeenWritten.set(row.id, now);
-    // Off the request's path; a lost update only makes last_seen_at a minute older.
-    sql`update users set last_seen_at = now() where id = ${row.id}`.catch(() => {});
-  }
+  touchLastSeen(row.id, () => sql`update users set last_seen_at = now() where id = ${row.id}`);
   return {
     source: "session",
     id: row.id,

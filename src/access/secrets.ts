@@ -1,0 +1,33 @@
+// Random secrets (key tokens, session ids) and their digests, which are all that is stored.
+// Knows nothing of HTTP.
+
+/** `bytes` random bytes, base64url without padding. */
+export function randomSecret(bytes = 32): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  return btoa(String.fromCharCode(...raw)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+export async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+}
+
+/** SHA-256 as hex: what is stored (decoded to bytea in SQL). Random secrets need no salt. */
+export async function sha256Hex(text: string): Promise<string> {
+  return Array.from(await sha256(text), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Runs `write` for `id` at most once per `everyMs` in this instance: for "last used" columns,
+ * which need not cost a write per request.
+ */
+export function throttled(everyMs: number): (id: number, write: () => Promise<unknown>) => void {
+  const lastAt = new Map<number, number>();
+  return (id, write) => {
+    const now = Date.now();
+    if (now - (lastAt.get(id) ?? 0) < everyMs) return;
+    lastAt.set(id, now);
+    // Off the request's path; a lost update only makes the column a little older.
+    write().catch(() => {});
+  };
+}
