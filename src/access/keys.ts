@@ -4,7 +4,7 @@
 import { ConflictError } from "../errors.ts";
 import type { Sql } from "../db/connect.ts";
 import { type AuditOrigin, recordAudit } from "./audit.ts";
-import { randomSecret, sha256Hex, throttled } from "./secrets.ts";
+import { randomSecret, sha256Hex, throttled, toHex } from "./secrets.ts";
 import type { Principal, Role } from "./principal.ts";
 
 /** Tokens start with this, so that secret scanners can find leaked ones. */
@@ -176,9 +176,14 @@ const touchLastUsed = throttled(LAST_USED_EVERY_MS);
  * token's digest (unique index): a revoked (deleted) or expired key is refused at once, on every
  * instance.
  */
-export async function findKey(sql: Sql, token: string): Promise<Principal | null> {
+export async function findKey(
+  sql: Sql,
+  token: string,
+  /** The token's SHA-256, when the caller has it already. */
+  tokenSha256?: Uint8Array,
+): Promise<Principal | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
-  const digest = await sha256Hex(token);
+  const digest = tokenSha256 ? toHex(tokenSha256) : await sha256Hex(token);
   const row = await lookupCoalesced(sql, digest);
   if (!row) return null;
   touchLastUsed(row.id, () => sql`update api_keys set last_used_at = now() where id = ${row.id}`);

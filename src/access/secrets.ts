@@ -14,7 +14,11 @@ export async function sha256(text: string): Promise<Uint8Array> {
 
 /** SHA-256 as hex: what is stored (decoded to bytea in SQL). Random secrets need no salt. */
 export async function sha256Hex(text: string): Promise<string> {
-  return Array.from(await sha256(text), (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(await sha256(text));
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**

@@ -38,15 +38,11 @@ export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-/** The 1-based position of the matching key, or 0. Every key is compared, match or not. */
-export async function matchApiKey(
-  given: string,
-  keyDigests: readonly Uint8Array[],
-): Promise<number> {
-  const d = await sha256(given);
+/** The 1-based position of the key whose digest matches, or 0. Every key is compared. */
+export function matchApiKey(digest: Uint8Array, keyDigests: readonly Uint8Array[]): number {
   let found = 0;
   for (let i = 0; i < keyDigests.length; i++) {
-    const eq = digestsEqual(d, keyDigests[i]) ? 1 : 0;
+    const eq = digestsEqual(digest, keyDigests[i]) ? 1 : 0;
     found = found || eq * (i + 1);
   }
   return found;
@@ -146,7 +142,9 @@ export class Access {
   async identify(c: Context): Promise<Principal | null | undefined> {
     const token = requestToken(c.req.header("authorization"), c.req.header(API_KEY_HEADER));
     if (token) {
-      const n = await matchApiKey(token, await this.#digests);
+      // Hashed once: compared with API_KEYS' digests, then looked up among the stored keys.
+      const digest = await sha256(token);
+      const n = matchApiKey(digest, await this.#digests);
       if (n > 0) {
         return {
           source: "env",
@@ -157,7 +155,7 @@ export class Access {
           services: [],
         };
       }
-      return await bounded(findKey(this.sql, token), LOOKUP_TIMEOUT_MS);
+      return await bounded(findKey(this.sql, token, digest), LOOKUP_TIMEOUT_MS);
     }
     const session = getCookie(c, SESSION_COOKIE);
     if (session) {
