@@ -174,6 +174,8 @@ export function registerKeySchemes(app: OpenAPIHono): void {
     in: "header",
     name: "X-API-Key",
     description: "An API key (from API_KEYS, or created with POST /keys). The same key may be " +
-      "sent as Authorization: Bearer <key> instead, which OpenTelemetry exporters and curl do.",
+      "sent as Authorization: Bearer <key> instead, which OpenTelemetry exporters and curl do. " +
+      "A person signed in through /auth/login is known by the observian_session cookie instead " +
+      "(not declared as a second scheme: tools read two schemes as both required).",
   });
 }
