@@ -157,3 +157,14 @@ dbTest(
     assert.equal((await call("DELETE", `/keys/${first.id}`, asEnv)).status, 204);
   },
 );
+
+dbTest("[keys] another instance asks for a key from its first request a second later", async () => {
+  await db.sql`delete from api_keys`;
+  const other = buildApp({ sql: db.sql, config: testConfig({ API_KEYS: "" }) });
+  assert.equal((await other.request("/services")).status, 200, "open: no key anywhere");
+  await create({ name: "the first key", role: "admin" });
+  await new Promise((r) => setTimeout(r, 1100));
+  // Not the answer of a second ago while it asks again: the very first request is refused.
+  assert.equal((await other.request("/services")).status, 401);
+  await db.sql`delete from api_keys`;
+});

@@ -56,6 +56,8 @@ export function requestToken(authorization?: string, apiKey?: string): string | 
 
 /** Whether access control is on is re-read at most this often per instance. */
 const ENFORCED_TTL_MS = 1000;
+/** Longest a request waits for a fresh "any key exists" before going on with the last answer. */
+const STALE_WAIT_MS = 500;
 /** Longest a request waits for its key or session to be looked up before a 503. */
 const LOOKUP_TIMEOUT_MS = 3000;
 
@@ -109,9 +111,10 @@ export class Access {
   }
 
   /**
-   * On once a key exists (environment or database) or sign-in is configured. The stored answer
-   * is refreshed in the background once a second old, so requests do not wait on the database
-   * for it (nor fail while it is down: the last answer stands); only the first one waits.
+   * On once a key exists (environment or database) or sign-in is configured. The answer is read
+   * again once it is a second old. While the database cannot give it (down, or slower than
+   * STALE_WAIT_MS), the last answer stands, so requests neither wait long nor fail for it; only
+   * an instance that never had an answer waits for one (LOOKUP_TIMEOUT_MS).
    */
   async enforced(): Promise<boolean> {
     if (this.envKeyCount > 0 || this.signInConfigured) return true;
@@ -123,11 +126,9 @@ export class Access {
         return value;
       })
       .finally(() => this.#refreshing = undefined);
-    if (known) {
-      refresh.catch(() => {}); // the last answer stands; the next request tries again
-      return known.value;
-    }
-    return await refresh;
+    if (!known) return await refresh;
+    refresh.catch(() => {}); // the last answer stands; a later request tries again
+    return await bounded(refresh, STALE_WAIT_MS).catch(() => known.value);
   }
 
   /** After this instance created or deleted a key: re-read at the next request. */
