@@ -1,7 +1,7 @@
 // Wires configuration, database, app, server and crons; owns start-up and shutdown.
 import { buildApp, writerFor } from "./app.ts";
 import { type Config, ConfigError, parseConfig } from "./config.ts";
-import { Access } from "./http/middleware/auth.ts";
+import { anyKeyStored } from "./access/keys.ts";
 import { openDatabase, prepareSchema } from "./db/bootstrap.ts";
 import { type Sql, surviveLostDbSockets } from "./db/connect.ts";
 import { backfillLatencySketches } from "./ingest/rollup.ts";
@@ -218,7 +218,8 @@ if (import.meta.main) await main();
 async function warnIfOpen(sql: Sql, config: Config, log: ReturnType<typeof logger>) {
   if (/^(127\.|::1$|localhost$|\[::1\]$)/.test(config.host)) return;
   const signIn = !!(config.signIn.github || config.signIn.oidc);
-  const open = !(await new Access(sql, config, signIn).enforced().catch(() => true));
+  const open = !signIn && config.apiKeys.length === 0 &&
+    !(await anyKeyStored(sql).catch(() => true));
   if (open) {
     log.warning(
       "access control is off: no API key exists and sign-in is not configured, so anyone " +

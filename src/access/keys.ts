@@ -5,6 +5,7 @@ import { ConflictError } from "../errors.ts";
 import type { Sql } from "../db/connect.ts";
 import { type AuditOrigin, recordAudit } from "./audit.ts";
 import { randomSecret, sha256Hex, throttled, toHex } from "./secrets.ts";
+import type { KeyCache } from "./key-cache.ts";
 import type { Principal, Role } from "./principal.ts";
 
 /** Tokens start with this, so that secret scanners can find leaked ones. */
@@ -110,6 +111,8 @@ export async function deleteKey(
         );
       }
     }
+    // The delete notifies every instance, which forgets its remembered keys when this commits
+    // (trigger of sql/018_api_keys_notify.sql; see key-cache.ts).
     await recordAudit(tx, origin, {
       action: "key.revoke",
       target: `key#${id}`,
@@ -181,11 +184,18 @@ export async function findKey(
   token: string,
   /** The token's SHA-256, when the caller has it already. */
   tokenSha256?: Uint8Array,
+  /** Keys remembered by this instance while it hears of every revocation. */
+  cache?: KeyCache<ApiKey>,
 ): Promise<Principal | null> {
   if (!token.startsWith(TOKEN_PREFIX)) return null;
   const digest = tokenSha256 ? toHex(tokenSha256) : await sha256Hex(token);
-  const row = await lookupCoalesced(sql, digest);
-  if (!row) return null;
+  let row = cache?.get(digest) ?? null;
+  if (!row) {
+    const since = cache?.epoch() ?? 0;
+    row = await lookupCoalesced(sql, digest);
+    if (!row) return null;
+    cache?.set(digest, row, since);
+  }
   touchLastUsed(row.id, () => sql`update api_keys set last_used_at = now() where id = ${row.id}`);
   return {
     source: "key",

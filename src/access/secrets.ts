@@ -1,5 +1,6 @@
 // Random secrets (key tokens, session ids) and their digests, which are all that is stored.
 // Knows nothing of HTTP.
+import { createHash } from "node:crypto";
 
 /** `bytes` random bytes, base64url without padding. */
 export function randomSecret(bytes = 32): string {
@@ -8,8 +9,12 @@ export function randomSecret(bytes = 32): string {
     .replace(/=+$/, "");
 }
 
-export async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+/**
+ * Synchronous on purpose: every request with a key hashes it, and crypto.subtle's digest is a
+ * trip through a thread pool that costs more than the hashing of a few dozen bytes.
+ */
+export function sha256(text: string): Promise<Uint8Array> {
+  return Promise.resolve(new Uint8Array(createHash("sha256").update(text).digest()));
 }
 
 /** SHA-256 as hex: what is stored (decoded to bytea in SQL). Random secrets need no salt. */

@@ -9,9 +9,10 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import type { Config } from "../../config.ts";
-import type { Sql } from "../../db/connect.ts";
+import type { Db } from "../../db/connect.ts";
 import { ForbiddenError, UnauthorizedError, UnavailableError } from "../../errors.ts";
-import { anyKeyStored, findKey } from "../../access/keys.ts";
+import { anyKeyStored, type ApiKey, findKey } from "../../access/keys.ts";
+import { KeyCache } from "../../access/key-cache.ts";
 import { sha256 } from "../../access/secrets.ts";
 import { RefusalLog } from "../../access/audit.ts";
 import { hasRight, type Principal, principalLabel, type Right } from "../../access/principal.ts";
@@ -90,6 +91,7 @@ export class Access {
   #digests: Promise<Uint8Array[]>;
   #enforced?: { value: boolean; at: number };
   #refreshing?: Promise<boolean>;
+  readonly #keys: KeyCache<ApiKey>;
 
   readonly envKeyCount: number;
   readonly metricsRequireKey: boolean;
@@ -97,7 +99,7 @@ export class Access {
   readonly refusals: RefusalLog;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly sql: Db,
     config: Pick<Config, "apiKeys" | "metricsRequireKey">,
     /** Sign-in (OAuth/OIDC) is configured: access control is on without any key. */
     readonly signInConfigured = false,
@@ -107,6 +109,7 @@ export class Access {
     this.envKeyCount = config.apiKeys.length;
     this.metricsRequireKey = config.metricsRequireKey;
     this.#digests = Promise.all(config.apiKeys.map(sha256));
+    this.#keys = new KeyCache(sql);
     this.refusals = new RefusalLog(sql);
   }
 
@@ -134,6 +137,7 @@ export class Access {
   /** After this instance created or deleted a key: re-read at the next request. */
   forget(): void {
     this.#enforced = undefined;
+    this.#keys.forgetAll();
   }
 
   /**
@@ -156,7 +160,7 @@ export class Access {
           services: [],
         };
       }
-      return await bounded(findKey(this.sql, token, digest), LOOKUP_TIMEOUT_MS);
+      return await bounded(findKey(this.sql, token, digest, this.#keys), LOOKUP_TIMEOUT_MS);
     }
     const session = getCookie(c, SESSION_COOKIE);
     if (session) {
