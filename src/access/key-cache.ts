@@ -10,7 +10,7 @@ import { logger } from "../logging.ts";
 
 /**
  * A trigger on api_keys notifies this channel when a key is deleted or changed (by the API or by
- * hand; sql/018_api_keys_notify.sql). The payload is unused: every key is forgotten.
+ * hand; sql/017_api_keys_notify.sql). The payload is unused: every key is forgotten.
  */
 export const KEYS_CHANNEL = "observian_keys";
 

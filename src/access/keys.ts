@@ -112,7 +112,7 @@ export async function deleteKey(
       }
     }
     // The delete notifies every instance, which forgets its remembered keys when this commits
-    // (trigger of sql/018_api_keys_notify.sql; see key-cache.ts).
+    // (trigger of sql/017_api_keys_notify.sql; see key-cache.ts).
     await recordAudit(tx, origin, {
       action: "key.revoke",
       target: `key#${id}`,

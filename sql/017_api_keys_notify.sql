@@ -1,7 +1,7 @@
 -- Instances remember stored keys while they LISTEN on observian_keys (src/access/key-cache.ts).
 -- Any change that could revoke or narrow a key notifies them, whether it comes through the API
 -- (DELETE /keys) or from SQL typed by an operator: a deleted row, a new expiry, a new role or
--- scope. Writes of last_used_at alone do not. (017 is the markers table.)
+-- scope. Writes of last_used_at alone do not.
 create function observian_keys_changed() returns trigger
 language plpgsql as $$
 begin
