@@ -100,6 +100,37 @@ dbTest("[webhooks] a missing or wrong signature is 401 and stores nothing", asyn
   }
 });
 
+dbTest(
+  "[webhooks] signed, but without its headers or not an object: 400, nothing stored",
+  async () => {
+    const post = async (headers: Record<string, string>, body: string) =>
+      await fetch(`${base}/webhooks/github`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-hub-signature-256": await sign(SECRET, body),
+          ...headers,
+        },
+        body,
+      });
+    const body = JSON.stringify(example("issues", "opened"));
+    const delivery = crypto.randomUUID();
+    const cases: [string, Record<string, string>, string][] = [
+      ["no x-github-event", { "x-github-delivery": delivery }, body],
+      ["no x-github-delivery", { "x-github-event": "issues" }, body],
+      ["an array", { "x-github-event": "issues", "x-github-delivery": delivery }, "[1]"],
+      ["not JSON", { "x-github-event": "issues", "x-github-delivery": delivery }, "{"],
+    ];
+    for (const [why, headers, text] of cases) {
+      const res = await post(headers, text);
+      assert.equal(res.status, 400, why);
+      const problem = await res.json();
+      assert.equal(problem.status, 400, why);
+    }
+    assert.equal((await storedFor(delivery)).length, 0);
+  },
+);
+
 dbTest("[webhooks] without GITHUB_WEBHOOK_SECRET the route does not exist (404)", async () => {
   const url = serve({});
   const { res, json, delivery } = await deliver("push", example("push"), { url });
