@@ -20,7 +20,6 @@ import { keysRoutes } from "./http/routes/keys.ts";
 import { authRoutes } from "./http/routes/auth.ts";
 import { usersRoutes } from "./http/routes/users.ts";
 import { webhookRoutes } from "./http/routes/webhooks.ts";
-import { markersRoutes } from "./http/routes/markers.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { liveRoutes } from "./http/routes/live.ts";
@@ -144,7 +143,6 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   healthRoutes(app, ctx);
   ingestRoutes(app, ctx);
   webhookRoutes(app, ctx);
-  markersRoutes(app, ctx);
   logsRoutes(app, ctx);
   summaryRoutes(app, ctx);
   liveRoutes(app, ctx);
