@@ -19,6 +19,7 @@ import { controlRoutes } from "./http/routes/control.ts";
 import { keysRoutes } from "./http/routes/keys.ts";
 import { authRoutes } from "./http/routes/auth.ts";
 import { usersRoutes } from "./http/routes/users.ts";
+import { webhookRoutes } from "./http/routes/webhooks.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { liveRoutes } from "./http/routes/live.ts";
@@ -141,6 +142,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
 
   healthRoutes(app, ctx);
   ingestRoutes(app, ctx);
+  webhookRoutes(app, ctx);
   logsRoutes(app, ctx);
   summaryRoutes(app, ctx);
   liveRoutes(app, ctx);

@@ -87,6 +87,7 @@ const schema = z.object({
     .default("github"),
   GITHUB_TIMEOUT_S: int(1, 300).default(10),
   GITHUB_POLL_INTERVAL_S: int(1, 86400).default(60),
+  GITHUB_WEBHOOK_SECRET: z.string().optional(),
   ROLLUP_RETENTION_DAYS: int(1, 3650).optional(),
   ROLLUP_MAX_EVENT_TYPES: int(1, 10_000).default(100),
   OAUTH_GITHUB_CLIENT_ID: z.string().trim().optional(),
@@ -141,6 +142,11 @@ export type Config = Readonly<{
   githubService: string;
   githubTimeoutS: number;
   githubPollIntervalS: number;
+  /**
+   * Secrets a webhook delivery may be signed with (X-Hub-Signature-256); several while one is
+   * rotated. Empty: POST /webhooks/github does not exist (404).
+   */
+  githubWebhookSecrets: readonly string[];
   /** Days of rollups kept; defaults to retentionDays. */
   rollupRetentionDays: number;
   /**
@@ -241,6 +247,9 @@ export function parseConfig(
     githubService: e.GITHUB_SERVICE,
     githubTimeoutS: e.GITHUB_TIMEOUT_S,
     githubPollIntervalS: e.GITHUB_POLL_INTERVAL_S,
+    githubWebhookSecrets: Object.freeze(
+      (e.GITHUB_WEBHOOK_SECRET ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    ),
     rollupRetentionDays: e.ROLLUP_RETENTION_DAYS ?? e.RETENTION_DAYS,
     rollupMaxEventTypes: e.ROLLUP_MAX_EVENT_TYPES,
     signIn: Object.freeze({
