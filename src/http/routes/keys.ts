@@ -10,7 +10,13 @@ import { CreatedKey, Key, KeyInput } from "../schemas/keys.ts";
 const IdParam = z.object({
   id: z.coerce.number({ error: "must be a key id" }).int({ error: "must be a key id" })
     .min(1, { error: "must be a key id" }).max(2 ** 53 - 1, { error: "must be a key id" })
-    .openapi({ param: { name: "id", in: "path" }, type: "integer", example: 12 }),
+    .openapi({
+      param: { name: "id", in: "path" },
+      type: "integer",
+      minimum: 1,
+      maximum: 2 ** 53 - 1,
+      example: 12,
+    }),
 });
 
 const iso = (d: Date | null) => d ? d.toISOString() : null;
