@@ -21,6 +21,7 @@ import { authRoutes } from "./http/routes/auth.ts";
 import { usersRoutes } from "./http/routes/users.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
+import { otlpRoutes } from "./http/routes/otlp.ts";
 import { liveRoutes } from "./http/routes/live.ts";
 import { logsRoutes } from "./http/routes/logs.ts";
 import { metricsRoutes } from "./http/routes/metrics.ts";
@@ -141,6 +142,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
 
   healthRoutes(app, ctx);
   ingestRoutes(app, ctx);
+  otlpRoutes(app, ctx);
   logsRoutes(app, ctx);
   summaryRoutes(app, ctx);
   liveRoutes(app, ctx);
