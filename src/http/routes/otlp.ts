@@ -78,7 +78,13 @@ export function otlpRoutes(
         required: true,
         content: {
           "application/json": {
-            schema: z.object({ resourceSpans: z.array(z.record(z.string(), z.unknown())) })
+            schema: z.object({
+              resourceSpans: z.array(z.object({
+                resource: z.unknown().optional(),
+                scopeSpans: z.array(z.object({ spans: z.array(z.unknown()).optional() }))
+                  .optional(),
+              })).optional(),
+            })
               .openapi({
                 description: "An OTLP/JSON ExportTraceServiceRequest (lowerCamelCase, int64 " +
                   "as strings, hex trace and span ids).",

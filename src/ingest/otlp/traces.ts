@@ -225,7 +225,8 @@ function hexId(v: unknown, bytes: number): string | null {
 }
 
 function list(v: unknown, field: string): unknown[] {
-  if (v === undefined || v === null) return [];
+  // Absent is empty (protobuf omits empty repeated fields); null is no array.
+  if (v === undefined) return [];
   if (!Array.isArray(v)) throw shape(field, "must be an array");
   return v;
 }
