@@ -14,6 +14,7 @@ import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace
 import protobuf from "protobufjs";
 import { buildApp } from "../src/app.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
+import { eventually } from "./helpers/wait.ts";
 
 const db = await preparedDatabase();
 const ENV_KEY = "env-admin-key-0123456789";
@@ -53,9 +54,10 @@ function send(
   return new Promise((resolve) => exp.export(spans, resolve));
 }
 
-/** [seconds, nanoseconds] of a time `msAgo` before now plus `extraNs`. */
+/** [seconds, nanoseconds] of a time `msAgo` before T0 plus `extraNs`: one clock for a test. */
+const T0 = Date.now();
 function hr(msAgo: number, extraNs = 0): [number, number] {
-  const ms = Date.now() - msAgo;
+  const ms = T0 - msAgo;
   return [Math.floor(ms / 1000), (ms % 1000) * 1e6 + extraNs];
 }
 const hrMs = (t: [number, number]) => t[0] * 1000 + t[1] / 1e6;
@@ -314,3 +316,39 @@ dbTest("[otlp] a writer key is needed once keys exist, sent as Authorization: Be
 });
 
 globalThis.addEventListener("unload", () => void server.shutdown());
+
+dbTest("[otlp] at capacity: 503 with Retry-After, which exporters retry", async () => {
+  const small = buildApp({
+    sql: db.sql,
+    config: testConfig({ API_KEYS: ENV_KEY, INGEST_MAX_INFLIGHT_BYTES: "1024" }),
+  });
+  const post = (body: BodyInit) =>
+    small.request("/v1/traces", {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body,
+    });
+  // A body that arrives slowly holds 4 kB of the 1 kB (a lone request may always grow).
+  let hold!: ReadableStreamDefaultController<Uint8Array>;
+  const hog = post(
+    new ReadableStream({
+      start(c) {
+        hold = c;
+        c.enqueue(new TextEncoder().encode(" ".repeat(4096)));
+      },
+    }),
+  );
+  try {
+    // Undecodable if admitted (400), so only the refusal can make this pass.
+    await eventually("a 503 beside the held body", async () => {
+      const res = await post("x".repeat(2048));
+      await res.body?.cancel();
+      if (res.status !== 503) return false;
+      assert.equal(res.headers.get("retry-after"), "1");
+      return true;
+    });
+  } finally {
+    hold.close();
+    await (await hog).body?.cancel();
+  }
+});
