@@ -22,6 +22,7 @@ import { usersRoutes } from "./http/routes/users.ts";
 import { webhookRoutes } from "./http/routes/webhooks.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
+import { otlpRoutes } from "./http/routes/otlp.ts";
 import { liveRoutes } from "./http/routes/live.ts";
 import { logsRoutes } from "./http/routes/logs.ts";
 import { metricsRoutes } from "./http/routes/metrics.ts";
@@ -143,6 +144,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   healthRoutes(app, ctx);
   ingestRoutes(app, ctx);
   webhookRoutes(app, ctx);
+  otlpRoutes(app, ctx);
   logsRoutes(app, ctx);
   summaryRoutes(app, ctx);
   liveRoutes(app, ctx);

@@ -85,6 +85,11 @@ export interface ReadTextOptions {
  * server.shutdown() waiting on it for as long as the client stayed (Deno 2.9, measured).
  */
 export async function readText(req: Request, opts: ReadTextOptions): Promise<string> {
+  return utf8(await readBytes(req, opts));
+}
+
+/** readText's body as bytes, for binary formats (OTLP protobuf); the same limits. */
+export async function readBytes(req: Request, opts: ReadTextOptions): Promise<Uint8Array> {
   const { maxBytes, encoding = "identity" } = opts;
   const tooLarge = () =>
     new InvalidInputError(
@@ -97,13 +102,13 @@ export async function readText(req: Request, opts: ReadTextOptions): Promise<str
     );
   const declared = declaredLength(req);
   if (declared > maxBytes) throw tooLarge();
-  if (!req.body) return "";
+  if (!req.body) return new Uint8Array(0);
   if (declared > 0) opts.admit?.(declared);
   const deadline = startDeadline(opts.timeoutMs);
   try {
     if (declared >= 0 && declared <= ONE_READ_MAX_BYTES && encoding === "identity") {
       opts.reserve(declared);
-      return utf8(await deadline.race(readAll(req)));
+      return await deadline.race(readAll(req));
     }
     const stream = encoding === "identity"
       ? req.body
@@ -133,7 +138,7 @@ export async function readText(req: Request, opts: ReadTextOptions): Promise<str
       offset += c.byteLength;
     }
     chunks.length = 0;
-    return utf8(all);
+    return all;
   } catch (err) {
     if (err === TIMED_OUT) throw timedOut(opts.timeoutMs);
     throw err;
@@ -207,7 +212,7 @@ const timedOut = (ms: number) =>
 // Stateless between calls (no `stream: true`), so one decoder serves every request.
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-function utf8(bytes: Uint8Array): string {
+export function utf8(bytes: Uint8Array): string {
   try {
     return decoder.decode(bytes);
   } catch {

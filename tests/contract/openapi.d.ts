@@ -71,6 +71,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/traces": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * OTLP/HTTP traces: server spans in as request events
+     * @description The OpenTelemetry OTLP/HTTP traces endpoint, in both encodings (`application/x-protobuf` and `application/json`), optionally gzip or deflate compressed, under the same MAX_BODY_BYTES, INGEST_MAX_INFLIGHT_BYTES and BODY_READ_TIMEOUT_MS rules as POST /logs. Each span of kind SERVER or CONSUMER becomes one request event (see the README's OpenTelemetry mapping), committed with those of POST /logs; other kinds are skipped. Spans that cannot be stored (e.g. a start outside the retention window, a service outside a writer key's scope) are counted in `partialSuccess`, the others are stored. The answer is an ExportTraceServiceResponse in the request's encoding. A span sent again (same trace and span id) is not stored twice.
+     */
+    post: operations["ingestOtlpTraces"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/logs/summary": {
     parameters: {
       query?: never;
@@ -536,7 +556,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T13:11:26.565Z
+       * @example 2026-12-02T13:26:52.508Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -559,6 +579,24 @@ export interface components {
     };
     /** @description 1 to 10000 events, stored all or none. */
     LogBatchInput: components["schemas"]["LogEventInput"][];
+    ExportTraceServiceResponse: {
+      partialSuccess?: {
+        /**
+         * @description Spans not stored (int64, a decimal string as OTLP/JSON writes it).
+         * @example 1
+         */
+        rejectedSpans: string;
+        /** @example 1 span(s) not stored: resourceSpans[0].scopeSpans[0].spans[3]: timestamp is older than the retention window (30 days) */
+        errorMessage: string;
+      };
+    };
+    /** @description google.rpc.Status, as OTLP/HTTP answers errors. */
+    RpcStatus: {
+      /** @enum {number} */
+      code: 3;
+      /** @example (body): is not valid JSON */
+      message: string;
+    };
     LogEvent: {
       /** @example 1042 */
       id: number;
@@ -1421,6 +1459,123 @@ export interface operations {
         };
       };
       /** @description INGEST_MAX_INFLIGHT_BYTES of request bodies and parsed events are already held (checked as the body arrives), the commit did not finish within INGEST_COMMIT_TIMEOUT_MS, or the database is unavailable; nothing was stored, retry after Retry-After */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  ingestOtlpTraces: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          resourceSpans?: {
+            resource?: unknown;
+            scopeSpans?: {
+              spans?: unknown[];
+            }[];
+          }[];
+        };
+        "application/x-protobuf": string;
+      };
+    };
+    responses: {
+      /** @description Stored: every server span but those counted in partialSuccess */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ExportTraceServiceResponse"];
+          "application/x-protobuf": string;
+        };
+      };
+      /** @description An undecodable body (not JSON / protobuf ExportTraceServiceRequest, or not valid for its Content-Encoding): a google.rpc.Status (code 3, INVALID_ARGUMENT) in the request's encoding; nothing was stored */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["RpcStatus"];
+          "application/x-protobuf": string;
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body did not arrive within BODY_READ_TIMEOUT_MS; nothing was stored */
+      408: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Body larger than MAX_BODY_BYTES, or more server spans than a rate-limited writer key's burst; nothing was stored */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Content type other than application/x-protobuf or application/json, or Content-Encoding other than gzip or deflate */
+      415: {
+        headers: {
+          /** @description With an unknown Content-Encoding: the encodings accepted. */
+          "Accept-Encoding"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description INGEST_MAX_INFLIGHT_BYTES are already held, the commit did not finish in time, or the database is unavailable; nothing was stored, retry after Retry-After (exporters do) */
       503: {
         headers: {
           /** @description Seconds to wait before retrying. */

@@ -1,0 +1,257 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Config } from "../../config.ts";
+import type { IngestAdmission } from "../../ingest/admission.ts";
+import type { EventWriter } from "../../ingest/writer.ts";
+import {
+  decodeTraceRequest,
+  encodeRpcStatus,
+  encodeTraceResponse,
+  exportResult,
+  type MappedSpans,
+  spansToEvents,
+} from "../../ingest/otlp/traces.ts";
+import { ACCEPTED_ENCODINGS, bodyEncoding, readBytes, utf8 } from "../body.ts";
+import { authResponses, problemResponse, retryLaterResponse } from "../openapi.ts";
+import type { Metrics } from "../../metrics/registry.ts";
+import { InvalidInputError, TooManyRequestsError, UnavailableError } from "../../errors.ts";
+import type { Sql } from "../../db/connect.ts";
+import { writeScopeRefusals } from "../../access/principal.ts";
+import { type Access, needs, requireRight } from "../middleware/auth.ts";
+import { spendEvents } from "../middleware/rate-limit.ts";
+
+const PROTOBUF = "application/x-protobuf";
+
+/** google.rpc.Status code INVALID_ARGUMENT, what OTLP/HTTP answers an undecodable body with. */
+const INVALID_ARGUMENT = 3;
+
+const ExportTraceServiceResponse = z.object({
+  partialSuccess: z.object({
+    rejectedSpans: z.string().regex(/^\d+$/).openapi({
+      description: "Spans not stored (int64, a decimal string as OTLP/JSON writes it).",
+      example: "1",
+    }),
+    errorMessage: z.string().openapi({
+      example: "1 span(s) not stored: resourceSpans[0].scopeSpans[0].spans[3]: timestamp is " +
+        "older than the retention window (30 days)",
+    }),
+  }).optional(),
+}).openapi("ExportTraceServiceResponse");
+
+const RpcStatus = z.object({
+  code: z.literal(INVALID_ARGUMENT),
+  message: z.string().openapi({ example: "(body): is not valid JSON" }),
+}).openapi("RpcStatus", { description: "google.rpc.Status, as OTLP/HTTP answers errors." });
+
+export function otlpRoutes(
+  app: OpenAPIHono,
+  deps: {
+    sql: Sql;
+    writer: EventWriter;
+    admission: IngestAdmission;
+    config: Config;
+    metrics: Metrics;
+    access: Access;
+  },
+): void {
+  // Documented here, served below by hand: the protobuf body has no zod validator.
+  app.openAPIRegistry.registerPath({
+    method: "post",
+    path: "/v1/traces",
+    operationId: "ingestOtlpTraces",
+    tags: ["logs"],
+    ...needs("ingest"),
+    summary: "OTLP/HTTP traces: server spans in as request events",
+    description: "The OpenTelemetry OTLP/HTTP traces endpoint, in both encodings " +
+      "(`application/x-protobuf` and `application/json`), optionally gzip or deflate " +
+      "compressed, under the same MAX_BODY_BYTES, INGEST_MAX_INFLIGHT_BYTES and " +
+      "BODY_READ_TIMEOUT_MS rules as POST /logs. Each span of kind SERVER or CONSUMER becomes " +
+      "one request event (see the README's OpenTelemetry mapping), committed with those of " +
+      "POST /logs; other kinds are skipped. Spans that cannot be stored (e.g. a start outside " +
+      "the retention window, a service outside a writer key's scope) are counted in " +
+      "`partialSuccess`, the others are stored. The answer is an ExportTraceServiceResponse " +
+      "in the request's encoding. A span sent again (same trace and span id) is not stored " +
+      "twice.",
+    request: {
+      body: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: z.object({
+              resourceSpans: z.array(z.object({
+                resource: z.unknown().optional(),
+                scopeSpans: z.array(z.object({ spans: z.array(z.unknown()).optional() }))
+                  .optional(),
+              })).optional(),
+            })
+              .openapi({
+                description: "An OTLP/JSON ExportTraceServiceRequest (lowerCamelCase, int64 " +
+                  "as strings, hex trace and span ids).",
+              }),
+          },
+          [PROTOBUF]: {
+            schema: z.string().openapi({
+              format: "binary",
+              description: "A protobuf ExportTraceServiceRequest.",
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: "Stored: every server span but those counted in partialSuccess",
+        content: {
+          "application/json": { schema: ExportTraceServiceResponse },
+          [PROTOBUF]: { schema: z.string().openapi({ format: "binary" }) },
+        },
+      },
+      400: {
+        description: "An undecodable body (not JSON / protobuf ExportTraceServiceRequest, or " +
+          "not valid for its Content-Encoding): a google.rpc.Status (code 3, " +
+          "INVALID_ARGUMENT) in the request's encoding; nothing was stored",
+        content: {
+          "application/json": { schema: RpcStatus },
+          [PROTOBUF]: { schema: z.string().openapi({ format: "binary" }) },
+        },
+      },
+      408: problemResponse(
+        "The body did not arrive within BODY_READ_TIMEOUT_MS; nothing was stored",
+      ),
+      413: problemResponse(
+        "Body larger than MAX_BODY_BYTES, or more server spans than a rate-limited writer " +
+          "key's burst; nothing was stored",
+      ),
+      415: problemResponse(
+        "Content type other than application/x-protobuf or application/json, or " +
+          "Content-Encoding other than gzip or deflate",
+        {
+          "Accept-Encoding": z.string().optional().openapi({
+            description: "With an unknown Content-Encoding: the encodings accepted.",
+            example: ACCEPTED_ENCODINGS,
+          }),
+        },
+      ),
+      ...authResponses,
+      503: retryLaterResponse(
+        "INGEST_MAX_INFLIGHT_BYTES are already held, the commit did not finish in time, or " +
+          "the database is unavailable; nothing was stored, retry after Retry-After (exporters " +
+          "do)",
+      ),
+    },
+  });
+
+  app.post("/v1/traces", requireRight(deps.access, "ingest"), async function ingestTraces(c) {
+    const protobuf = encodingOf(c.req.header("content-type"));
+    const lease = deps.admission.lease();
+    try {
+      const encoding = bodyEncoding(c.req.header("content-encoding"));
+      const bytes = await readBytes(c.req.raw, {
+        maxBytes: deps.config.maxBodyBytes,
+        encoding,
+        timeoutMs: deps.config.bodyReadTimeoutMs,
+        reserve: (n) => {
+          if (!lease.tryGrow(n)) throw new AtCapacityError();
+        },
+        admit: (declared) => {
+          if (!lease.fits(declared)) throw new AtCapacityError();
+        },
+      });
+      const mapped: MappedSpans = spansToEvents(
+        protobuf ? decodeTraceRequest(bytes) : parseJson(bytes),
+        { retentionDays: deps.config.retentionDays },
+      );
+      if (!lease.tryGrow(mapped.heldBytes)) throw new AtCapacityError();
+      if (mapped.events.length > 0) {
+        // Spans outside a scoped writer key's services are refused one by one, not the batch.
+        const refused = new Set(
+          await writeScopeRefusals(
+            deps.sql,
+            c.get("principal"),
+            mapped.events.map((e) => e.serviceName),
+          ),
+        );
+        if (refused.size > 0) {
+          for (const i of refused) {
+            mapped.rejected++;
+            if (mapped.reasons.length < 5) {
+              mapped.reasons.push(
+                `service "${mapped.events[i].serviceName}" is outside this key's scope`,
+              );
+            }
+          }
+          mapped.events = mapped.events.filter((_, i) => !refused.has(i));
+        }
+      }
+      if (mapped.rejected > 0) {
+        deps.metrics.eventsRejected.inc({ reason: "invalid" }, mapped.rejected);
+      }
+      spendEvents(c, deps.access.rateLimits, c.get("principal"), mapped.events.length);
+      if (mapped.events.length > 0) await deps.writer.write(mapped.events);
+      const result = exportResult(mapped);
+      if (!protobuf) return c.json(result, 200);
+      return c.body(encodeTraceResponse(result), 200, { "content-type": PROTOBUF });
+    } catch (err) {
+      // Undecodable (also as gzip / deflate): OTLP/HTTP's 400, a google.rpc.Status.
+      if (err instanceof InvalidInputError && err.kind === "malformed") {
+        deps.metrics.eventsRejected.inc({ reason: "malformed" });
+        return rpcStatus(c, protobuf, err.message);
+      }
+      if (err instanceof TooManyRequestsError) {
+        deps.metrics.eventsRejected.inc({ reason: "rate_limited" });
+      } else if (err instanceof AtCapacityError) {
+        deps.metrics.eventsRejected.inc({ reason: "overloaded" });
+      }
+      throw err;
+    } finally {
+      lease.release();
+    }
+  });
+}
+
+/** true for protobuf, false for JSON; 415 for anything else. */
+function encodingOf(contentType: string | undefined): boolean {
+  const type = (contentType ?? "").split(";")[0].trim().toLowerCase();
+  if (type === PROTOBUF || type === "application/protobuf") return true;
+  if (type === "application/json") return false;
+  throw new InvalidInputError(
+    [{
+      field: "content-type",
+      message: `must be ${PROTOBUF} or application/json, not "${type || "(none)"}"`,
+    }],
+    "unsupported",
+  );
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  const text = utf8(bytes);
+  if (!text.trim()) {
+    throw new InvalidInputError([{ field: "(body)", message: "is empty" }], "malformed");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError(
+      [{ field: "(body)", message: `is not valid JSON: ${(err as Error).message}` }],
+      "malformed",
+    );
+  }
+}
+
+/** 400 as OTLP/HTTP answers it: a google.rpc.Status in the request's encoding. */
+function rpcStatus(c: Context, protobuf: boolean, message: string): Response {
+  if (!protobuf) return c.json({ code: INVALID_ARGUMENT, message }, 400);
+  return c.body(encodeRpcStatus(INVALID_ARGUMENT, message), 400, { "content-type": PROTOBUF });
+}
+
+/** 503 + Retry-After: what this request already holds plus its next bytes would pass the limit. */
+class AtCapacityError extends UnavailableError {
+  constructor() {
+    super(
+      "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES of request bodies and events are " +
+        "held); nothing was stored, retry shortly.",
+      1,
+    );
+  }
+}
