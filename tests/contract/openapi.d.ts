@@ -71,6 +71,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/webhooks/github": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Receive a GitHub webhook delivery
+     * @description Set up in GitHub (repository or organisation → Settings → Webhooks) with this URL, content type application/json and the secret in GITHUB_WEBHOOK_SECRET. Each delivery is checked against X-Hub-Signature-256 and stored as one log event (service: the repository; event type: X-GitHub-Event and the payload's action), keyed by X-GitHub-Delivery so a redelivery stores nothing new. A completed workflow_run or check_suite carries its conclusion as the status and its run time as the latency. Without GITHUB_WEBHOOK_SECRET the route does not exist (404).
+     */
+    post: operations["githubWebhook"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/traces": {
     parameters: {
       query?: never;
@@ -556,7 +576,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T13:26:52.508Z
+       * @example 2026-12-02T13:42:46.818Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -579,6 +599,20 @@ export interface components {
     };
     /** @description 1 to 10000 events, stored all or none. */
     LogBatchInput: components["schemas"]["LogEventInput"][];
+    WebhookStored: {
+      /** @example 1042 */
+      id: number;
+      /** @example octo-org/octo-repo */
+      service_name: string;
+      /** @example workflow_run.completed */
+      event_type: string | null;
+      /** @example 200 */
+      status_code: number;
+    };
+    WebhookPing: {
+      /** @example 109948940 */
+      hook_id: number | null;
+    };
     ExportTraceServiceResponse: {
       partialSuccess?: {
         /**
@@ -1459,6 +1493,104 @@ export interface operations {
         };
       };
       /** @description INGEST_MAX_INFLIGHT_BYTES of request bodies and parsed events are already held (checked as the body arrives), the commit did not finish within INGEST_COMMIT_TIMEOUT_MS, or the database is unavailable; nothing was stored, retry after Retry-After */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  githubWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description sha256= and the hex HMAC-SHA256 of the body under the secret */
+        "x-hub-signature-256": string;
+        "x-github-event": string;
+        "x-github-delivery": string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          [key: string]: unknown;
+        };
+      };
+    };
+    responses: {
+      /** @description A ping answered, or the event stored (or already stored by an earlier delivery of the same X-GitHub-Delivery) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json":
+            | components["schemas"]["WebhookStored"]
+            | components["schemas"]["WebhookPing"];
+        };
+      };
+      /** @description Signed, but not a JSON object, or X-GitHub-Event / X-GitHub-Delivery missing or bad */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description X-Hub-Signature-256 missing or not made with a configured secret */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description GITHUB_WEBHOOK_SECRET is not set: webhooks are off */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body did not arrive within BODY_READ_TIMEOUT_MS */
+      408: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Body larger than MAX_BODY_BYTES */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Content type other than application/json or form-encoded */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Ingest is at capacity, or the commit failed or did not finish in time; nothing was acknowledged, so GitHub marks the delivery failed and it can be redelivered */
       503: {
         headers: {
           /** @description Seconds to wait before retrying. */
