@@ -20,6 +20,7 @@ import { keysRoutes } from "./http/routes/keys.ts";
 import { authRoutes } from "./http/routes/auth.ts";
 import { usersRoutes } from "./http/routes/users.ts";
 import { webhookRoutes } from "./http/routes/webhooks.ts";
+import { markersRoutes } from "./http/routes/markers.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { otlpRoutes } from "./http/routes/otlp.ts";
@@ -145,6 +146,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   ingestRoutes(app, ctx);
   webhookRoutes(app, ctx);
   otlpRoutes(app, ctx);
+  markersRoutes(app, ctx);
   logsRoutes(app, ctx);
   summaryRoutes(app, ctx);
   liveRoutes(app, ctx);

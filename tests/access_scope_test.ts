@@ -409,6 +409,19 @@ dbTest(
   },
 );
 
+dbTest("[scope] markers: a team reader sees its services' markers only", async () => {
+  await db.sql`
+    insert into markers (service_id, at, kind, title, delivery)
+    select id, now(), 'deployment', 'deployed ' || name, 'scope-' || name
+    from services where name in ('pay-api', 'ship-api', 'ops-cron')`;
+  const all = await ok<{ service_name: string }[]>("/markers", admin);
+  assert.deepEqual(all.map((m) => m.service_name).sort(), ["ops-cron", "pay-api", "ship-api"]);
+  const mine = await ok<{ service_name: string }[]>("/markers", payReader);
+  assert.deepEqual(mine.map((m) => m.service_name), ["pay-api"]);
+  assert.deepEqual(await ok("/markers", emptyReader), [], "an empty scope sees nothing");
+  assert.equal((await json("GET", "/markers?service_name=ship-api", payReader)).status, 403);
+});
+
 dbTest("[scope] done", async () => {
   await server.shutdown();
   await db.drop();

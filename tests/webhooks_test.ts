@@ -281,3 +281,66 @@ dbTest(
     assert.equal((await storedFor(first.delivery)).length, 1);
   },
 );
+
+dbTest("[webhooks] deployment statuses and published releases become markers", async () => {
+  const since = new Date(Date.now() - 1000).toISOString();
+  const deployment = example("deployment_status");
+  const first = await deliver("deployment_status", deployment);
+  assert.equal(first.res.status, 200);
+  // A redelivery adds no second marker.
+  const again = await deliver("deployment_status", deployment, { delivery: first.delivery });
+  assert.equal(again.res.status, 200);
+  const inProgress = example(
+    "deployment_status",
+    undefined,
+    (e) => (e.deployment_status as { state: string }).state === "in_progress",
+  );
+  await deliver("deployment_status", inProgress);
+  await deliver("release", example("release", "published"));
+  // Edited or deleted releases change nothing a chart shows.
+  await deliver("release", example("release", "edited"));
+  const until = new Date(Date.now() + 1000).toISOString();
+
+  const q = new URLSearchParams({
+    service_name: "Codertocat/Hello-World",
+    start_time: since,
+    end_time: until,
+  });
+  const res = await fetch(`${base}/markers?${q}`);
+  assert.equal(res.status, 200);
+  const markers = await res.json();
+  assert.deepEqual(
+    markers.map((m: Record<string, unknown>) => ({ ...m, time: undefined })),
+    [
+      {
+        service_name: "Codertocat/Hello-World",
+        time: undefined,
+        kind: "deployment",
+        title: "production: success",
+        url: null,
+      },
+      {
+        service_name: "Codertocat/Hello-World",
+        time: undefined,
+        kind: "deployment",
+        title: "github-pages: in_progress",
+        url: "https://github.com/Codertocat/Hello-World/runs/145988746?check_suite_focus=true",
+      },
+      {
+        service_name: "Codertocat/Hello-World",
+        time: undefined,
+        kind: "release",
+        title: "0.0.1",
+        url: "https://github.com/Codertocat/Hello-World/releases/tag/0.0.1",
+      },
+    ],
+  );
+  for (const m of markers) {
+    assert.ok(m.time >= since && m.time <= until, m.time);
+  }
+  // Another service, or a window before them: none.
+  const other = await fetch(`${base}/markers?service_name=octo-org/octo-repo&start_time=${since}`);
+  assert.deepEqual(await other.json(), []);
+  const before = await fetch(`${base}/markers?end_time=${encodeURIComponent(since)}`);
+  assert.deepEqual(await before.json(), []);
+});

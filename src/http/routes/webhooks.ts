@@ -9,6 +9,7 @@ import {
   UnavailableError,
 } from "../../errors.ts";
 import type { AdmissionLease } from "../../ingest/admission.ts";
+import { insertMarker } from "../../ingest/markers.ts";
 import { EVENT_HELD_BYTES } from "../../ingest/validate.ts";
 import {
   EVENT_NAME,
@@ -133,6 +134,9 @@ export function webhookRoutes(app: OpenAPIHono, ctx: AppContext): void {
         if (d.kind === "ping") return c.json({ hook_id: d.hookId }, 200);
         if (!lease.tryGrow(EVENT_HELD_BYTES)) throw new AtCapacityError();
         const [id] = await ctx.writer.write([d.event]);
+        // After the event's commit, which registered the service; a failure here is a 503, and
+        // the redelivery stores the marker (the event is then a duplicate).
+        if (d.marker) await insertMarker(ctx.sql, d.marker);
         return c.json({
           id,
           service_name: d.event.serviceName,

@@ -2,6 +2,7 @@
 // event, through the poller's own mapping (mapping.ts) so both name services, types and
 // attributes alike. No I/O: the route reads the body and hands the event to the writer.
 import type { Config } from "../../config.ts";
+import type { NewMarker } from "../../ingest/markers.ts";
 import { MAX_LATENCY_MS, type NewEvent } from "../../ingest/validate.ts";
 import { toLogEvent } from "./mapping.ts";
 
@@ -95,7 +96,36 @@ function runOutcome(run: Record<string, unknown>) {
 
 export type Delivery =
   | { kind: "ping"; hookId: number | null }
-  | { kind: "event"; event: NewEvent };
+  | { kind: "event"; event: NewEvent; marker: NewMarker | null };
+
+/**
+ * A deployment's status (each state: pending, success, failure…) or a published release marks
+ * "what changed" for charts; other release actions (created, edited, deleted) do not.
+ */
+function markerOf(
+  event: string,
+  p: Record<string, unknown>,
+  at: { serviceName: string; at: Date; delivery: string },
+): NewMarker | null {
+  const url = (v: unknown) => str(v)?.slice(0, 2000) ?? null;
+  if (event === "deployment_status") {
+    const status = obj(p.deployment_status);
+    const env = str(obj(p.deployment).environment) ?? str(status.environment) ?? "deployment";
+    const state = str(status.state) ?? "unknown";
+    return {
+      ...at,
+      kind: "deployment",
+      title: `${env}: ${state}`.slice(0, 300),
+      url: url(status.target_url) ?? url(status.log_url) ?? url(status.environment_url),
+    };
+  }
+  if (event === "release" && p.action === "published") {
+    const release = obj(p.release);
+    const name = str(release.name) ?? str(release.tag_name) ?? "release";
+    return { ...at, kind: "release", title: name.slice(0, 300), url: url(release.html_url) };
+  }
+  return null;
+}
 
 /**
  * One delivery, already verified: a ping, or one log event keyed by the delivery id (so a
@@ -137,8 +167,14 @@ export function fromDelivery(
   if (outcome?.conclusion) extra.conclusion = outcome.conclusion;
   const url = str(obj(p[d.event]).html_url);
   if (completed && url) extra.url = url.slice(0, 500);
+  const marker = markerOf(d.event, p, {
+    serviceName: row.serviceName,
+    at: row.timestamp,
+    delivery: githubId,
+  });
   return {
     kind: "event",
+    marker,
     event: {
       ...row,
       eventType: row.eventType && action
