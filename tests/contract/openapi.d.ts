@@ -111,6 +111,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/markers": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Deployments and releases in a time range, oldest first
+     * @description What changed, for charts: each deployment_status and each published release received through POST /webhooks/github. At most 1000, oldest first.
+     */
+    get: operations["listMarkers"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/logs/summary": {
     parameters: {
       query?: never;
@@ -576,7 +596,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T13:42:46.818Z
+       * @example 2026-12-02T13:54:17.629Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -630,6 +650,18 @@ export interface components {
       code: 3;
       /** @example (body): is not valid JSON */
       message: string;
+    };
+    Marker: {
+      /** @example octo-org/octo-repo */
+      service_name: string;
+      /** @example 2026-12-02T13:30:00.000000Z */
+      time: string;
+      /** @enum {string} */
+      kind: "deployment" | "release";
+      /** @example production: success */
+      title: string;
+      /** @example https://github.com/octo-org/octo-repo/actions */
+      url: string | null;
     };
     LogEvent: {
       /** @example 1042 */
@@ -1712,6 +1744,87 @@ export interface operations {
         headers: {
           /** @description Seconds to wait before retrying. */
           "Retry-After": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listMarkers: {
+    parameters: {
+      query?: {
+        /** @description Repeatable (or comma-separated): events of any of these services. */
+        service_name?: string[];
+        /** @description Inclusive: markers at or after this time (ISO 8601 with a zone). */
+        start_time?: string;
+        /** @description Inclusive: markers at or before this time (ISO 8601 with a zone). */
+        end_time?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Matching markers (an empty array when none) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Marker"][];
+        };
+      };
+      /** @description A bad parameter, or start_time after end_time */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
           [name: string]: unknown;
         };
         content: {
