@@ -1,5 +1,7 @@
 // Reads a JSON or NDJSON request body within a byte limit, refusing what it cannot take.
-import { InvalidInputError } from "../errors.ts";
+import type { Config } from "../config.ts";
+import { InvalidInputError, UnavailableError } from "../errors.ts";
+import type { AdmissionLease } from "../ingest/admission.ts";
 
 export type BodyFormat = "json" | "ndjson";
 
@@ -259,3 +261,37 @@ export function decodeBody(text: string, format: BodyFormat): unknown {
 
 const malformed = (field: string, message: string) =>
   new InvalidInputError([{ field, message }], "malformed");
+
+/** 503 + Retry-After: what this request already holds plus its next bytes would pass the limit. */
+export class AtCapacityError extends UnavailableError {
+  constructor() {
+    super(
+      "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES of request bodies and events are " +
+        "held); nothing was stored, retry shortly.",
+      1,
+    );
+  }
+}
+
+/**
+ * The read options of a body that writes events (POST /logs, /v1/traces, webhooks): its size
+ * and time limits, and its bytes claimed from `lease` as they arrive, or refused before the
+ * upload when its declared length could not be held now.
+ */
+export function leasedRead(
+  lease: AdmissionLease,
+  config: Pick<Config, "maxBodyBytes" | "bodyReadTimeoutMs">,
+  encoding?: BodyEncoding,
+): ReadTextOptions {
+  return {
+    maxBytes: config.maxBodyBytes,
+    encoding,
+    timeoutMs: config.bodyReadTimeoutMs,
+    reserve: (bytes) => {
+      if (!lease.tryGrow(bytes)) throw new AtCapacityError();
+    },
+    admit: (declared) => {
+      if (!lease.fits(declared)) throw new AtCapacityError();
+    },
+  };
+}

@@ -1,3 +1,4 @@
+import type { AppContext } from "../context.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../../config.ts";
@@ -10,21 +11,22 @@ import {
   MAX_BATCH_EVENTS,
   validateEvents,
 } from "../../ingest/validate.ts";
-import type { AdmissionLease, IngestAdmission } from "../../ingest/admission.ts";
-import type { EventWriter } from "../../ingest/writer.ts";
-import { ACCEPTED_ENCODINGS, bodyEncoding, bodyFormat, decodeBody, readText } from "../body.ts";
+import type { AdmissionLease } from "../../ingest/admission.ts";
+import {
+  ACCEPTED_ENCODINGS,
+  AtCapacityError,
+  bodyEncoding,
+  bodyFormat,
+  decodeBody,
+  leasedRead,
+  readText,
+} from "../body.ts";
 import { authResponses, problemResponse, retryLaterResponse } from "../openapi.ts";
 import { rejectionReason } from "../problem.ts";
-import type { Metrics } from "../../metrics/registry.ts";
-import {
-  ForbiddenError,
-  InvalidInputError,
-  TooManyRequestsError,
-  UnavailableError,
-} from "../../errors.ts";
+import { ForbiddenError, InvalidInputError, TooManyRequestsError } from "../../errors.ts";
 import type { Sql } from "../../db/connect.ts";
 import { type Principal, writeScopeRefusals } from "../../access/principal.ts";
-import { type Access, needs, requireRight } from "../middleware/auth.ts";
+import { needs, requireRight } from "../middleware/auth.ts";
 import { spendEvents } from "../middleware/rate-limit.ts";
 
 const Created = z.object({
@@ -37,16 +39,15 @@ const BatchCreated = z.object({
   accepted: z.number().int().min(1).max(MAX_BATCH_EVENTS).openapi({ example: 1000 }),
 }).openapi("LogBatchCreated");
 
+/** What a route that writes events needs (POST /logs, POST /v1/traces). */
+export type IngestDeps = Pick<
+  AppContext,
+  "sql" | "writer" | "admission" | "config" | "metrics" | "access"
+>;
+
 export function ingestRoutes(
   app: OpenAPIHono,
-  deps: {
-    sql: Sql;
-    writer: EventWriter;
-    admission: IngestAdmission;
-    config: Config;
-    metrics: Metrics;
-    access: Access;
-  },
+  deps: IngestDeps,
 ): void {
   // Documented here, validated by hand below: a batch must report every bad index at once,
   // and NDJSON has no zod body validator.
@@ -165,18 +166,7 @@ async function receive(req: Request, lease: AdmissionLease, config: Config): Pro
   const format = bodyFormat(req.headers.get("content-type") ?? undefined);
   const encoding = bodyEncoding(req.headers.get("content-encoding") ?? undefined);
   const key = idempotencyKey(req.headers.get("idempotency-key") ?? undefined);
-  const text = await readText(req, {
-    maxBytes: config.maxBodyBytes,
-    encoding,
-    timeoutMs: config.bodyReadTimeoutMs,
-    reserve: (bytes) => {
-      if (!lease.tryGrow(bytes)) throw new AtCapacityError();
-    },
-    // Refused before its upload, rather than part-way through it.
-    admit: (declared) => {
-      if (!lease.fits(declared)) throw new AtCapacityError();
-    },
-  });
+  const text = await readText(req, leasedRead(lease, config, encoding));
   const decoded = validateEvents(decodeBody(text, format), {
     retentionDays: config.retentionDays,
     idempotencyKey: key,
@@ -184,17 +174,6 @@ async function receive(req: Request, lease: AdmissionLease, config: Config): Pro
   // The events wait for their commit in place of the body, and hold more than it did.
   if (!lease.tryGrow(decoded.heldBytes)) throw new AtCapacityError();
   return decoded;
-}
-
-/** 503 + Retry-After: what this request already holds plus its next bytes would pass the limit. */
-class AtCapacityError extends UnavailableError {
-  constructor() {
-    super(
-      "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES of request bodies and events are " +
-        "held); nothing was stored, retry shortly.",
-      1,
-    );
-  }
 }
 
 function idempotencyKey(header: string | undefined): string | undefined {

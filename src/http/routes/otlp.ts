@@ -1,9 +1,7 @@
+import type { IngestDeps } from "./ingest.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { Config } from "../../config.ts";
-import type { IngestAdmission } from "../../ingest/admission.ts";
-import type { EventWriter } from "../../ingest/writer.ts";
 import {
   decodeTraceRequest,
   encodeRpcStatus,
@@ -12,13 +10,18 @@ import {
   type MappedSpans,
   spansToEvents,
 } from "../../ingest/otlp/traces.ts";
-import { ACCEPTED_ENCODINGS, bodyEncoding, readBytes, utf8 } from "../body.ts";
+import {
+  ACCEPTED_ENCODINGS,
+  AtCapacityError,
+  bodyEncoding,
+  leasedRead,
+  readBytes,
+  utf8,
+} from "../body.ts";
 import { authResponses, problemResponse, retryLaterResponse } from "../openapi.ts";
-import type { Metrics } from "../../metrics/registry.ts";
-import { InvalidInputError, TooManyRequestsError, UnavailableError } from "../../errors.ts";
-import type { Sql } from "../../db/connect.ts";
+import { InvalidInputError, TooManyRequestsError } from "../../errors.ts";
 import { writeScopeRefusals } from "../../access/principal.ts";
-import { type Access, needs, requireRight } from "../middleware/auth.ts";
+import { needs, requireRight } from "../middleware/auth.ts";
 import { spendEvents } from "../middleware/rate-limit.ts";
 
 const PROTOBUF = "application/x-protobuf";
@@ -46,14 +49,7 @@ const RpcStatus = z.object({
 
 export function otlpRoutes(
   app: OpenAPIHono,
-  deps: {
-    sql: Sql;
-    writer: EventWriter;
-    admission: IngestAdmission;
-    config: Config;
-    metrics: Metrics;
-    access: Access;
-  },
+  deps: IngestDeps,
 ): void {
   // Documented here, served below by hand: the protobuf body has no zod validator.
   app.openAPIRegistry.registerPath({
@@ -147,17 +143,7 @@ export function otlpRoutes(
     const lease = deps.admission.lease();
     try {
       const encoding = bodyEncoding(c.req.header("content-encoding"));
-      const bytes = await readBytes(c.req.raw, {
-        maxBytes: deps.config.maxBodyBytes,
-        encoding,
-        timeoutMs: deps.config.bodyReadTimeoutMs,
-        reserve: (n) => {
-          if (!lease.tryGrow(n)) throw new AtCapacityError();
-        },
-        admit: (declared) => {
-          if (!lease.fits(declared)) throw new AtCapacityError();
-        },
-      });
+      const bytes = await readBytes(c.req.raw, leasedRead(lease, deps.config, encoding));
       const mapped: MappedSpans = spansToEvents(
         protobuf ? decodeTraceRequest(bytes) : parseJson(bytes),
         { retentionDays: deps.config.retentionDays },
@@ -243,15 +229,4 @@ function parseJson(bytes: Uint8Array): unknown {
 function rpcStatus(c: Context, protobuf: boolean, message: string): Response {
   if (!protobuf) return c.json({ code: INVALID_ARGUMENT, message }, 400);
   return c.body(encodeRpcStatus(INVALID_ARGUMENT, message), 400, { "content-type": PROTOBUF });
-}
-
-/** 503 + Retry-After: what this request already holds plus its next bytes would pass the limit. */
-class AtCapacityError extends UnavailableError {
-  constructor() {
-    super(
-      "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES of request bodies and events are " +
-        "held); nothing was stored, retry shortly.",
-      1,
-    );
-  }
 }

@@ -2,12 +2,7 @@
 // writer (the same group commit as POST /logs). Public: GitHub authenticates by the signature.
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
-import {
-  InvalidInputError,
-  NotFoundError,
-  UnauthorizedError,
-  UnavailableError,
-} from "../../errors.ts";
+import { InvalidInputError, NotFoundError, UnauthorizedError } from "../../errors.ts";
 import type { AdmissionLease } from "../../ingest/admission.ts";
 import { insertMarker } from "../../ingest/markers.ts";
 import { EVENT_HELD_BYTES } from "../../ingest/validate.ts";
@@ -17,7 +12,7 @@ import {
   signatureMatches,
   wellFormedSignature,
 } from "../../jobs/github/webhook.ts";
-import { readText } from "../body.ts";
+import { AtCapacityError, leasedRead, readText } from "../body.ts";
 import type { AppContext } from "../context.ts";
 import { needs, requireRight } from "../middleware/auth.ts";
 import { problemResponse, retryLaterResponse } from "../openapi.ts";
@@ -158,16 +153,8 @@ async function readBody(req: Request, lease: AdmissionLease, ctx: AppContext): P
       "unsupported",
     );
   }
-  return await readText(req, {
-    maxBytes: ctx.config.maxBodyBytes,
-    timeoutMs: ctx.config.bodyReadTimeoutMs,
-    reserve: (bytes) => {
-      if (!lease.tryGrow(bytes)) throw new AtCapacityError();
-    },
-    admit: (declared) => {
-      if (!lease.fits(declared)) throw new AtCapacityError();
-    },
-  });
+  // At capacity: 503, so GitHub marks the delivery failed and it can be redelivered.
+  return await readText(req, leasedRead(lease, ctx.config));
 }
 
 /** The payload of either content type GitHub offers (JSON, or form-encoded `payload=`). */
@@ -206,13 +193,3 @@ function header(value: string | undefined, rule: RegExp, field: string): string 
 
 const badSignature = (why: string) =>
   new UnauthorizedError(`X-Hub-Signature-256 ${why}; nothing was stored`);
-
-/** 503 + Retry-After: GitHub marks the delivery failed, and it can be redelivered. */
-class AtCapacityError extends UnavailableError {
-  constructor() {
-    super(
-      "Ingest is at capacity (INGEST_MAX_INFLIGHT_BYTES); nothing was stored: redeliver shortly.",
-      1,
-    );
-  }
-}
