@@ -89,3 +89,16 @@ export function parseIsoTime(s: string): { date: Date; exact: string } | null {
   const micros = t.fraction.padEnd(6, "0").slice(0, 6);
   return { date, exact: `${date.toISOString().slice(0, 19)}.${micros}Z` };
 }
+
+/** `work`, or a rejection with `late()` once it has run `ms` without settling (it goes on). */
+export function bounded<T>(
+  work: Promise<T>,
+  ms: number,
+  late: () => Error = () => new Error(`no answer within ${ms} ms`),
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late()), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

@@ -3,6 +3,7 @@
 // on an admin route, bounded so that a flood of refusals cannot tie up the database; read back
 // newest first by GET /audit; kept AUDIT_RETENTION_DAYS by the pruner. Knows nothing of HTTP:
 // the caller says who, from where and in which request.
+import { bounded } from "../time.ts";
 import type { Sql, Tx } from "../db/connect.ts";
 import { logger } from "../logging.ts";
 import { type Cursor, encodeCursor } from "../query/logs.ts";
@@ -92,12 +93,8 @@ export class RefusalLog {
         error: err instanceof Error ? err.message : String(err),
       });
     }).finally(() => this.#inFlight--);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      write,
-      new Promise<void>((r) => timer = setTimeout(r, this.timeoutMs)),
-    ]);
-    clearTimeout(timer);
+    // The refusal is answered once its row is written or timeoutMs have passed.
+    await bounded(write, this.timeoutMs).catch(() => {});
   }
 }
 

@@ -10,6 +10,7 @@ import {
   isQueryCancelled,
 } from "../db/sqlstate.ts";
 import { UnavailableError } from "../errors.ts";
+import { bounded } from "../time.ts";
 import { logger } from "../logging.ts";
 import { compactRollups, PENDING_IDLE_PAGES, pendingPages } from "./rollup.ts";
 import { type Inserted, insertEvents, registerServices, withMissingPartitions } from "./store.ts";
@@ -398,12 +399,3 @@ export class EventWriter {
 }
 
 const errorCode = (err: unknown) => String((err as { code?: unknown })?.code ?? err);
-
-/** `work`, or a rejection once it has run `ms` without settling. */
-function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}

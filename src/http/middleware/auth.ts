@@ -11,6 +11,7 @@ import { getCookie } from "hono/cookie";
 import type { Config } from "../../config.ts";
 import type { Db } from "../../db/connect.ts";
 import { ForbiddenError, UnauthorizedError, UnavailableError } from "../../errors.ts";
+import { bounded } from "../../time.ts";
 import { anyKeyStored, type ApiKey, findKey } from "../../access/keys.ts";
 import { KeyCache } from "../../access/key-cache.ts";
 import { sha256 } from "../../access/secrets.ts";
@@ -63,28 +64,16 @@ const STALE_WAIT_MS = 500;
 const LOOKUP_TIMEOUT_MS = 3000;
 
 /** `p`, or a 503 (Retry-After) once `ms` have passed: a credential is never waited on unbounded. */
-async function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) =>
-        timer = setTimeout(
-          () =>
-            reject(
-              new UnavailableError(
-                `the credential could not be checked within ${ms} ms (database unavailable)`,
-                2,
-              ),
-            ),
-          ms,
-        )
+const lookup = <T>(p: Promise<T>, ms: number) =>
+  bounded(
+    p,
+    ms,
+    () =>
+      new UnavailableError(
+        `the credential could not be checked within ${ms} ms (database unavailable)`,
+        2,
       ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+  );
 
 /** The instance's view of access control: its API_KEYS and whether any credential exists. */
 export class Access {
@@ -123,7 +112,7 @@ export class Access {
     if (this.envKeyCount > 0 || this.signInConfigured) return true;
     const known = this.#enforced;
     if (known && Date.now() - known.at < ENFORCED_TTL_MS) return known.value;
-    const refresh = this.#refreshing ??= bounded(anyKeyStored(this.sql), LOOKUP_TIMEOUT_MS)
+    const refresh = this.#refreshing ??= lookup(anyKeyStored(this.sql), LOOKUP_TIMEOUT_MS)
       .then((value) => {
         this.#enforced = { value, at: Date.now() };
         return value;
@@ -160,11 +149,11 @@ export class Access {
           services: [],
         };
       }
-      return await bounded(findKey(this.sql, token, digest, this.#keys), LOOKUP_TIMEOUT_MS);
+      return await lookup(findKey(this.sql, token, digest, this.#keys), LOOKUP_TIMEOUT_MS);
     }
     const session = getCookie(c, SESSION_COOKIE);
     if (session) {
-      const p = await bounded(findSession(this.sql, session), LOOKUP_TIMEOUT_MS);
+      const p = await lookup(findSession(this.sql, session), LOOKUP_TIMEOUT_MS);
       if (p) checkOrigin(c);
       return p;
     }
