@@ -102,9 +102,29 @@ export interface paths {
     put?: never;
     /**
      * OTLP/HTTP traces: server spans in as request events
-     * @description The OpenTelemetry OTLP/HTTP traces endpoint, in both encodings (`application/x-protobuf` and `application/json`), optionally gzip or deflate compressed, under the same MAX_BODY_BYTES, INGEST_MAX_INFLIGHT_BYTES and BODY_READ_TIMEOUT_MS rules as POST /logs. Each span of kind SERVER or CONSUMER becomes one request event (see the README's OpenTelemetry mapping), committed with those of POST /logs; other kinds are skipped. Spans that cannot be stored (e.g. a start outside the retention window, a service outside a writer key's scope) are counted in `partialSuccess`, the others are stored. The answer is an ExportTraceServiceResponse in the request's encoding. A span sent again (same trace and span id) is not stored twice.
+     * @description The OpenTelemetry OTLP/HTTP /v1/traces endpoint, in both encodings (`application/x-protobuf` and `application/json`), optionally gzip or deflate compressed, under the same MAX_BODY_BYTES, INGEST_MAX_INFLIGHT_BYTES and BODY_READ_TIMEOUT_MS rules as POST /logs. Each span of kind SERVER or CONSUMER becomes one request event (see the README's OpenTelemetry mapping), committed with those of POST /logs; other kinds are skipped. Spans that cannot be stored (e.g. a start outside the retention window, a service outside a writer key's scope) are counted in `partialSuccess`, the others are stored. A span sent again (same trace and span id) is not stored twice. The answer is an ExportTraceServiceResponse in the request's encoding.
      */
     post: operations["ingestOtlpTraces"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/logs": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * OTLP/HTTP logs: request log records in as request events
+     * @description The OpenTelemetry OTLP/HTTP /v1/logs endpoint, in both encodings (`application/x-protobuf` and `application/json`), optionally gzip or deflate compressed, under the same MAX_BODY_BYTES, INGEST_MAX_INFLIGHT_BYTES and BODY_READ_TIMEOUT_MS rules as POST /logs. A log record that describes a request (an `http.response.status_code` attribute and a duration: `http.server.request.duration` in seconds or `duration_ms`) becomes one request event (see the README's OpenTelemetry mapping), committed with those of POST /logs. Every other record is not stored and is counted in `partialSuccess` with the reason: Observian measures requests, it is not a full-text log store. A record sent again unchanged is not stored twice. The answer is an ExportLogsServiceResponse in the request's encoding.
+     */
+    post: operations["ingestOtlpLogs"];
     delete?: never;
     options?: never;
     head?: never;
@@ -596,7 +616,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T13:54:17.629Z
+       * @example 2026-12-02T14:24:44.318Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -650,6 +670,17 @@ export interface components {
       code: 3;
       /** @example (body): is not valid JSON */
       message: string;
+    };
+    ExportLogsServiceResponse: {
+      partialSuccess?: {
+        /**
+         * @description Log records not stored (int64, a decimal string as OTLP/JSON writes it).
+         * @example 1
+         */
+        rejectedLogRecords: string;
+        /** @example 1 log record(s) not stored: resourceLogs[0].scopeLogs[0].logRecords[0]: not a request (no http.response.status_code attribute); Observian stores request events, not free-text logs */
+        errorMessage: string;
+      };
     };
     Marker: {
       /** @example octo-org/octo-repo */
@@ -1656,7 +1687,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Stored: every server span but those counted in partialSuccess */
+      /** @description Stored: every one of the server spans but those counted in partialSuccess */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1705,6 +1736,123 @@ export interface operations {
         };
       };
       /** @description Body larger than MAX_BODY_BYTES, or more server spans than a rate-limited writer key's burst; nothing was stored */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Content type other than application/x-protobuf or application/json, or Content-Encoding other than gzip or deflate */
+      415: {
+        headers: {
+          /** @description With an unknown Content-Encoding: the encodings accepted. */
+          "Accept-Encoding"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description INGEST_MAX_INFLIGHT_BYTES are already held, the commit did not finish in time, or the database is unavailable; nothing was stored, retry after Retry-After (exporters do) */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  ingestOtlpLogs: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          resourceLogs?: {
+            resource?: unknown;
+            scopeLogs?: {
+              logRecords?: unknown[];
+            }[];
+          }[];
+        };
+        "application/x-protobuf": string;
+      };
+    };
+    responses: {
+      /** @description Stored: every one of the request log records but those counted in partialSuccess */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ExportLogsServiceResponse"];
+          "application/x-protobuf": string;
+        };
+      };
+      /** @description An undecodable body (not JSON / protobuf ExportLogsServiceRequest, or not valid for its Content-Encoding): a google.rpc.Status (code 3, INVALID_ARGUMENT) in the request's encoding; nothing was stored */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["RpcStatus"];
+          "application/x-protobuf": string;
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body did not arrive within BODY_READ_TIMEOUT_MS; nothing was stored */
+      408: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Body larger than MAX_BODY_BYTES, or more request log records than a rate-limited writer key's burst; nothing was stored */
       413: {
         headers: {
           [name: string]: unknown;
