@@ -7,6 +7,7 @@ import { SEED_DEFAULTS } from "../synthetic-events.ts";
 import { ingestAuth } from "./ingest_auth.ts";
 import { ingestBatch } from "./ingest_batch.ts";
 import { ingestMemory } from "./ingest_memory.ts";
+import { ingestOtlp } from "./ingest_otlp.ts";
 import { ingestSingle } from "./ingest_single.ts";
 import { query } from "./query.ts";
 import { interrupt } from "./lib/interrupt.ts";
@@ -28,6 +29,7 @@ const BENCHES: Record<string, { run: (ctx: BenchContext) => Promise<void>; about
   "ingest-batch": { run: ingestBatch, about: "POST arrays of 1,000 events vs raw COPY" },
   "ingest-single": { run: ingestSingle, about: "single-event POSTs, 64 connections vs /health" },
   "ingest-auth": { run: ingestAuth, about: "single-event POSTs with a writer key vs no auth" },
+  "ingest-otlp": { run: ingestOtlp, about: "OTLP protobuf spans vs the same events as JSON" },
   "ingest-memory": { run: ingestMemory, about: "peak RSS under 40 × 10,000-event batches" },
   query: { run: query, about: "read endpoints on the seeded dataset vs naive SQL" },
 };

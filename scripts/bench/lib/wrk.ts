@@ -10,6 +10,8 @@ export interface WrkResult {
   /** 201s (POST) or 200s (GET). */
   acked: number;
   other: number;
+  /** Acknowledged OTLP requests whose answer carried a partialSuccess (mode patched). */
+  partial: number;
   /** Completed requests. */
   requests: number;
   durationS: number;
@@ -62,8 +64,10 @@ export async function runWrk(
   bench: string,
   opts: {
     url: string;
-    mode: "single" | "batch" | "get";
+    mode: "single" | "batch" | "get" | "patched";
     bodiesFile?: string;
+    /** Arguments after the bodies file (mode patched: content type, ok status, …). */
+    args?: string[];
     threads: number;
     connections: number;
     durationS: number;
@@ -87,6 +91,7 @@ export async function runWrk(
     "--",
     opts.mode,
     ...(opts.bodiesFile ? [opts.bodiesFile] : []),
+    ...(opts.args ?? []),
   ];
   const started = performance.now();
   const tick = ticker(bench, () => {
@@ -121,6 +126,7 @@ export async function runWrk(
     sent: r.sent,
     acked: r.acked,
     other: r.other,
+    partial: r.partial ?? 0,
     requests: r.requests,
     durationS: r.duration_us / 1e6,
     errors: r.errors,
@@ -147,7 +153,9 @@ export async function runDenoLoad(
     label: string;
     ok: number;
     /** The next request's method and body; undefined body for GET. */
-    next: (i: number) => { method: string; body?: string };
+    next: (i: number) => { method: string; body?: string | Uint8Array<ArrayBuffer> };
+    /** The POST bodies' content type (default application/json). */
+    contentType?: string;
     status?: () => string;
     headers?: Record<string, string>;
   },
@@ -173,7 +181,7 @@ export async function runDenoLoad(
             body,
             headers: {
               ...opts.headers,
-              ...(body ? { "content-type": "application/json" } : {}),
+              ...(body ? { "content-type": opts.contentType ?? "application/json" } : {}),
             },
             signal: AbortSignal.timeout(10_000),
           });
@@ -197,6 +205,7 @@ export async function runDenoLoad(
     sent,
     acked,
     other,
+    partial: 0,
     requests: latencies.length,
     durationS: (performance.now() - started) / 1000,
     errors: { connect: connectErrors, read: 0, write: 0, status: other, timeout: timeouts },
