@@ -22,6 +22,7 @@ import { usersRoutes } from "./http/routes/users.ts";
 import { webhookRoutes } from "./http/routes/webhooks.ts";
 import { markersRoutes } from "./http/routes/markers.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
+import { consoleRoutes } from "./http/routes/console.tsx";
 import { ingestRoutes } from "./http/routes/ingest.ts";
 import { otlpRoutes } from "./http/routes/otlp.ts";
 import { liveRoutes } from "./http/routes/live.ts";
@@ -142,6 +143,8 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   app.onError(onError);
   app.notFound(notFound(() => app.routes));
 
+  // First: for a browser it answers `/` and `/services/{name}` before the API does.
+  consoleRoutes(app, ctx);
   healthRoutes(app, ctx);
   ingestRoutes(app, ctx);
   webhookRoutes(app, ctx);

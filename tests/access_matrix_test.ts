@@ -11,7 +11,18 @@ import { hasRight, type Right, RIGHTS, type Role, ROLES } from "../src/access/pr
 import { dbTest, preparedDatabase, testConfig, type TestDb } from "./helpers/db.ts";
 
 /** Routes outside the OpenAPI document, answered to anyone: pages about the API. */
-const UNDOCUMENTED_PUBLIC = ["GET /", "GET /docs", "GET /docs/assets/:name", "GET /openapi.json"];
+const UNDOCUMENTED_PUBLIC = [
+  "GET /",
+  "GET /docs",
+  "GET /docs/assets/:name",
+  "GET /openapi.json",
+  // The console's pages are shells: their data comes from the API, with the caller's credential.
+  "GET /explore",
+  "GET /live",
+  "GET /jobs",
+  "GET /admin",
+  "GET /console/assets/:name",
+];
 /** Middleware every request passes (request id, access log, metrics, deadline). */
 const GLOBAL_MIDDLEWARE = "ALL /*";
 
@@ -340,7 +351,18 @@ dbTest("[access] the credential is checked before the input: bad input is 401 or
 });
 
 dbTest("[access] the undocumented public pages answer without a credential", async () => {
-  for (const path of ["/", "/docs", "/openapi.json", "/docs/assets/no-such-asset.js"]) {
+  const paths = [
+    "/",
+    "/docs",
+    "/openapi.json",
+    "/docs/assets/no-such-asset.js",
+    "/explore",
+    "/live",
+    "/jobs",
+    "/admin",
+    "/console/assets/no-such-asset.js",
+  ];
+  for (const path of paths) {
     const res = await fetch(`${withEnvKey.base}${path}`);
     await res.body?.cancel();
     assert.ok(res.status !== 401 && res.status !== 403, `${path}: ${res.status}`);

@@ -89,12 +89,12 @@ dbTest("[docs] revalidating the page with its ETag answers 304", async () => {
   assert.equal(again.status, 304);
 });
 
-dbTest("[docs] GET / sends a browser to the reference", async () => {
+dbTest("[docs] GET / gives a browser the console", async () => {
   const res = await app.request("/", { headers: { accept: BROWSER_ACCEPT } });
-  assert.equal(res.status, 302);
-  assert.equal(res.headers.get("location"), "docs");
-  assert.equal(new URL(res.headers.get("location")!, "http://x/").pathname, "/docs");
-  assert.equal(res.headers.get("vary"), "Accept");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+  assert.match(res.headers.get("vary") ?? "", /\bAccept\b/);
+  assert.match(await res.text(), /<title>Overview · Observian<\/title>/);
 });
 
 dbTest("[docs] GET / answers an API client with links, as JSON", async () => {
@@ -127,6 +127,7 @@ Deno.test("[docs] wantsHtml reads Accept as browsers send it", () => {
   assert.equal(wantsHtml("*/*"), false);
   assert.equal(wantsHtml(undefined), false);
   assert.equal(wantsHtml("application/json"), false);
+  assert.equal(wantsHtml("application/json, text/html;q=0.9"), false);
 });
 
 dbTest("[docs] teardown", async () => {

@@ -22,7 +22,7 @@ export const RIGHTS: readonly Right[] = [
   "admin",
 ];
 
-const ROLE_RIGHTS: Record<Role, readonly Right[]> = {
+export const ROLE_RIGHTS: Readonly<Record<Role, readonly Right[]>> = {
   admin: RIGHTS,
   writer: ["public", "ingest", "service_owner"],
   reader: ["public", "read", "metrics"],

@@ -18,7 +18,11 @@ export function wantsEventStream(accept: string | undefined): boolean {
   return sse > 0 && sse >= acceptQ(accept, ["application/json"]);
 }
 
-/** Whether an Accept header lists text/html (as every browser's navigation does), q > 0. */
+/**
+ * A browser's navigation: the Accept header prefers HTML to JSON (every browser lists
+ * text/html first; the console's own fetch() calls ask for JSON, API clients for JSON or any).
+ */
 export function wantsHtml(accept: string | undefined): boolean {
-  return acceptQ(accept, ["text/html", "application/xhtml+xml"]) > 0;
+  const html = acceptQ(accept, ["text/html", "application/xhtml+xml"]);
+  return html > 0 && html > acceptQ(accept, ["application/json"]);
 }

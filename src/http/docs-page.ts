@@ -3,18 +3,12 @@
 //
 // The assets are text imports: they are part of the module graph, so they ship with the code
 // (Deno Deploy, `deno compile`) and nothing reads node_modules or the disk at run time.
-import { createHash } from "node:crypto";
 import swaggerUiCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerUiJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 import initJs from "./docs/init.js" with { type: "text" };
+import { type Asset as DocsAsset, etagOf, fingerprint as asset } from "./static-assets.ts";
 
-export interface DocsAsset {
-  /** The name the page links to, with a hash of the content in it (cacheable for ever). */
-  name: string;
-  type: string;
-  body: string;
-  etag: string;
-}
+export type { DocsAsset };
 
 export interface DocsPage {
   html: string;
@@ -22,19 +16,6 @@ export interface DocsPage {
   csp: string;
   /** By name, as linked from the page. */
   assets: ReadonlyMap<string, DocsAsset>;
-}
-
-const hash = (text: string) => createHash("sha256").update(text).digest("base64url");
-
-function asset(file: string, type: string, body: string): DocsAsset {
-  const h = hash(body);
-  const dot = file.lastIndexOf(".");
-  return {
-    name: `${file.slice(0, dot)}.${h.slice(0, 12)}${file.slice(dot)}`,
-    type,
-    body,
-    etag: `"${h.slice(0, 22)}"`,
-  };
 }
 
 export function buildDocsPage(): DocsPage {
@@ -80,7 +61,7 @@ export function buildDocsPage(): DocsPage {
   ].join("; ");
   return {
     html,
-    etag: `"${hash(html).slice(0, 22)}"`,
+    etag: etagOf(html),
     csp,
     assets: new Map([css, js, init].map((a) => [a.name, a])),
   };

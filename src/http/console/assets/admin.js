@@ -1,0 +1,4 @@
+// The admin page. (Filled in by its own change.)
+import { start } from "./session.js";
+
+start(() => {});

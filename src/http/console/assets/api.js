@@ -1,0 +1,66 @@
+// Calls from the console to Observian's own API: relative to the page's <base> (so a path prefix
+// added by a proxy is kept), with the key kept for this tab or the sign-in cookie, always bounded
+// in time. A failure is an ApiError carrying the problem+json body.
+const KEY = "observian.key";
+
+/** The API key given on this tab (sessionStorage: gone when the tab closes). */
+export const keyStore = {
+  get: () => sessionStorage.getItem(KEY),
+  set: (key) => sessionStorage.setItem(KEY, key),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+export class ApiError extends Error {
+  constructor(status, problem, retryAfter) {
+    const detail = typeof problem === "object" && problem !== null
+      ? problem.detail ?? problem.title
+      : problem;
+    super(detail ? `${status}: ${detail}` : `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** An absolute URL for an API path and query (arrays repeat the parameter; empty is left out). */
+export function apiUrl(path, query = {}) {
+  const url = new URL(path, document.baseURI);
+  for (const [k, v] of Object.entries(query)) {
+    for (const x of Array.isArray(v) ? v : [v]) {
+      if (x !== undefined && x !== null && x !== "") url.searchParams.append(k, String(x));
+    }
+  }
+  return url;
+}
+
+/** Headers that carry this tab's credential (none: the sign-in cookie goes by itself). */
+export function authHeaders() {
+  const key = keyStore.get();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+/**
+ * `method path` with `query` and a JSON `body`; resolves with the parsed answer (null for 204).
+ * 401 also tells the page (the `observian:unauthorized` event) so it can ask for a key.
+ */
+export async function api(path, opts = {}) {
+  const { method = "GET", query, body, signal, timeoutMs = 15_000 } = opts;
+  const headers = { accept: "application/json", ...authHeaders() };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const res = await fetch(apiUrl(path, query), {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+  });
+  if (res.status === 204) return null;
+  const type = res.headers.get("content-type") ?? "";
+  const data = type.includes("json") ? await res.json() : await res.text();
+  if (!res.ok) {
+    if (res.status === 401) dispatchEvent(new CustomEvent("observian:unauthorized"));
+    throw new ApiError(res.status, data, res.headers.get("retry-after"));
+  }
+  return data;
+}

@@ -1,0 +1,4 @@
+// The service page. (Filled in by its own change.)
+import { start } from "./session.js";
+
+start(() => {});
