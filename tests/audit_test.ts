@@ -220,9 +220,14 @@ dbTest("[audit] job switches, a manual ingestor run and a prune leave one row ea
   await db.sql`
     insert into audit_log (at, actor, action)
     values (now() - interval '91 days', 'tester', 'test.ancient')`;
+  await db.sql`
+    insert into markers (service_id, at, kind, title, delivery)
+    select id, now() - interval '3 days', 'release', 'v0.1', 'audit-old-marker'
+    from services where name = 'auth-service'`;
   const dry = await call("POST", "/control/prune?days=1&dry_run=true", asEnv);
   const dryResult = await dry.res.json();
   assert.ok(dryResult.deleted >= 1 && dryResult.audit_deleted >= 1, JSON.stringify(dryResult));
+  assert.equal(dryResult.markers_deleted, 1, JSON.stringify(dryResult));
   assert.equal((await rowsOf(dry.rid)).length, 0, "a dry run changes nothing: no row");
 
   const prune = await call("POST", "/control/prune?days=1", asEnv);
@@ -236,6 +241,8 @@ dbTest("[audit] job switches, a manual ingestor run and a prune leave one row ea
   assert.equal(p.detail.deleted, result.deleted);
   assert.equal(p.detail.dropped_partitions, result.dropped_partitions);
   assert.equal(p.detail.audit_deleted, result.audit_deleted);
+  assert.equal(result.markers_deleted, 1);
+  assert.equal(p.detail.markers_deleted, 1);
   assert.equal(p.detail.cutoff, result.cutoff);
 });
 

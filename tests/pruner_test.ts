@@ -34,7 +34,7 @@ const TOTAL = ROWS.reduce((n, r) => n + r[2], 0);
 async function seed() {
   await db
     .sql`truncate log_events, log_rollup_pending, log_rollup_1m_store, log_rollup_1h_store, log_rollup_1d_store,
-    github_seen_events`;
+    github_seen_events, markers`;
   await ensurePartitions(db.sql, day(-12), day(7));
   const services = await db.sql<{ id: number }[]>`select id from services order by id limit 2`;
   const svc: number[] = [], ts: string[] = [], status: number[] = [], latency: number[] = [];
@@ -56,7 +56,23 @@ async function seed() {
   await db.sql`
     insert into github_seen_events (github_id, created_at)
     values ('old', ${at(-9, "00:00:00")}), ('recent', ${at(-1, "00:00:00")})`;
+  await db.sql`
+    insert into markers (service_id, at, kind, title, delivery)
+    select ${services[0].id}, t, 'deployment', d, d
+    from unnest(${MARKERS.map(([d]) => d)}::text[], ${
+    MARKERS.map(([, t]) => t.toISOString())
+  }::timestamptz[]) as u (d, t)`;
 }
+
+/** Markers go with the log cutoff (12:00 seven days ago): the first two are older. */
+const MARKERS: [string, Date][] = [
+  ["old", at(-9, "08:00:00")],
+  ["boundary-old", at(-7, "11:59:59")],
+  ["boundary-kept", at(-7, "12:00:00")],
+  ["recent", at(-1, "08:00:00")],
+];
+const markerNames = async () =>
+  (await db.sql`select delivery from markers order by at`).map((r) => r.delivery);
 
 async function count(where: "all" | "old" = "all"): Promise<number> {
   const cutoff = new Date(NOW.getTime() - 7 * DAY);
@@ -101,6 +117,8 @@ dbTest("[pruner] a dry run reports the figures and changes nothing", async () =>
   assert.deepEqual(await db.sql`select * from log_rollup_1h order by service_id, bucket`, rollups);
   const [seen] = await db.sql`select count(*)::int as n from github_seen_events`;
   assert.equal(seen.n, 2);
+  assert.equal(report.markers_deleted, 2);
+  assert.deepEqual(await markerNames(), MARKERS.map(([d]) => d));
 });
 
 dbTest(
@@ -132,6 +150,8 @@ dbTest(
 
     const seen = await db.sql`select github_id from github_seen_events`;
     assert.deepEqual(seen.map((r) => r.github_id), ["recent"]);
+    assert.equal(report.markers_deleted, 2);
+    assert.deepEqual(await markerNames(), ["boundary-kept", "recent"]);
 
     assert.equal((await metrics.prunerDeletedRows.get()).values[0].value, OLD);
     assert.equal((await metrics.prunerDroppedPartitions.get()).values[0].value, 5);
@@ -141,6 +161,7 @@ dbTest(
     const again = await pruneLogs(db.sql, config, metrics, { now: NOW });
     assert.equal(again.deleted, 0);
     assert.equal(again.dropped_partitions, 0);
+    assert.equal(again.markers_deleted, 0);
     assert.equal(await count(), TOTAL - OLD);
     await assertRollupsMatchRows();
   },
@@ -191,6 +212,7 @@ dbTest("[pruner] the job: runner, switch, run record; dry runs ignore the switch
   assert.deepEqual(row.last_success_at, NOW);
   assert.equal(row.state.last_result.deleted, OLD);
   assert.equal(row.state.last_result.dropped_partitions, 5);
+  assert.equal(row.state.last_result.markers_deleted, 2);
 
   await seed();
   await db.sql`update job_control set enabled = false where job = 'pruner'`;

@@ -104,6 +104,7 @@ export async function pruneNow(
       cutoff: r?.cutoff ?? planned.cutoff.toISOString(),
       rollup_cutoff: r?.rollup_cutoff ?? planned.rollupCutoff.toISOString(),
       audit_deleted: r?.audit_deleted ?? 0,
+      markers_deleted: r?.markers_deleted ?? 0,
       dry_run: dryRun,
       duration_ms: run.duration_ms,
     };

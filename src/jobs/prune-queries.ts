@@ -96,3 +96,19 @@ export async function deleteSeenGitHubEvents(sql: Sql, before: Date): Promise<nu
   const res = await sql`delete from github_seen_events where created_at < ${before}`;
   return res.count;
 }
+
+/**
+ * Deletes markers older than `before` (the log cutoff: a marker outliving its events would
+ * mark a change beside nothing); returns how many. One statement: markers come one per
+ * deployment or release, a few a day, and markers_at_idx finds the old ones.
+ */
+export async function deleteOldMarkers(sql: Sql, before: Date): Promise<number> {
+  const res = await sql`delete from markers where at < ${before}`;
+  return res.count;
+}
+
+/** How many markers deleteOldMarkers would delete (a dry run). */
+export async function countOldMarkers(sql: Sql, before: Date): Promise<number> {
+  const [r] = await sql<{ n: string }[]>`select count(*) as n from markers where at < ${before}`;
+  return Number(r.n);
+}

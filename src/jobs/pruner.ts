@@ -16,7 +16,9 @@ import {
 import { logger } from "../logging.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import {
+  countOldMarkers,
   countPartitionRows,
+  deleteOldMarkers,
   deleteSeenGitHubEvents,
   detachPartition,
   dropDetachedPartition,
@@ -53,6 +55,8 @@ export interface PruneReport {
   /** Audit log entries older than AUDIT_RETENTION_DAYS (whatever `days` says) removed. */
   audit_deleted: number;
   audit_cutoff: string;
+  /** Markers (deployments, releases) older than cutoff removed. */
+  markers_deleted: number;
 }
 
 /**
@@ -98,6 +102,7 @@ export async function pruneLogs(
   let seen = 0;
   let keys = 0;
   let audit = 0;
+  let markers = 0;
   if (dryRun) {
     for (const t of whole) {
       if (t.attached) deleted += await countPartitionRows(sql, t.name);
@@ -105,6 +110,7 @@ export async function pruneLogs(
     }
     if (boundary) deleted += await countPartitionRows(sql, boundary.name, cutoff);
     audit = await countOldAudit(sql, auditCutoff);
+    markers = await countOldMarkers(sql, cutoff);
   } else {
     for (const t of whole) {
       // Counted first: afterwards the rows are gone. Nothing writes to days this old.
@@ -132,6 +138,7 @@ export async function pruneLogs(
       new Date(now.getTime() - config.ingestDedupeHours * HOUR_MS),
     );
     audit = await pruneAudit(sql, auditCutoff);
+    markers = await deleteOldMarkers(sql, cutoff);
     // Upcoming days only: past days exist or are created on demand inside the ingest window.
     created = await ensurePartitions(
       sql,
@@ -154,6 +161,7 @@ export async function pruneLogs(
     dedupe_keys_deleted: keys,
     audit_deleted: audit,
     audit_cutoff: auditCutoff.toISOString(),
+    markers_deleted: markers,
   };
   if (metrics && !dryRun) {
     metrics.prunerDeletedRows.inc(deleted);
@@ -162,8 +170,10 @@ export async function pruneLogs(
   }
   metrics?.partitionsAhead.set(ahead);
   log.info(
-    "{mode}: {deleted} rows, {dropped} partitions before {cutoff}, {audit} audit entries ({ms} ms)",
+    "{mode}: {deleted} rows, {dropped} partitions, {markers} markers before {cutoff}, " +
+      "{audit} audit entries ({ms} ms)",
     {
+      markers,
       mode: dryRun ? "dry run" : "pruned",
       deleted,
       dropped,
@@ -214,12 +224,20 @@ export async function runPruner(
       days: opts.days,
       now: startedAt,
     });
-    const { deleted, dropped_partitions, cutoff, duration_ms, audit_deleted } = report;
+    const { deleted, dropped_partitions, cutoff, duration_ms, audit_deleted, markers_deleted } =
+      report;
     return {
       outcome: "success",
       state: {
         ...control.state,
-        last_result: { deleted, dropped_partitions, cutoff, duration_ms, audit_deleted },
+        last_result: {
+          deleted,
+          dropped_partitions,
+          cutoff,
+          duration_ms,
+          audit_deleted,
+          markers_deleted,
+        },
       },
       result: report,
     };

@@ -1,4 +1,5 @@
-// Markers in a time range, oldest first, for charts (GET /markers).
+// Markers in a time range, oldest first, for charts (GET /markers and /logs/summary's markers).
+import type { PendingQuery } from "postgres";
 import type { Sql } from "../db/connect.ts";
 
 export const MARKERS_LIMIT = 1000;
@@ -11,11 +12,22 @@ export interface Marker {
   url: string | null;
 }
 
-export async function listMarkers(
-  sql: Sql,
-  q: { services?: readonly string[]; start?: string; end?: string },
-): Promise<Marker[]> {
-  const rows = await sql<Marker[]>`
+export interface MarkersQuery {
+  /** Absent: every service; empty: none (an empty scope). */
+  services?: readonly string[];
+  /** Inclusive. */
+  start?: string;
+  end?: string;
+  /** The summary's window ends before `end`; GET /markers includes it. */
+  endExclusive?: boolean;
+}
+
+/**
+ * The query itself, not its rows, so that a caller may send it inside its own bounded
+ * transaction (the summary does: one more statement on a connection it already holds).
+ */
+export function listMarkers(sql: Sql, q: MarkersQuery): PendingQuery<Marker[]> {
+  return sql<Marker[]>`
     select s.name as service_name,
            to_char(m.at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as time,
            m.kind, m.title, m.url
@@ -29,8 +41,13 @@ export async function listMarkers(
       : sql``
   }
        ${q.start === undefined ? sql`` : sql`and m.at >= ${q.start}::text::timestamptz`}
-       ${q.end === undefined ? sql`` : sql`and m.at <= ${q.end}::text::timestamptz`}
+       ${
+    q.end === undefined
+      ? sql``
+      : q.endExclusive
+      ? sql`and m.at < ${q.end}::text::timestamptz`
+      : sql`and m.at <= ${q.end}::text::timestamptz`
+  }
      order by m.at, m.id
      limit ${MARKERS_LIMIT}`;
-  return [...rows];
 }

@@ -616,7 +616,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T14:24:44.318Z
+       * @example 2026-12-02T14:44:16.183Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -809,6 +809,8 @@ export interface components {
       services: components["schemas"]["ServiceSummary"][];
       /** @description Every step bucket touching the window, empty ones included. */
       series: components["schemas"]["SummarySeriesPoint"][];
+      /** @description Deployments and releases (as GET /markers lists them) of the summarised services in [start_time, end_time), oldest first: those of service_name when given, else of every service the caller may read. At most 1000: past that, the oldest are listed and the rest left out (ask GET /markers for a narrower range). */
+      markers: components["schemas"]["Marker"][];
     };
     ServiceSummary: {
       /** @example checkout-service */
@@ -1071,6 +1073,7 @@ export interface components {
         cutoff: string;
         duration_ms: number;
         audit_deleted?: number;
+        markers_deleted?: number;
       } | null;
     };
     PruneResult: {
@@ -1103,6 +1106,11 @@ export interface components {
        * @example 310
        */
       audit_deleted: number;
+      /**
+       * @description Markers (deployments, releases) older than cutoff removed; with dry_run, how many would be.
+       * @example 3
+       */
+      markers_deleted: number;
       /** @example false */
       dry_run: boolean;
       /** @example 84.1 */

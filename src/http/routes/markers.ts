@@ -7,6 +7,7 @@ import { guarded, needs } from "../middleware/auth.ts";
 import { narrowToScope } from "../../access/principal.ts";
 import { authResponses, problemResponse, unavailableResponse } from "../openapi.ts";
 import { filterQueryFields } from "../schemas/filters.ts";
+import { Marker } from "../schemas/markers.ts";
 
 const MarkersQuery = z.strictObject({
   service_name: filterQueryFields.service_name,
@@ -17,14 +18,6 @@ const MarkersQuery = z.strictObject({
     description: "Inclusive: markers at or before this time (ISO 8601 with a zone).",
   }),
 });
-
-const Marker = z.object({
-  service_name: z.string().openapi({ example: "octo-org/octo-repo" }),
-  time: z.string().openapi({ example: "2026-12-02T13:30:00.000000Z" }),
-  kind: z.enum(["deployment", "release"]),
-  title: z.string().openapi({ example: "production: success" }),
-  url: z.string().nullable().openapi({ example: "https://github.com/octo-org/octo-repo/actions" }),
-}).openapi("Marker");
 
 const listMarkersRoute = createRoute({
   method: "get",
@@ -62,6 +55,6 @@ export function markersRoutes(app: OpenAPIHono, ctx: AppContext): void {
       start: f.startExact,
       end: f.endExact,
     });
-    return c.json(markers, 200);
+    return c.json([...markers], 200);
   });
 }

@@ -11,6 +11,8 @@ import { SketchCache } from "../../query/sketch-cache.ts";
 import { authResponses, problemResponse, unavailableResponse } from "../openapi.ts";
 import { guarded, needs } from "../middleware/auth.ts";
 import { narrowToScope } from "../../access/principal.ts";
+import { MARKERS_LIMIT } from "../../query/markers.ts";
+import { Marker } from "../schemas/markers.ts";
 
 const pct = (example: number) => z.number().min(0).max(100).openapi({ example });
 const ms = (example: number) => z.number().nullable().openapi({ example });
@@ -94,6 +96,12 @@ const Summary = z.object({
   }),
   series: z.array(SeriesPoint).openapi({
     description: "Every step bucket touching the window, empty ones included.",
+  }),
+  markers: z.array(Marker).openapi({
+    description: "Deployments and releases (as GET /markers lists them) of the summarised " +
+      "services in [start_time, end_time), oldest first: those of service_name when given, " +
+      `else of every service the caller may read. At most ${MARKERS_LIMIT}: past that, ` +
+      "the oldest are listed and the rest left out (ask GET /markers for a narrower range).",
   }),
 }).openapi("LogSummary");
 

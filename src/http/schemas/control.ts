@@ -133,6 +133,11 @@ export const PruneResult = z.object({
     description: "Audit log entries older than AUDIT_RETENTION_DAYS removed (whatever days " +
       "says); with dry_run, how many would be.",
   }),
+  markers_deleted: z.number().int().openapi({
+    example: 3,
+    description: "Markers (deployments, releases) older than cutoff removed; with dry_run, " +
+      "how many would be.",
+  }),
   dry_run: z.boolean().openapi({ example: false }),
   duration_ms: z.number().openapi({ example: 84.1 }),
 }).openapi("PruneResult");
@@ -156,6 +161,7 @@ export const PrunerStatusSchema = z.object({
     cutoff: z.string(),
     duration_ms: z.number(),
     audit_deleted: z.number().int().optional(),
+    markers_deleted: z.number().int().optional(),
   }).nullable().openapi({
     example: {
       deleted: 120_400,

@@ -25,6 +25,7 @@ import {
 } from "./decompose.ts";
 import { foldEventTypes, NO_EVENT_TYPE } from "./event-types.ts";
 import { latencyBounds, seriesSketches, seriesSketchSource } from "./latency-queries.ts";
+import { listMarkers, type Marker } from "../markers.ts";
 import {
   rawEdgeStats,
   type RawRow,
@@ -83,6 +84,8 @@ export interface Summary {
   latency: LatencySummary;
   services: ServiceSummary[];
   series: SeriesPoint[];
+  /** Deployments and releases of the summary's services in its window (at most MARKERS_LIMIT). */
+  markers: Marker[];
 }
 
 interface Acc {
@@ -211,9 +214,24 @@ export async function summarize(
       failed.abort(err);
       throw err;
     });
-  const [[rawRows, seriesSketchRows], boundsRows, ...tierRows] = await Promise.all([
+  // The markers ride along with the bounds (one cheap statement on markers_at_idx), rather than
+  // taking a connection of their own.
+  const boundsAndMarkers = boundedQueries(sql, bounds, (conn) =>
+    [
+      latencyBounds(conn, additive, null, services),
+      listMarkers(conn, {
+        services,
+        start: new Date(w.start).toISOString(),
+        end: new Date(w.end).toISOString(),
+        endExclusive: true,
+      }),
+    ] as const).catch((err) => {
+      failed.abort(err);
+      throw err;
+    });
+  const [[rawRows, seriesSketchRows], [boundsRows, markers], ...tierRows] = await Promise.all([
     latency,
-    run((conn) => latencyBounds(conn, additive, null, services)),
+    boundsAndMarkers,
     ...queries,
   ]);
 
@@ -378,5 +396,6 @@ export async function summarize(
       errors: a.errors,
       p95_latency_ms: a.count > 0 ? a.sketch.quantile(SERIES_QUANTILE) : null,
     })),
+    markers: [...markers],
   };
 }
