@@ -1,6 +1,7 @@
 // Builds the HTTP application from its dependencies; does no I/O of its own.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { compress } from "hono/compress";
 import { requestId } from "hono/request-id";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/connect.ts";
@@ -140,6 +141,11 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   app.use("*", accessLog());
   app.use("*", httpMetrics(ctx));
   app.use("*", requestDeadline(ctx));
+  // Answers to reads, gzipped for clients that ask (the console, curl --compressed): never
+  // POST /logs' small answers, whose compression would cost more than it saves, nor event
+  // streams (the middleware leaves text/event-stream alone), nor pages and assets (already).
+  const gzip = compress({ encoding: "gzip" });
+  app.use("*", (c, next) => c.req.method === "GET" ? gzip(c, next) : next());
   app.onError(onError);
   app.notFound(notFound(() => app.routes));
 

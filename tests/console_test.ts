@@ -106,3 +106,33 @@ dbTest(
     }
   },
 );
+
+dbTest("[console] the API's answers to reads are gzipped when asked, streams are not", async () => {
+  const server = await startConsoleServer();
+  try {
+    const gz = { "accept-encoding": "gzip" };
+    const summary = await server.api("/logs/summary?window=1h", { headers: gz });
+    assert.equal(summary.status, 200);
+    assert.equal(summary.headers.get("content-encoding"), "gzip");
+    assert.equal(typeof (await summary.json()).total_logs, "number");
+    // (Deno's fetch asks for gzip by itself unless told otherwise.)
+    const plain = await server.api("/logs/summary?window=1h", {
+      headers: { "accept-encoding": "identity" },
+    });
+    assert.equal(plain.headers.get("content-encoding"), null);
+    await plain.body?.cancel();
+
+    // The live feed's stream is never compressed: each event must reach the client at once.
+    const ctl = new AbortController();
+    const sse = await server.api("/logs/live-feed", {
+      headers: { ...gz, accept: "text/event-stream" },
+      signal: ctl.signal,
+    });
+    assert.equal(sse.status, 200);
+    assert.equal(sse.headers.get("content-encoding"), null);
+    ctl.abort();
+    await sse.body?.cancel().catch(() => {});
+  } finally {
+    await server.close();
+  }
+});
