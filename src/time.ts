@@ -102,3 +102,5 @@ export function bounded<T>(
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
