@@ -109,6 +109,7 @@ dbTest("[schema] job_control holds one row per job", async () => {
   const rows = await db.sql`
     select job, enabled, consecutive_failures, state from job_control order by job`;
   assert.deepEqual(rows.map((r) => [r.job, r.enabled, r.consecutive_failures, r.state]), [
+    ["alerts", true, 0, {}],
     ["ingestor", false, 0, {}],
     ["pruner", true, 0, {}],
   ]);
