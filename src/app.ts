@@ -22,6 +22,7 @@ import { authRoutes } from "./http/routes/auth.ts";
 import { usersRoutes } from "./http/routes/users.ts";
 import { webhookRoutes } from "./http/routes/webhooks.ts";
 import { markersRoutes } from "./http/routes/markers.ts";
+import { alertStateRoutes } from "./http/routes/alert-state.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { consoleRoutes } from "./http/routes/console.tsx";
 import { ingestRoutes } from "./http/routes/ingest.ts";
@@ -156,6 +157,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   webhookRoutes(app, ctx);
   otlpRoutes(app, ctx);
   markersRoutes(app, ctx);
+  alertStateRoutes(app, ctx);
   logsRoutes(app, ctx);
   summaryRoutes(app, ctx);
   liveRoutes(app, ctx);

@@ -76,6 +76,13 @@ const schema = z.object({
   QUERY_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
   INGEST_CRON: cron("* * * * *"),
   PRUNE_CRON: cron("0 3 * * *"),
+  ALERT_CRON: cron("* * * * *"),
+  ALERT_DEFAULT_CHANNEL: z.string().trim().regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    "must be a channel name (letters, digits, . _ -)",
+  ).optional(),
+  ALERT_REPEAT_INTERVAL_MIN: int(1, 7 * 24 * 60).default(240),
+  ALERT_NOTIFY_TIMEOUT_MS: int(100, 60_000).default(5_000),
   GITHUB_SOURCE: z.string().trim().regex(
     /^(public|org:[A-Za-z0-9_.-]+|repo:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+)(\s*,\s*(public|org:[A-Za-z0-9_.-]+|repo:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+))*$/,
     "must be public, org:NAME, repo:OWNER/NAME, or a comma-separated list of them",
@@ -135,6 +142,13 @@ export type Config = Readonly<{
   queryTimeoutMs: number;
   ingestCron: string;
   pruneCron: string;
+  alertCron: string;
+  /** The channel (by name) for alerts with neither a rule channel nor a team channel. */
+  alertDefaultChannel: string | undefined;
+  /** A firing alert's notice is repeated this often while it keeps firing. */
+  alertRepeatIntervalMin: number;
+  /** Longest one notification attempt may take. */
+  alertNotifyTimeoutMs: number;
   /** Each entry: "public", "org:NAME" or "repo:OWNER/NAME". */
   githubSources: readonly string[];
   githubToken: string | undefined;
@@ -241,6 +255,10 @@ export function parseConfig(
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     ingestCron: e.INGEST_CRON,
     pruneCron: e.PRUNE_CRON,
+    alertCron: e.ALERT_CRON,
+    alertDefaultChannel: e.ALERT_DEFAULT_CHANNEL,
+    alertRepeatIntervalMin: e.ALERT_REPEAT_INTERVAL_MIN,
+    alertNotifyTimeoutMs: e.ALERT_NOTIFY_TIMEOUT_MS,
     githubSources: Object.freeze(e.GITHUB_SOURCE.split(",").map((s) => s.trim())),
     githubToken: e.GITHUB_TOKEN,
     githubApiUrl: e.GITHUB_API_URL.replace(/\/+$/, ""),

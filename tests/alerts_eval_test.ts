@@ -7,6 +7,8 @@ import { buildApp } from "../src/app.ts";
 import { type RuleDef, type SloDef, sloStatuses } from "../src/alerts/evaluate.ts";
 import { type AlertRunOptions, type Definitions, runAlerts } from "../src/alerts/run.ts";
 import { signature } from "../src/alerts/notify.ts";
+import { runAlertsJob } from "../src/jobs/alerts.ts";
+import { createMetrics } from "../src/metrics/registry.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { postEvents } from "./helpers/events.ts";
 
@@ -307,6 +309,63 @@ dbTest("[alerts] SLO burn rates match a direct computation over the events", asy
   assert.ok(st.alerting.includes("page"), JSON.stringify(st));
   assert.ok(st.alerting.includes("ticket"));
   assert.ok(st.errorBudgetRemaining! < 1 && st.sli! < 100);
+});
+
+dbTest("[alerts] the job: one run at a time across instances, GET /alerts, metrics", async () => {
+  const hook = receiver();
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+  try {
+    const svc = uniq("jobsvc");
+    const ch = await channel(uniq("jobch"), hook.url);
+    // Errors right now: the job evaluates at the real clock.
+    await post(spread(svc, Date.now() - 4 * MIN, Date.now(), 30, 2));
+    const [r] = await db.sql`
+      insert into alert_rules (name, services, kind, threshold, window_s, severity, channels)
+      values (${uniq("job-rule")}, ${JSON.stringify([svc])}::text::jsonb, 'error_rate', 10, 300,
+              'page', ${JSON.stringify([ch.name])}::text::jsonb)
+      returning id, name`;
+    // Two instances' ticks at once: the lock lets one evaluate, the other skips.
+    const config = testConfig({ RETENTION_DAYS: "7" });
+    const metricsA = createMetrics({ processMetrics: false });
+    const metricsB = createMetrics({ processMetrics: false });
+    const runs = await Promise.all([
+      runAlertsJob({ sql: db.sql, config, metrics: metricsA }),
+      runAlertsJob({ sql: db.sql, config, metrics: metricsB }),
+    ]);
+    const outcomes = runs.map((x) => x.outcome).sort();
+    assert.ok(
+      outcomes.includes("success") &&
+        (outcomes.includes("skipped_locked") || outcomes.every((o) => o === "success")),
+      JSON.stringify(outcomes),
+    );
+    assert.equal(
+      hook.got.filter((g) => (g.body.commonLabels as Record<string, string>).alertname === r.name)
+        .length,
+      1,
+      "one notice",
+    );
+
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const open = await (await fetch(`${base}/alerts?service_name=${svc}`)).json();
+    assert.equal(open.length, 1);
+    assert.equal(open[0].name, r.name);
+    assert.equal(open[0].state, "firing");
+    assert.equal(open[0].silenced, false);
+    const deliveries = await (await fetch(`${base}/alerts/deliveries?service_name=${svc}`)).json();
+    assert.equal(deliveries[0].outcome, "delivered");
+    const status = await (await fetch(`${base}/control/alerts-status`)).json();
+    assert.equal(status.enabled, true);
+    assert.ok(status.last_result.firing >= 1);
+    const text = await (runs[0].outcome === "success" ? metricsA : metricsB).registry.metrics();
+    assert.match(text, /observian_alerts\{state="firing"\} [1-9]/);
+    assert.match(
+      text,
+      /observian_alert_notifications_total\{channel_type="webhook",outcome="delivered"\} [1-9]/,
+    );
+  } finally {
+    await server.shutdown();
+    await hook.close();
+  }
 });
 
 dbTest("[alerts] teardown", async () => {

@@ -93,7 +93,8 @@ export async function runAlerts(
     const row = rows[i];
     const status = due(row, now, opts.repeatMs);
     if (!status) return;
-    if (silenced(defs.silences, obs)) {
+    const target = { service: obs.service.name, team: obs.service.team, rule: obs.name };
+    if (silenced(defs.silences, target)) {
       result.notices.silenced++;
       return;
     }
@@ -128,13 +129,16 @@ export async function runAlerts(
   return result;
 }
 
-/** Every matcher a silence gives must match (service name, team, rule or SLO name). */
-function silenced(silences: Definitions["silences"], obs: Observation): boolean {
+/** Whether a silence holds: every matcher it gives matches (service, team, rule or SLO name). */
+export function silenced(
+  silences: Definitions["silences"],
+  t: { service: string; team: string | null; rule: string },
+): boolean {
   return silences.some(({ matchers: m }) =>
     (m.service !== undefined || m.team !== undefined || m.rule !== undefined) &&
-    (m.service === undefined || m.service === obs.service.name) &&
-    (m.team === undefined || m.team === obs.service.team) &&
-    (m.rule === undefined || m.rule === obs.name)
+    (m.service === undefined || m.service === t.service) &&
+    (m.team === undefined || m.team === t.team) &&
+    (m.rule === undefined || m.rule === t.rule)
   );
 }
 

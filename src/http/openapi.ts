@@ -118,6 +118,11 @@ const TAGS = [
   { name: "logs", description: "Ingest events and query them." },
   { name: "services", description: "The services that send events, and their owners." },
   { name: "control", description: "Background jobs: switches, status and manual runs." },
+  {
+    name: "alerts",
+    description: "Alert rules and SLOs on the rollups, their channels and silences, and what " +
+      "is firing.",
+  },
   { name: "health", description: "Liveness and readiness probes." },
   { name: "monitoring", description: "Prometheus metrics." },
 ];

@@ -2,7 +2,7 @@
 // and writes these rows directly, so nothing about a job's switch lives in process memory.
 import type { Sql, Tx } from "../db/connect.ts";
 
-export type JobName = "ingestor" | "pruner";
+export type JobName = "ingestor" | "pruner" | "alerts";
 
 export interface JobControl {
   job: JobName;

@@ -2,6 +2,7 @@
 // instance, and a run now, under the same lock and switch as the cron tick. A skipped run is
 // an answer, not an error: the switch is off, or another run holds the lock. Each is recorded
 // in the audit log: a switch in its own transaction, a run in the one that records its end.
+import { type AlertsReport, runAlertsJob } from "./alerts.ts";
 import { type AuditOrigin, recordAudit } from "../access/audit.ts";
 import type { Sql } from "../db/connect.ts";
 import { type IngestResult, runIngestor } from "./github/job.ts";
@@ -123,6 +124,27 @@ export async function pruneNow(
           seen_ids_deleted: r?.seen_ids_deleted ?? 0,
           dedupe_keys_deleted: r?.dedupe_keys_deleted ?? 0,
         },
+      });
+    },
+  });
+  return answer(run);
+}
+
+/** Evaluates every rule and SLO now (one audit entry, job.run, with the figures). */
+export async function runAlertsNow(deps: JobDeps, origin: AuditOrigin) {
+  const answer = (run: JobRun<AlertsReport>) => ({
+    ...runStatus(run),
+    error: run.error,
+    started_at: run.started_at,
+    duration_ms: run.duration_ms,
+    report: run.result,
+  });
+  const run = await runAlertsJob(deps, {
+    onEnd: async (tx, run) => {
+      await recordAudit(tx, origin, {
+        action: "job.run",
+        target: "job:alerts",
+        detail: answer(run),
       });
     },
   });

@@ -26,6 +26,7 @@ export interface JobDeps {
 export const JOB_LOCK_KEYS: Record<JobName, number> = {
   ingestor: 7_246_330_101,
   pruner: 7_246_330_102,
+  alerts: 7_246_330_103,
 };
 
 /** What the work reports: success, failure, or idle (nothing was due, nothing attempted). */

@@ -1,8 +1,9 @@
-// Deno.cron registration for both jobs. The handlers only call the job functions; the lock,
+// Deno.cron registration for the three jobs. The handlers only call the job functions; the lock,
 // the switch and the run record are theirs, so every instance can register the same crons.
 import { logger } from "../logging.ts";
 import { runIngestor } from "./github/job.ts";
 import { runPruner } from "./pruner.ts";
+import { runAlertsJob } from "./alerts.ts";
 import type { JobDeps } from "./runner.ts";
 
 /**
@@ -16,6 +17,7 @@ export const PRUNE_BACKOFF_MS = [60_000, 5 * 60_000, 15 * 60_000];
 export interface RegisteredCrons {
   ingestor: string;
   pruner: string;
+  alerts: string;
 }
 
 export function registerJobCrons(deps: JobDeps): RegisteredCrons | null {
@@ -48,9 +50,18 @@ export function registerJobCrons(deps: JobDeps): RegisteredCrons | null {
       if (run.outcome === "failure") throw new Error(`prune failed: ${run.error}`);
     },
   );
-  log.info("jobs scheduled: ingestor {ingest}, pruner {prune} (UTC)", {
+  void Deno.cron("observian-alerts", config.alertCron, { backoffSchedule: [] }, async () => {
+    try {
+      // Failed notices are retried by the next run (the alert's row says it is still due).
+      await runAlertsJob(deps);
+    } catch (err) {
+      log.error("alerts run failed: {error}", { error: String(err) });
+    }
+  });
+  log.info("jobs scheduled: ingestor {ingest}, pruner {prune}, alerts {alerts} (UTC)", {
     ingest: config.ingestCron,
     prune: config.pruneCron,
+    alerts: config.alertCron,
   });
-  return { ingestor: config.ingestCron, pruner: config.pruneCron };
+  return { ingestor: config.ingestCron, pruner: config.pruneCron, alerts: config.alertCron };
 }

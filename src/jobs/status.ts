@@ -1,5 +1,6 @@
 // What the status and health endpoints report, computed from a job_control row, the
 // configuration and the clock: no I/O, so every instance answers the same for the same row.
+import type { AlertsReport } from "./alerts.ts";
 import type { Config } from "../config.ts";
 import { cronPeriodMs, nextCronTime } from "./cron.ts";
 import { parseSource } from "./github/client.ts";
@@ -115,5 +116,24 @@ export function prunerStatus(row: JobControl, config: Config, now: Date) {
     updated_at: iso(row.updated_at),
     updated_by: row.updated_by,
     last_result: last ?? null,
+  };
+}
+
+/** The alerts job's switch, schedule and last evaluation. */
+export function alertsStatus(row: JobControl, config: Config, now: Date) {
+  return {
+    enabled: row.enabled,
+    schedule: config.alertCron,
+    repeat_interval_min: config.alertRepeatIntervalMin,
+    default_channel: config.alertDefaultChannel ?? null,
+    last_run_at: iso(row.last_started_at),
+    last_finished_at: iso(row.last_finished_at),
+    last_success_at: iso(row.last_success_at),
+    last_error: row.last_error,
+    consecutive_failures: row.consecutive_failures,
+    next_run_at: row.enabled ? iso(nextCronTime(config.alertCron, now)) : null,
+    updated_at: iso(row.updated_at),
+    updated_by: row.updated_by,
+    last_result: (row.state.last_result as AlertsReport | undefined) ?? null,
   };
 }

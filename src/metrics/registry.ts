@@ -262,6 +262,39 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Scrapes whose database-backed metrics could not be read (error or timeout).",
       registers,
     }),
+    // Set by the instance that evaluated last (each run replaces the values it had).
+    alerts: new Gauge({
+      name: "observian_alerts",
+      help: "Alerts by state after this instance's last evaluation (pending or firing).",
+      labelNames: ["state"] as const,
+      registers,
+    }),
+    alertNotifications: new Counter({
+      name: "observian_alert_notifications_total",
+      help: "Notification attempts, by channel type and outcome (delivered, failed: retried " +
+        "or left for the next run, rejected: a 4xx, not retried).",
+      labelNames: ["channel_type", "outcome"] as const,
+      registers,
+    }),
+    sloSli: new Gauge({
+      name: "observian_slo_sli",
+      help: "An SLO's indicator over its period: the share of good events, 0-1.",
+      labelNames: ["slo", "service"] as const,
+      registers,
+    }),
+    sloErrorBudgetRemaining: new Gauge({
+      name: "observian_slo_error_budget_remaining",
+      help: "An SLO's error budget left over its period: 1 untouched, 0 or less spent.",
+      labelNames: ["slo", "service"] as const,
+      registers,
+    }),
+    sloBurnRate: new Gauge({
+      name: "observian_slo_burn_rate",
+      help: "How fast an SLO's error budget burns over a window (1: exactly spent by the " +
+        "period's end).",
+      labelNames: ["slo", "service", "window"] as const,
+      registers,
+    }),
   };
 }
 

@@ -1,13 +1,15 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { InvalidInputError } from "../../errors.ts";
 import { getJobControl, type JobName } from "../../jobs/job-control.ts";
-import { pruneNow, runIngestorNow, switchJob } from "../../jobs/manual.ts";
-import { ingestorHealth, ingestorStatus, prunerStatus } from "../../jobs/status.ts";
+import { pruneNow, runAlertsNow, runIngestorNow, switchJob } from "../../jobs/manual.ts";
+import { alertsStatus, ingestorHealth, ingestorStatus, prunerStatus } from "../../jobs/status.ts";
 import type { AppContext } from "../context.ts";
 import { guarded, needs } from "../middleware/auth.ts";
 import { auditOrigin } from "../audit-origin.ts";
 import { authResponses, problemResponse, ProblemSchema, registerKeySchemes } from "../openapi.ts";
 import {
+  AlertsRunResult,
+  AlertsStatusSchema,
   IngestorHealthSchema,
   IngestorRunResult,
   IngestorStatusSchema,
@@ -35,7 +37,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     createRoute({
       method: "post",
       path,
-      operationId: `toggle${job === "ingestor" ? "Ingestor" : "Pruner"}`,
+      operationId: `toggle${job[0].toUpperCase()}${job.slice(1)}`,
       tags: ["control"],
       summary: `Switch the ${job} on or off for every instance`,
       description: "`?enable=true|false` or a JSON body `{enabled}` sets the switch; with " +
@@ -117,7 +119,7 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
     },
   );
 
-  for (const job of ["ingestor", "pruner"] as const) {
+  for (const job of ["ingestor", "pruner", "alerts"] as const) {
     app.openapi(guarded(toggleRoute(job, `/control/${job}-toggle`), ctx.access), async (c) => {
       const enabled = wanted(c.req.valid("query"), c.req.valid("json"));
       return c.json(await switchJob(ctx.sql, job, enabled, auditOrigin(c)), 200);
@@ -188,5 +190,42 @@ export function controlRoutes(app: OpenAPIHono, ctx: AppContext): void {
       const q = c.req.valid("query");
       return c.json(await pruneNow(deps, { days: q.days, dryRun: q.dry_run }, auditOrigin(c)), 200);
     },
+  );
+
+  app.openapi(
+    guarded(
+      createRoute({
+        method: "get",
+        path: "/control/alerts-status",
+        operationId: "getAlertsStatus",
+        ...read,
+        tags: ["control"],
+        summary: "The alerts job's switch, schedule and last evaluation",
+        responses: { 200: json(AlertsStatusSchema, "Status"), ...authResponses },
+      }),
+      ctx.access,
+    ),
+    async (c) => {
+      const row = await getJobControl(ctx.sql, "alerts");
+      return c.json(alertsStatus(row, ctx.config, new Date()), 200);
+    },
+  );
+
+  app.openapi(
+    guarded(
+      createRoute({
+        method: "post",
+        path: "/control/alerts-run",
+        operationId: "runAlerts",
+        tags: ["control"],
+        summary: "Evaluate every alert rule and SLO now",
+        description: "One evaluation now, under the same lock and switch as the ALERT_CRON " +
+          "tick: states move and due notices are sent as on a tick.",
+        ...admin,
+        responses: { 200: json(AlertsRunResult, "The run's outcome"), ...authResponses },
+      }),
+      ctx.access,
+    ),
+    async (c) => c.json(await runAlertsNow(deps, auditOrigin(c)), 200),
   );
 }

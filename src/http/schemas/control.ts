@@ -82,7 +82,7 @@ export const ToggleBody = z.object({
 }).openapi("JobToggleInput");
 
 export const ToggleResult = z.object({
-  job: z.enum(["ingestor", "pruner"]).openapi({ example: "ingestor" }),
+  job: z.enum(["ingestor", "pruner", "alerts"]).openapi({ example: "ingestor" }),
   enabled: z.boolean().openapi({ example: true }),
   updated_at: z.string().openapi({ example: "2026-11-28T07:00:00.000Z" }),
   updated_by: z.string().nullable().openapi({ example: "api-key#1" }),
@@ -171,3 +171,45 @@ export const PrunerStatusSchema = z.object({
     },
   }),
 }).openapi("PrunerStatus");
+
+const AlertsReportSchema = z.object({
+  rules: z.number().int().openapi({ example: 12 }),
+  slos: z.number().int().openapi({ example: 3 }),
+  watched: z.number().int().openapi({
+    description: "Rule × service and SLO alert pairs evaluated.",
+    example: 160,
+  }),
+  pending: z.number().int().openapi({ example: 1 }),
+  firing: z.number().int().openapi({ example: 2 }),
+  notices: z.object({
+    sent: z.number().int(),
+    failed: z.number().int(),
+    silenced: z.number().int(),
+    no_channel: z.number().int(),
+  }).openapi({ example: { sent: 1, failed: 0, silenced: 0, no_channel: 0 } }),
+}).openapi("AlertsReport");
+
+export const AlertsStatusSchema = z.object({
+  enabled: z.boolean().openapi({ example: true }),
+  schedule: z.string().openapi({ example: "* * * * *", description: "ALERT_CRON (UTC)" }),
+  repeat_interval_min: z.number().int().openapi({ example: 240 }),
+  default_channel: z.string().nullable().openapi({ example: "ops" }),
+  last_run_at: time("2026-11-28T03:00:00.002Z"),
+  last_finished_at: time("2026-11-28T03:00:00.090Z"),
+  last_success_at: time("2026-11-28T03:00:00.090Z"),
+  last_error: z.string().nullable().openapi({ example: null }),
+  consecutive_failures: z.number().int().openapi({ example: 0 }),
+  next_run_at: time("2026-11-28T03:01:00.000Z"),
+  updated_at: time("2026-11-20T10:00:00.000Z"),
+  updated_by: z.string().nullable().openapi({ example: "migration" }),
+  last_result: AlertsReportSchema.nullable(),
+}).openapi("AlertsStatus");
+
+export const AlertsRunResult = z.object({
+  status: RunStatus,
+  reason: z.enum(["disabled", "locked"]).optional().openapi({ example: "locked" }),
+  error: z.string().nullable().openapi({ example: null }),
+  started_at: z.string().openapi({ example: "2026-11-28T07:00:00.004Z" }),
+  duration_ms: z.number().openapi({ example: 41.2 }),
+  report: AlertsReportSchema.nullable(),
+}).openapi("AlertsRunResult");
