@@ -35,11 +35,7 @@ export async function totalsByWindow(
   serviceIds?: readonly number[],
 ): Promise<Map<number, Record<string, Totals>>> {
   const out = new Map<number, Record<string, Totals>>();
-  const byTier = new Map<string, [string, number][]>();
-  for (const [name, ms] of Object.entries(windows)) {
-    const { view } = tierOf(ms);
-    byTier.set(view, [...(byTier.get(view) ?? []), [name, ms]]);
-  }
+  const byTier = groupByTier(windows);
   await Promise.all([...byTier].map(async ([view, list]) => {
     const longest = Math.max(...list.map(([, ms]) => ms));
     const from = windowStart(end, longest);
@@ -114,11 +110,7 @@ export async function slowByService(
   const out = new Map<number, Record<string, number>>();
   if (thresholds.size === 0) return out;
   const limits = JSON.stringify([...thresholds]);
-  const byTier = new Map<string, [string, number][]>();
-  for (const [name, ms] of Object.entries(windows)) {
-    const { view } = tierOf(ms);
-    byTier.set(view, [...(byTier.get(view) ?? []), [name, ms]]);
-  }
+  const byTier = groupByTier(windows);
   await Promise.all([...byTier].map(async ([view, list]) => {
     const longest = Math.max(...list.map(([, ms]) => ms));
     const starts = JSON.stringify(list.map(([name, ms]) => [name, windowStart(end, ms)]));
@@ -146,6 +138,16 @@ export async function slowByService(
     }
   }));
   return out;
+}
+
+/** Windows by the view they are read from: view → [name, ms][]. */
+function groupByTier(windows: Record<string, number>): Map<string, [string, number][]> {
+  const byTier = new Map<string, [string, number][]>();
+  for (const [name, ms] of Object.entries(windows)) {
+    const { view } = tierOf(ms);
+    byTier.set(view, [...(byTier.get(view) ?? []), [name, ms]]);
+  }
+  return byTier;
 }
 
 function serviceFilter(sql: Sql, ids: readonly number[] | undefined) {
