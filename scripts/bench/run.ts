@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { configureLogging } from "../../src/logging.ts";
 import { SEED_DEFAULTS } from "../synthetic-events.ts";
+import { alerts } from "./alerts.ts";
 import { ingestAuth } from "./ingest_auth.ts";
 import { ingestBatch } from "./ingest_batch.ts";
 import { ingestMemory } from "./ingest_memory.ts";
@@ -32,6 +33,7 @@ const BENCHES: Record<string, { run: (ctx: BenchContext) => Promise<void>; about
   "ingest-otlp": { run: ingestOtlp, about: "OTLP protobuf spans vs the same events as JSON" },
   "ingest-memory": { run: ingestMemory, about: "peak RSS under 40 × 10,000-event batches" },
   query: { run: query, about: "read endpoints on the seeded dataset vs naive SQL" },
+  alerts: { run: alerts, about: "every rule and SLO of 500 services vs a plain rollup read" },
 };
 
 // Kept under .observian/ (already git-ignored and excluded from fmt/lint), beside, not inside,

@@ -37,7 +37,8 @@ export async function start(render) {
     return;
   }
   showWho();
-  for (const el of $$("[data-needs]")) el.hidden = !can(el.dataset.needs);
+  // The body carries the page's own right: never hide it (the refusal notice is shown instead).
+  for (const el of $$("[data-needs]:not(body)")) el.hidden = !can(el.dataset.needs);
   if (!who) return askForCredentials();
   const right = page.needs;
   if (right && !can(right)) {
