@@ -15,6 +15,7 @@ import {
   STEP_MS,
 } from "./helpers/browser.ts";
 import { eventually } from "./helpers/wait.ts";
+import { createKey } from "../src/access/keys.ts";
 
 async function me(base: string, token: string): Promise<Response> {
   return await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${token}` } });
@@ -98,6 +99,86 @@ browserTest(
       const revoked = rows.indexOf(`key.revoke key#${key.id}`);
       const created = rows.indexOf(`key.create key#${key.id}`);
       assert.ok(revoked >= 0 && created > revoked, rows.join("\n"));
+      await w.assertClean();
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+);
+
+browserTest(
+  "[console admin] revoking the last admin key is refused, and the page says why",
+  async () => {
+    // No API_KEYS and no sign-in: the one stored admin key is the only way to administer.
+    const server = await startConsoleServer({ API_KEYS: "" });
+    const browser = await launch();
+    try {
+      const admin = await createKey(server.db.sql, { name: "only admin", role: "admin" }, {
+        actor: "test",
+      });
+      const w = await openPage(browser, server.base, { key: admin.token });
+      const { page } = w;
+      await page.goto(`${server.base}/admin`);
+      const row = page.locator(`#keys-table tbody tr[data-key-id="${admin.id}"]`);
+      await row.getByRole("button", { name: "Revoke only admin" }).click();
+      await row.getByRole("button", { name: "Confirm revoke" }).click();
+      await page.locator("#notice .notice.error", { hasText: "Not revoked" }).waitFor();
+      assert.match(await page.locator("#notice").innerText(), /last admin key/);
+      // Still listed, still working.
+      await row.getByRole("button", { name: "Revoke only admin" }).waitFor();
+      assert.equal((await me(server.base, admin.token)).status, 200);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+);
+
+browserTest(
+  "[console admin] a person's role and teams are changed in the users table",
+  async () => {
+    const server = await startConsoleServer();
+    const browser = await launch();
+    try {
+      const put = await server.api("/users/octocat", {
+        method: "PUT",
+        json: { role: "reader", teams: ["Search"] },
+      });
+      assert.equal(put.status, 201, await put.text());
+      const w = await openPage(browser, server.base, { key: ADMIN_KEY });
+      const { page } = w;
+      await page.goto(`${server.base}/admin`);
+      const row = page.locator('#users-table tbody tr[data-login="octocat"]');
+      await row.waitFor();
+      assert.equal(await row.getByLabel("Role of octocat").inputValue(), "reader");
+      assert.equal(
+        await row.getByLabel("Teams of octocat (comma-separated)").inputValue(),
+        "Search",
+      );
+      await row.getByLabel("Role of octocat").selectOption("writer");
+      await row.getByLabel("Teams of octocat (comma-separated)").fill("Payments Team, Search");
+      await row.getByRole("button", { name: "Save octocat" }).click();
+      await row.getByText("Saved.").waitFor();
+      const users = await (await server.api("/users")).json() as {
+        login: string;
+        role: string | null;
+        teams: string[];
+      }[];
+      const octocat = users.find((u) => u.login === "octocat");
+      assert.deepEqual(
+        { role: octocat?.role, teams: octocat?.teams },
+        { role: "writer", teams: ["Payments Team", "Search"] },
+      );
+      await page.locator("#audit-table tbody tr", { hasText: "user.update" })
+        .filter({ hasText: "user:octocat" }).first().waitFor();
+      // No role at all is a choice too.
+      await row.getByLabel("Role of octocat").selectOption("");
+      await row.getByRole("button", { name: "Save octocat" }).click();
+      await eventually("octocat has no role", async () => {
+        const all = await (await server.api("/users")).json() as { login: string; role: null }[];
+        return all.find((u) => u.login === "octocat")?.role === null;
+      }, STEP_MS);
       await w.assertClean();
     } finally {
       await browser.close();
