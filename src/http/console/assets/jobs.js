@@ -68,9 +68,11 @@ async function loadIngestor() {
     ["Switch", switchBadge(status.enabled)],
     [
       "Health",
-      health.running
-        ? h("span", { class: "badge ok" }, "running")
-        : h("span", { class: "badge bad" }, health.reason ?? "not running"),
+      health.running ? h("span", { class: "badge ok" }, "running") : h(
+        "span",
+        { class: `badge ${status.enabled ? "bad" : ""}` },
+        health.reason ?? "not running",
+      ),
     ],
     ["Schedule", h("code", {}, status.schedule), " (UTC)"],
     ["Source", status.source],
