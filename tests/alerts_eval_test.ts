@@ -306,6 +306,30 @@ dbTest("[alerts] SLO burn rates match a direct computation over the events", asy
       `${w}: ${st.burnRates[w]} vs ${expected}`,
     );
   }
+  // A latency SLO: events above the threshold's latency bucket are the bad ones.
+  const latency: SloDef = {
+    ...slo,
+    id: 4343,
+    name: "checkout latency",
+    indicator: "latency",
+    latencyThresholdMs: 30,
+  };
+  const lt = (await sloStatuses(db.sql, [slo, latency], services, new Date(now))).get(latency.id)!;
+  for (const [w, ms] of [["5m", 5 * MIN], ["6h", 6 * HOUR], ["3d", 72 * HOUR]] as const) {
+    const [row] = await db.sql`
+      select count(*)::float8 as n,
+             count(*) filter (where observian_latency_index(e.latency_ms)
+                                  > observian_latency_index(30))::float8 as bad
+        from log_events e join services s on s.id = e.service_id
+       where s.name = ${svc} and e."timestamp" >= ${new Date(now - ms)}
+         and e."timestamp" <= ${new Date(now)}`;
+    const expected = row.bad / row.n / 0.01;
+    assert.ok(expected > 0, "some events are slow");
+    assert.ok(
+      Math.abs(lt.burnRates[w] - expected) < 1e-9,
+      `${w}: ${lt.burnRates[w]} vs ${expected}`,
+    );
+  }
   assert.ok(st.alerting.includes("page"), JSON.stringify(st));
   assert.ok(st.alerting.includes("ticket"));
   assert.ok(st.errorBudgetRemaining! < 1 && st.sli! < 100);

@@ -114,23 +114,29 @@ export async function slowByService(
   await Promise.all([...byTier].map(async ([view, list]) => {
     const longest = Math.max(...list.map(([, ms]) => ms));
     const starts = JSON.stringify(list.map(([name, ms]) => [name, windowStart(end, ms)]));
+    // Each row's slow events first (its buckets above the limit), then the windows' sums: the
+    // latency buckets are unnested once per row, not once per row and window.
     const rows = await sql<{ service_id: number; name: string; slow: number }[]>`
       with t as (
         select (x->>0)::int as service_id, observian_latency_index((x->>1)::float8) as limit_idx
           from jsonb_array_elements(${limits}::text::jsonb) x
+      ),
+      per_row as (
+        select r.service_id, r.bucket,
+               (select coalesce(sum(u.n), 0) from unnest(r.lat_idx, r.lat_cnt) as u (i, n)
+                 where u.i > t.limit_idx) as slow
+          from ${sql(view)} r
+          join t on t.service_id = r.service_id
+         where r.bucket >= ${windowStart(end, longest)} and r.bucket <= ${end}
       )
-      select r.service_id, w.name,
-             coalesce(sum(u.n) filter (where r.bucket >= w.start and u.i > t.limit_idx), 0)::float8
-               as slow
-        from ${sql(view)} r
-        join t on t.service_id = r.service_id
-       cross join lateral unnest(r.lat_idx, r.lat_cnt) as u (i, n)
+      select p.service_id, w.name,
+             coalesce(sum(p.slow) filter (where p.bucket >= w.start), 0)::float8 as slow
+        from per_row p
        cross join lateral (
          select x->>0 as name, (x->>1)::timestamptz as start
            from jsonb_array_elements(${starts}::text::jsonb) x
        ) w
-       where r.bucket >= ${windowStart(end, longest)} and r.bucket <= ${end}
-       group by r.service_id, w.name`;
+       group by p.service_id, w.name`;
     for (const row of rows) {
       const per = out.get(row.service_id) ?? {};
       per[row.name] = row.slow;
