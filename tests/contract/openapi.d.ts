@@ -193,6 +193,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/services/activity": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Requests and errors per service over time (for sparklines)
+     * @description Counts per service in whole UTC steps over a window (as GET /logs/summary takes it), read from one rollup tier: per minute up to 1 hour, per hour up to 7 days, per day beyond; the step is the finest giving at most 60 points. A scoped caller gets its services only.
+     */
+    get: operations["getServiceActivity"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/services": {
     parameters: {
       query?: never;
@@ -616,7 +636,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T14:44:16.183Z
+       * @example 2026-12-02T14:53:48.958Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -843,9 +863,51 @@ export interface components {
       errors: number;
       /**
        * @description null for an empty bucket.
+       * @example 88.1
+       */
+      p50_latency_ms: number | null;
+      /**
+       * @description null for an empty bucket.
        * @example 210.3
        */
       p95_latency_ms: number | null;
+      /**
+       * @description null for an empty bucket.
+       * @example 512.7
+       */
+      p99_latency_ms: number | null;
+    };
+    ServiceActivity: {
+      /**
+       * @description The window's start, down to a whole step. Inclusive.
+       * @example 2026-11-27T06:00:00.000Z
+       */
+      start_time: string;
+      /**
+       * @description The window's end, up to a whole step. Exclusive.
+       * @example 2026-11-28T08:00:00.000Z
+       */
+      end_time: string;
+      /** @example 1h */
+      step: string;
+      /** @description Services with events in the range, by name. */
+      services: {
+        /** @example checkout-service */
+        service_name: string;
+        /** @description Every step from start_time to end_time, oldest first, empty ones as 0. */
+        points: components["schemas"]["ActivityPoint"][];
+      }[];
+    };
+    ActivityPoint: {
+      /** @example 2026-11-28T06:00:00.000Z */
+      start: string;
+      /** @example 5120 */
+      count: number;
+      /**
+       * @description Status >= 500.
+       * @example 12
+       */
+      errors: number;
     };
     Service: {
       /** @example checkout-service */
@@ -2158,6 +2220,89 @@ export interface operations {
         };
       };
       /** @description Shutting down; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getServiceActivity: {
+    parameters: {
+      query?: {
+        /** @description A window ending now (default 24h). Mutually exclusive with start_time and end_time (400 when combined). */
+        window?: "15m" | "1h" | "24h" | "7d" | "30d";
+        /** @description Inclusive start (ISO 8601 with zone), before end_time and at most 31 days before it. Alone: until now (then it must be in the past). Mutually exclusive with window. */
+        start_time?: string;
+        /** @description Exclusive end (ISO 8601 with zone). Alone: the 24 hours before it. Mutually exclusive with window. */
+        end_time?: string;
+        /** @description Repeatable (or comma-separated): events of any of these services. */
+        service_name?: string[];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The services' points */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ServiceActivity"];
+        };
+      };
+      /** @description A bad or contradictory parameter (as for GET /logs/summary) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The query ran past QUERY_TIMEOUT_MS and was stopped; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
       503: {
         headers: {
           /** @description Seconds to wait before retrying. */
