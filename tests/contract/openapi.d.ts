@@ -171,6 +171,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/logs/activity": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Requests and errors per service over time (for sparklines)
+     * @description Counts per service in whole UTC steps over a window (as GET /logs/summary takes it), read from one rollup tier: per minute up to 1 hour, per hour up to 7 days, per day beyond; the step is the finest giving at most 60 points. A scoped caller gets its services only.
+     */
+    get: operations["getServiceActivity"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/logs/live-feed": {
     parameters: {
       query?: never;
@@ -185,26 +205,6 @@ export interface paths {
      *     With it: a stream that first sends those events oldest first, then every matching event as soon as it is committed. Each is `event: log`, `id: <event id>`, `data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or `last_event_id`, the stream starts with the matching events after that id instead: the newest 500 of them, oldest first. When more were missed, an `event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed after), `first_id` and `last_id` (the lowest and highest id skipped), `skipped` (how many matching events), `from` and `to` (their oldest and newest timestamps). To load them: GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow to keep up, or every client when the server's listener is lost, is disconnected and resumes the same way on reconnect. Filters are those of GET /logs.
      */
     get: operations["getLiveFeed"];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  "/services/activity": {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Requests and errors per service over time (for sparklines)
-     * @description Counts per service in whole UTC steps over a window (as GET /logs/summary takes it), read from one rollup tier: per minute up to 1 hour, per hour up to 7 days, per day beyond; the step is the finest giving at most 60 points. A scoped caller gets its services only.
-     */
-    get: operations["getServiceActivity"];
     put?: never;
     post?: never;
     delete?: never;
@@ -636,7 +636,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T14:53:48.958Z
+       * @example 2026-12-02T15:11:52.349Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -2136,6 +2136,89 @@ export interface operations {
       };
     };
   };
+  getServiceActivity: {
+    parameters: {
+      query?: {
+        /** @description A window ending now (default 24h). Mutually exclusive with start_time and end_time (400 when combined). */
+        window?: "15m" | "1h" | "24h" | "7d" | "30d";
+        /** @description Inclusive start (ISO 8601 with zone), before end_time and at most 31 days before it. Alone: until now (then it must be in the past). Mutually exclusive with window. */
+        start_time?: string;
+        /** @description Exclusive end (ISO 8601 with zone). Alone: the 24 hours before it. Mutually exclusive with window. */
+        end_time?: string;
+        /** @description Repeatable (or comma-separated): events of any of these services. */
+        service_name?: string[];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The services' points */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ServiceActivity"];
+        };
+      };
+      /** @description A bad or contradictory parameter (as for GET /logs/summary) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The query ran past QUERY_TIMEOUT_MS and was stopped; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   getLiveFeed: {
     parameters: {
       query?: {
@@ -2220,89 +2303,6 @@ export interface operations {
         };
       };
       /** @description Shutting down; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
-      503: {
-        headers: {
-          /** @description Seconds to wait before retrying. */
-          "Retry-After"?: string;
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-    };
-  };
-  getServiceActivity: {
-    parameters: {
-      query?: {
-        /** @description A window ending now (default 24h). Mutually exclusive with start_time and end_time (400 when combined). */
-        window?: "15m" | "1h" | "24h" | "7d" | "30d";
-        /** @description Inclusive start (ISO 8601 with zone), before end_time and at most 31 days before it. Alone: until now (then it must be in the past). Mutually exclusive with window. */
-        start_time?: string;
-        /** @description Exclusive end (ISO 8601 with zone). Alone: the 24 hours before it. Mutually exclusive with window. */
-        end_time?: string;
-        /** @description Repeatable (or comma-separated): events of any of these services. */
-        service_name?: string[];
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description The services' points */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/json": components["schemas"]["ServiceActivity"];
-        };
-      };
-      /** @description A bad or contradictory parameter (as for GET /logs/summary) */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description Missing, wrong, expired or revoked key */
-      401: {
-        headers: {
-          "WWW-Authenticate": string;
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
-      429: {
-        headers: {
-          /** @description Seconds to wait before retrying. */
-          "Retry-After": string;
-          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
-          "RateLimit-Policy": string;
-          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
-          RateLimit: string;
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description The query ran past QUERY_TIMEOUT_MS and was stopped; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
       503: {
         headers: {
           /** @description Seconds to wait before retrying. */
