@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import {
   ADMIN_KEY,
+  axeViolations,
   browserTest,
   type ConsoleServer,
   launch,
@@ -155,6 +156,7 @@ browserTest(
         await page.locator('tr[data-service="ship-api"] .total .change').textContent(),
         "new",
       );
+      assert.deepEqual(await axeViolations(page), [], "axe, with data");
       // Each service links to its page.
       assert.equal(
         await page.locator('tr[data-service="ship-api"] a').getAttribute("href"),
@@ -269,6 +271,7 @@ browserTest(
         "links to the explorer",
       );
 
+      assert.deepEqual(await axeViolations(page), [], "axe, with data");
       // Zoom by dragging across the requests chart; the range goes into the URL.
       const over = page.locator("#chart-requests .u-over");
       const box = (await over.boundingBox())!;
@@ -300,6 +303,12 @@ browserTest(
       await r.page.locator("#who .who").waitFor();
       await r.page.locator("#card-requests", { hasNotText: "–" }).waitFor();
       assert.equal(await r.page.locator("#owner-form").isVisible(), false);
+      await r.page.locator("#latest tbody tr").first().waitFor();
+      assert.deepEqual(await axeViolations(r.page), [], "axe at 375 px");
+      const overflow = await r.page.evaluate<number>(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+      );
+      assert.ok(overflow <= 0, `the service page is ${overflow}px wider than a 375 px screen`);
       await r.assertClean();
       await r.page.context().close();
     } finally {

@@ -2,10 +2,6 @@
 // GET /logs/summary; how each moved against the window before (a second summary); sparklines
 // from GET /logs/activity. Rows show as soon as the first summary answers; the rest fills in.
 import { api, keyStore } from "./api.js";
-import { $, $$, errorText, h, notice, replace } from "./dom.js";
-import { change, compact, integer, ms, percent } from "./fmt.js";
-import { start } from "./session.js";
-import { sparkline } from "./chart.js";
 
 const WINDOW_MS = {
   "15m": 15 * 60_000,
@@ -171,21 +167,6 @@ function render() {
   }
 }
 
-/**
- * The first summary, asked for while session.js asks who the caller is (one round trip less
- * before the numbers show), when a credential is at hand: a tab's key, or none needed. Without
- * one (a sign-in cookie, or nobody yet) it waits for the session, so a refusal is asked once.
- */
-let early = null;
-function askEarly() {
-  readUrl();
-  if (!keyStore.get() && document.body.dataset.access !== "open") return;
-  const window = state.window;
-  const answer = api("logs/summary", { query: { window } }).catch(() => null);
-  early = { window, answer };
-}
-askEarly();
-
 async function load() {
   state.load?.abort();
   const ctl = new AbortController();
@@ -244,6 +225,31 @@ async function load() {
   );
   await Promise.all([activity, previous]);
 }
+
+/**
+ * The first summary, asked for before the other modules load and while session.js asks who
+ * the caller is (round trips less before the numbers show), when a credential is at hand: a tab's key, or none needed. Without
+ * one (a sign-in cookie, or nobody yet) it waits for the session, so a refusal is asked once.
+ */
+let early = null;
+function askEarly() {
+  readUrl();
+  if (!keyStore.get() && document.body.dataset.access !== "open") return;
+  const window = state.window;
+  const answer = api("logs/summary", { query: { window } }).catch(() => null);
+  early = { window, answer };
+}
+askEarly();
+
+// The rest once the first summary is on its way (they load meanwhile).
+const [{ $, $$, errorText, h, notice, replace }, { change, compact, integer, ms, percent }, {
+  start,
+}, { sparkline }] = await Promise.all([
+  import("./dom.js"),
+  import("./fmt.js"),
+  import("./session.js"),
+  import("./chart.js"),
+]);
 
 start(async () => {
   readUrl();
