@@ -23,6 +23,7 @@ import { usersRoutes } from "./http/routes/users.ts";
 import { webhookRoutes } from "./http/routes/webhooks.ts";
 import { markersRoutes } from "./http/routes/markers.ts";
 import { alertStateRoutes } from "./http/routes/alert-state.ts";
+import { activityRoutes } from "./http/routes/activity.ts";
 import { docsRoutes } from "./http/routes/docs.ts";
 import { consoleRoutes } from "./http/routes/console.tsx";
 import { ingestRoutes } from "./http/routes/ingest.ts";
@@ -160,6 +161,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   alertStateRoutes(app, ctx);
   logsRoutes(app, ctx);
   summaryRoutes(app, ctx);
+  activityRoutes(app, ctx);
   liveRoutes(app, ctx);
   servicesRoutes(app, ctx);
   controlRoutes(app, ctx);

@@ -250,7 +250,8 @@ interface ExactLatency {
   max: number | null;
   p: [number, number, number] | null;
   services: Map<string, number>;
-  series: Map<number, number>;
+  /** Per step bucket: p50, p95, p99. */
+  series: Map<number, [number, number, number]>;
 }
 
 /** Min, max and percentile_cont of the window's latencies: overall, per service, per step. */
@@ -264,16 +265,16 @@ async function exactLatency(start: number, end: number, stepMs: number): Promise
     select s.name, percentile_cont(0.95) within group (order by e.latency_ms) as p95
     from log_events e join services s on s.id = e.service_id
     where e."timestamp" >= ${from} and e."timestamp" < ${to} group by 1`;
-  const series = await db.sql<{ start: Date; p95: number }[]>`
+  const series = await db.sql<{ start: Date; p: [number, number, number] }[]>`
     select date_bin(${stepMs / 1000} * interval '1 second', "timestamp", to_timestamp(0)) as start,
-      percentile_cont(0.95) within group (order by latency_ms) as p95
+      percentile_cont(array[0.5, 0.95, 0.99]) within group (order by latency_ms) as p
     from log_events where "timestamp" >= ${from} and "timestamp" < ${to} group by 1`;
   return {
     min: t.min,
     max: t.max,
     p: t.p ? [t.p[0], t.p[1], t.p[2]] : null,
     services: new Map(services.map((r) => [r.name, r.p95])),
-    series: new Map(series.map((r) => [r.start.getTime(), r.p95])),
+    series: new Map(series.map((r) => [r.start.getTime(), r.p])),
   };
 }
 
@@ -301,9 +302,14 @@ function assertLatency(s: Summary, e: ExactLatency, label: string) {
   }
   for (const p of s.series) {
     const exact = e.series.get(Date.parse(p.start));
-    if (exact === undefined) assert.equal(p.p95_latency_ms, null, `${label}: ${p.start}`);
-    else assertNear(p.p95_latency_ms, exact, `${label}: series ${p.start}`);
-    within(p.p95_latency_ms, `series ${p.start}`);
+    const got = [p.p50_latency_ms, p.p95_latency_ms, p.p99_latency_ms];
+    if (exact === undefined) assert.deepEqual(got, [null, null, null], `${label}: ${p.start}`);
+    else {
+      assertNear(p.p50_latency_ms, exact[0], `${label}: series p50 ${p.start}`);
+      assertNear(p.p95_latency_ms, exact[1], `${label}: series p95 ${p.start}`);
+      assertNear(p.p99_latency_ms, exact[2], `${label}: series p99 ${p.start}`);
+    }
+    for (const v of got) within(v, `series ${p.start}`);
   }
   for (const v of [s.latency.p50, s.latency.p95, s.latency.p99]) within(v, "percentile");
 }
@@ -444,9 +450,9 @@ dbTest("[summary] the additive and the subtractive forms are both exact", async 
         `${label}: service p95`,
       );
       assert.deepEqual(
-        sub.series.map((p) => p.p95_latency_ms),
-        add.series.map((p) => p.p95_latency_ms),
-        `${label}: series p95`,
+        sub.series.map((p) => [p.p50_latency_ms, p.p95_latency_ms, p.p99_latency_ms]),
+        add.series.map((p) => [p.p50_latency_ms, p.p95_latency_ms, p.p99_latency_ms]),
+        `${label}: series percentiles`,
       );
     }
   }

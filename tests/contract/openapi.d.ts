@@ -151,6 +151,43 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/alerts": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Alerts pending or firing now, firing first
+     * @description Each rule on each service it watches, and each SLO's page and ticket alert, whose condition holds (pending: not yet for the rule's `for`). Silenced alerts are listed too, marked.
+     */
+    get: operations["listAlerts"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/alerts/deliveries": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Notification attempts, newest first */
+    get: operations["listAlertDeliveries"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/logs/summary": {
     parameters: {
       query?: never;
@@ -163,6 +200,26 @@ export interface paths {
      * @description Summarises events in [start_time, end_time): a named window ending now (default 24h), or an explicit range of at most 31 days. Read from per-minute, per-hour and per-day rollups plus the sub-minute edges, so counts are exact and current. Latency percentiles are estimated as PostgreSQL's percentile_cont would compute them over the same events, from latencies counted in logarithmic buckets (bucket i holds (γ^(i-1), γ^i] ms, γ = 1.02): each estimate is within 0.99% of the exact value, and never below the smallest or above the largest latency of the events it summarises (latency.min, latency.max). Latencies under 0.001 ms are counted as 0, so there the error is under 0.001 ms instead.
      */
     get: operations["getLogSummary"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/logs/activity": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Requests and errors per service over time (for sparklines)
+     * @description Counts per service in whole UTC steps over a window (as GET /logs/summary takes it), read from one rollup tier: per minute up to 1 hour, per hour up to 7 days, per day beyond; the step is the finest giving at most 60 points. A scoped caller gets its services only.
+     */
+    get: operations["getServiceActivity"];
     put?: never;
     post?: never;
     delete?: never;
@@ -314,6 +371,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/control/alerts-toggle": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Switch the alerts on or off for every instance
+     * @description `?enable=true|false` or a JSON body `{enabled}` sets the switch; with neither it flips. The switch lives in the database, so all instances see it at once.
+     */
+    post: operations["toggleAlerts"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/control/ingestor-run": {
     parameters: {
       query?: never;
@@ -365,6 +442,43 @@ export interface paths {
      * @description Whole daily partitions older than the cutoff (now − days) are detached and dropped, the boundary partition loses its older rows, and rollups follow. `dry_run=true` reports the same figures and changes nothing (it needs neither the switch nor the lock).
      */
     post: operations["runPrune"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/control/alerts-status": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The alerts job's switch, schedule and last evaluation */
+    get: operations["getAlertsStatus"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/control/alerts-run": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Evaluate every alert rule and SLO now
+     * @description One evaluation now, under the same lock and switch as the ALERT_CRON tick: states move and due notices are sent as on a tick.
+     */
+    post: operations["runAlerts"];
     delete?: never;
     options?: never;
     head?: never;
@@ -616,7 +730,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T14:44:16.183Z
+       * @example 2026-12-02T15:34:36.868Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -693,6 +807,70 @@ export interface components {
       title: string;
       /** @example https://github.com/octo-org/octo-repo/actions */
       url: string | null;
+    };
+    OpenAlert: {
+      /** @enum {string} */
+      source: "rule" | "slo";
+      /** @example 3 */
+      source_id: number;
+      /** @example checkout 5xx */
+      name: string;
+      /** @example checkout-service */
+      service_name: string;
+      /** @example Payments Team */
+      team: string | null;
+      /**
+       * @description The rule's severity (page, ticket, info), or the SLO alert's (page, ticket).
+       * @example page
+       */
+      severity: string;
+      /** @enum {string} */
+      state: "pending" | "firing";
+      /**
+       * @description What crossed the threshold: %, ms, a count, a ratio, or a burn rate.
+       * @example 12.5
+       */
+      value: number | null;
+      /** @example 2026-12-02T13:58:00.000Z */
+      since: string;
+      /** @example 2026-12-02T14:00:00.000Z */
+      fired_at: string | null;
+      /** @example 4 */
+      episode: number;
+      /** @description A silence holds its notices back. */
+      silenced: boolean;
+      /** @example 2026-12-02T14:00:01.000Z */
+      last_notified_at: string | null;
+    };
+    AlertDelivery: {
+      /** @example 811 */
+      id: number;
+      /** @example 2026-12-02T14:00:01.000Z */
+      at: string;
+      /** @example payments-pager */
+      channel: string;
+      /** @example checkout-service */
+      service_name: string;
+      /** @example rule */
+      source: string;
+      /** @example 3 */
+      source_id: number;
+      /** @example  */
+      alert_key: string;
+      /** @example 4 */
+      episode: number;
+      /** @enum {string} */
+      status: "firing" | "resolved";
+      /** @example 1 */
+      attempt: number;
+      /** @enum {string} */
+      outcome: "delivered" | "failed" | "rejected";
+      /** @example 200 */
+      http_status: number | null;
+      /** @example null */
+      error: string | null;
+      /** @example 35.2 */
+      duration_ms: number | null;
     };
     LogEvent: {
       /** @example 1042 */
@@ -843,9 +1021,51 @@ export interface components {
       errors: number;
       /**
        * @description null for an empty bucket.
+       * @example 88.1
+       */
+      p50_latency_ms: number | null;
+      /**
+       * @description null for an empty bucket.
        * @example 210.3
        */
       p95_latency_ms: number | null;
+      /**
+       * @description null for an empty bucket.
+       * @example 512.7
+       */
+      p99_latency_ms: number | null;
+    };
+    ServiceActivity: {
+      /**
+       * @description The window's start, down to a whole step. Inclusive.
+       * @example 2026-11-27T06:00:00.000Z
+       */
+      start_time: string;
+      /**
+       * @description The window's end, up to a whole step. Exclusive.
+       * @example 2026-11-28T08:00:00.000Z
+       */
+      end_time: string;
+      /** @example 1h */
+      step: string;
+      /** @description Services with events in the range, by name. */
+      services: {
+        /** @example checkout-service */
+        service_name: string;
+        /** @description Every step from start_time to end_time, oldest first, empty ones as 0. */
+        points: components["schemas"]["ActivityPoint"][];
+      }[];
+    };
+    ActivityPoint: {
+      /** @example 2026-11-28T06:00:00.000Z */
+      start: string;
+      /** @example 5120 */
+      count: number;
+      /**
+       * @description Status >= 500.
+       * @example 12
+       */
+      errors: number;
     };
     Service: {
       /** @example checkout-service */
@@ -993,7 +1213,7 @@ export interface components {
        * @example ingestor
        * @enum {string}
        */
-      job: "ingestor" | "pruner";
+      job: "ingestor" | "pruner" | "alerts";
       /** @example true */
       enabled: boolean;
       /** @example 2026-11-28T07:00:00.000Z */
@@ -1115,6 +1335,85 @@ export interface components {
       dry_run: boolean;
       /** @example 84.1 */
       duration_ms: number;
+    };
+    AlertsStatus: {
+      /** @example true */
+      enabled: boolean;
+      /**
+       * @description ALERT_CRON (UTC)
+       * @example * * * * *
+       */
+      schedule: string;
+      /** @example 240 */
+      repeat_interval_min: number;
+      /** @example ops */
+      default_channel: string | null;
+      /** @example 2026-11-28T03:00:00.002Z */
+      last_run_at: string | null;
+      /** @example 2026-11-28T03:00:00.090Z */
+      last_finished_at: string | null;
+      /** @example 2026-11-28T03:00:00.090Z */
+      last_success_at: string | null;
+      /** @example null */
+      last_error: string | null;
+      /** @example 0 */
+      consecutive_failures: number;
+      /** @example 2026-11-28T03:01:00.000Z */
+      next_run_at: string | null;
+      /** @example 2026-11-20T10:00:00.000Z */
+      updated_at: string | null;
+      /** @example migration */
+      updated_by: string | null;
+      last_result: components["schemas"]["AlertsReport"];
+    };
+    AlertsReport: {
+      /** @example 12 */
+      rules: number;
+      /** @example 3 */
+      slos: number;
+      /**
+       * @description Rule × service and SLO alert pairs evaluated.
+       * @example 160
+       */
+      watched: number;
+      /** @example 1 */
+      pending: number;
+      /** @example 2 */
+      firing: number;
+      /**
+       * @example {
+       *       "sent": 1,
+       *       "failed": 0,
+       *       "silenced": 0,
+       *       "no_channel": 0
+       *     }
+       */
+      notices: {
+        sent: number;
+        failed: number;
+        silenced: number;
+        no_channel: number;
+      };
+    } | null;
+    AlertsRunResult: {
+      /**
+       * @description idle: nothing was due (rate limit exhausted); skipped: the job is switched off (reason disabled) or running elsewhere (reason locked).
+       * @example success
+       * @enum {string}
+       */
+      status: "success" | "failure" | "idle" | "skipped";
+      /**
+       * @example locked
+       * @enum {string}
+       */
+      reason?: "disabled" | "locked";
+      /** @example null */
+      error: string | null;
+      /** @example 2026-11-28T07:00:00.004Z */
+      started_at: string;
+      /** @example 41.2 */
+      duration_ms: number;
+      report: components["schemas"]["AlertsReport"];
     };
     CreatedKey: components["schemas"]["Key"] & {
       /**
@@ -1989,6 +2288,164 @@ export interface operations {
       };
     };
   };
+  listAlerts: {
+    parameters: {
+      query?: {
+        /** @description Repeatable (or comma-separated): events of any of these services. */
+        service_name?: string[];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Open alerts (an empty array when all is well) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAlert"][];
+        };
+      };
+      /** @description A bad parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listAlertDeliveries: {
+    parameters: {
+      query?: {
+        /** @description Repeatable (or comma-separated): events of any of these services. */
+        service_name?: string[];
+        /** @description 1-500, default 100. */
+        limit?: number;
+        /** @description Only attempts with an id below this (the last id of the previous page). */
+        before?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Attempts (page on with `before` = the last id) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertDelivery"][];
+        };
+      };
+      /** @description A bad parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   getLogSummary: {
     parameters: {
       query?: {
@@ -2062,6 +2519,89 @@ export interface operations {
         };
       };
       /** @description A query ran past QUERY_TIMEOUT_MS and was stopped (narrow the window or the services); or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getServiceActivity: {
+    parameters: {
+      query?: {
+        /** @description A window ending now (default 24h). Mutually exclusive with start_time and end_time (400 when combined). */
+        window?: "15m" | "1h" | "24h" | "7d" | "30d";
+        /** @description Inclusive start (ISO 8601 with zone), before end_time and at most 31 days before it. Alone: until now (then it must be in the past). Mutually exclusive with window. */
+        start_time?: string;
+        /** @description Exclusive end (ISO 8601 with zone). Alone: the 24 hours before it. Mutually exclusive with window. */
+        end_time?: string;
+        /** @description Repeatable (or comma-separated): events of any of these services. */
+        service_name?: string[];
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The services' points */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ServiceActivity"];
+        };
+      };
+      /** @description A bad or contradictory parameter (as for GET /logs/summary) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The query ran past QUERY_TIMEOUT_MS and was stopped; or the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
       503: {
         headers: {
           /** @description Seconds to wait before retrying. */
@@ -2705,6 +3245,87 @@ export interface operations {
       };
     };
   };
+  toggleAlerts: {
+    parameters: {
+      query?: {
+        /** @description Set the switch; without it (and without a body) the switch flips. When the body's enabled is given too, the two must agree (else 400). */
+        enable?: boolean;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["JobToggleInput"];
+      };
+    };
+    responses: {
+      /** @description The new state */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["JobToggleResult"];
+        };
+      };
+      /** @description Bad parameter or body */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   runIngestor: {
     parameters: {
       query?: never;
@@ -2865,6 +3486,136 @@ export interface operations {
         };
         content: {
           "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getAlertsStatus: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Status */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertsStatus"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  runAlerts: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The run's outcome */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertsRunResult"];
         };
       };
       /** @description Missing, wrong, expired or revoked key */

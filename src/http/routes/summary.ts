@@ -38,7 +38,9 @@ const SeriesPoint = z.object({
   }),
   count: z.number().int().openapi({ example: 5_120 }),
   errors: z.number().int().openapi({ example: 12 }),
+  p50_latency_ms: ms(88.1).openapi({ description: "null for an empty bucket." }),
   p95_latency_ms: ms(210.3).openapi({ description: "null for an empty bucket." }),
+  p99_latency_ms: ms(512.7).openapi({ description: "null for an empty bucket." }),
 }).openapi("SummarySeriesPoint");
 
 const Summary = z.object({

@@ -66,7 +66,9 @@ export interface SeriesPoint {
   start: string;
   count: number;
   errors: number;
+  p50_latency_ms: number | null;
   p95_latency_ms: number | null;
+  p99_latency_ms: number | null;
 }
 
 export interface Summary {
@@ -97,8 +99,8 @@ interface Acc {
 
 const newAcc = (): Acc => ({ count: 0, errors: 0, latencySum: 0, sketch: new Sketch() });
 
-/** The percentile of each series point (p95_latency_ms). */
-const SERIES_QUANTILE = 0.95;
+/** The percentiles of each series point (p50_latency_ms, p95_latency_ms, p99_latency_ms). */
+const SERIES_QUANTILES = [0.5, 0.95, 0.99] as const;
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const percent = (part: number, whole: number) => whole === 0 ? 0 : round2((part / whole) * 100);
@@ -317,11 +319,11 @@ export async function summarize(
     }
   }
   for (const r of boundsRows) serviceAcc(r.service_name, null).sketch.bound(r.min, r.max);
-  // A series point's p95 depends on its min and max only when it reads the lowest or highest
+  // A series point's percentile depends on its min and max only when it reads the lowest or highest
   // bucket counted (Sketch.needsBounds): only those points' bounds are read, at the series'
   // tier (a step bucket of its own each), in a second round trip that most summaries skip.
   const unbounded = series.flatMap((a, i) =>
-    a.count > 0 && a.sketch.needsBounds(SERIES_QUANTILE) ? [i] : []
+    a.count > 0 && SERIES_QUANTILES.some((q) => a.sketch.needsBounds(q)) ? [i] : []
   );
   if (unbounded.length > 0) {
     const stepPieces = unbounded.flatMap((i) =>
@@ -390,12 +392,19 @@ export async function summarize(
       p99: total.count ? total.sketch.quantile(0.99) : null,
     },
     services: serviceList,
-    series: series.map((a, i) => ({
-      start: new Date(firstBucket + i * stepMs).toISOString(),
-      count: a.count,
-      errors: a.errors,
-      p95_latency_ms: a.count > 0 ? a.sketch.quantile(SERIES_QUANTILE) : null,
-    })),
+    series: series.map((a, i) => {
+      const [p50, p95, p99] = SERIES_QUANTILES.map((q) =>
+        a.count > 0 ? a.sketch.quantile(q) : null
+      );
+      return {
+        start: new Date(firstBucket + i * stepMs).toISOString(),
+        count: a.count,
+        errors: a.errors,
+        p50_latency_ms: p50,
+        p95_latency_ms: p95,
+        p99_latency_ms: p99,
+      };
+    }),
     markers: [...markers],
   };
 }
