@@ -97,10 +97,15 @@ export function eventRow(e, open) {
   const status = e.status_code >= 500 ? "status-5xx" : e.status_code >= 400 ? "status-4xx" : null;
   return h(
     "tr",
-    { class: "clickable", dataset: { id: String(e.id) }, onclick: (ev) => clickRow(ev, e, open) },
+    {
+      class: "clickable",
+      role: "row",
+      dataset: { id: String(e.id) },
+      onclick: (ev) => clickRow(ev, e, open),
+    },
     h(
       "td",
-      {},
+      { role: "cell" },
       h(
         "button",
         { type: "button", class: "link open", "aria-label": `Event ${e.id}, open` },
@@ -109,13 +114,13 @@ export function eventRow(e, open) {
     ),
     h(
       "td",
-      {},
+      { role: "cell" },
       h("a", { href: `services/${encodeURIComponent(e.service_name)}` }, e.service_name),
     ),
-    h("td", { class: status ? `num ${status}` : "num" }, e.status_code),
-    h("td", {}, e.event_type ?? ""),
-    h("td", { class: "num" }, ms(e.latency_ms)),
-    h("td", { class: "message", title: e.message ?? "" }, e.message ?? ""),
+    h("td", { role: "cell", class: status ? `num ${status}` : "num" }, e.status_code),
+    h("td", { role: "cell" }, e.event_type ?? ""),
+    h("td", { role: "cell", class: "num" }, ms(e.latency_ms)),
+    h("td", { role: "cell", class: "message", title: e.message ?? "" }, e.message ?? ""),
   );
 }
 

@@ -6,19 +6,39 @@
 // `data-cap` rows, so a thousand events a second cost a few rows per frame.
 import { ApiError, apiUrl, authHeaders } from "./api.js";
 import { $, errorText, h, notice, replace } from "./dom.js";
-import { integer, timeElement } from "./fmt.js";
+import { integer, ms, timeElement } from "./fmt.js";
 import { start } from "./session.js";
-import { eventRow, fillForm, formQuery, openEvent, showError } from "./explore.js";
+import { fillForm, formQuery, openEvent, showError } from "./explore.js";
 
 /** How long a connect may take before the first bytes arrive (then it is retried). */
 const CONNECT_TIMEOUT_MS = 15_000;
 /** Silence (no event, no ping: the server pings every LIVE_HEARTBEAT_S, 15 s by default). */
 const IDLE_TIMEOUT_MS = 45_000;
+/** The page is drawn at most this often (events are counted as they come). */
+const DRAW_EVERY_MS = 100;
+/** Rows drawn at most per draw (ten draws a second: a thousand rows a second). */
+const MAX_DRAW = 100;
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
 
-const sleep = (ms, signal) =>
+// As fmt.js's timeElement shows a time, computed once per second of timestamps: under a flood
+// most events share their second with the one before.
+const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const timeCache = new Map();
+function timeTexts(iso) {
+  const d = new Date(iso);
+  const second = Math.floor(d.getTime() / 1000);
+  let texts = timeCache.get(second);
+  if (!texts) {
+    if (timeCache.size > 600) timeCache.clear();
+    texts = [timeFmt.format(d), `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`];
+    timeCache.set(second, texts);
+  }
+  return texts;
+}
+
+const sleep = (waitMs, signal) =>
   new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
+    const t = setTimeout(resolve, waitMs);
     signal.addEventListener("abort", () => {
       clearTimeout(t);
       resolve();
@@ -41,14 +61,16 @@ start(() => {
   let pending = []; // arrived, not drawn yet (newest last), at most `cap` worth keeping
   let paused = false;
   let frame = 0;
+  let lastDraw = -Infinity;
 
   const setState = (text, kind = "") => {
     stateEl.className = `badge ${kind}`.trim();
     stateEl.textContent = text;
   };
 
-  function draw() {
+  function draw(now) {
     frame = 0;
+    lastDraw = now;
     receivedEl.textContent = `${integer(received)} events received`;
     if (paused) {
       bufferedEl.textContent = pending.length
@@ -58,17 +80,67 @@ start(() => {
     }
     bufferedEl.textContent = "";
     if (!pending.length) return;
-    const batch = pending.length > cap ? pending.slice(-cap) : pending;
+    // Only the newest MAX_DRAW: a draw stays short when the page has fallen behind (all are
+    // counted; rows are for reading, and nobody reads a thousand a second).
+    const batch = pending.length > MAX_DRAW ? pending.slice(-MAX_DRAW) : pending;
     pending = [];
     const rows = document.createDocumentFragment();
-    for (let i = batch.length - 1; i >= 0; i--) rows.append(eventRow(batch[i], openEvent));
+    for (let i = batch.length - 1; i >= 0; i--) rows.append(liveRow(batch[i]));
     tbody.prepend(rows);
     let extra = tbody.rows.length - cap;
     while (extra-- > 0) tbody.lastElementChild.remove();
   }
 
+  // Rows are clones of one template filled in place (a row of h() calls costs several times
+  // more), and a row's event is found through a WeakMap when it is opened.
+  const rowEvents = new WeakMap();
+  const template = $("#events thead tr").cloneNode(false);
+  template.className = "clickable";
+  template.append(
+    h("td", { role: "cell" }, h("button", { type: "button", class: "link open" }, h("time"))),
+    h("td", { role: "cell" }, h("a")),
+    h("td", { role: "cell", class: "num" }),
+    h("td", { role: "cell" }),
+    h("td", { role: "cell", class: "num" }),
+    h("td", { role: "cell", class: "message" }),
+  );
+  function liveRow(e) {
+    const tr = template.cloneNode(true);
+    rowEvents.set(tr, e);
+    tr.dataset.id = e.id;
+    const [time, service, status, type, latency, message] = tr.children;
+    const button = time.firstChild;
+    button.setAttribute("aria-label", `Event ${e.id}, open`);
+    const [local, utc] = timeTexts(e.timestamp);
+    button.firstChild.dateTime = e.timestamp;
+    button.firstChild.textContent = local;
+    button.firstChild.title = utc;
+    service.firstChild.href = `services/${encodeURIComponent(e.service_name)}`;
+    service.firstChild.textContent = e.service_name;
+    status.textContent = e.status_code;
+    if (e.status_code >= 400) {
+      status.classList.add(e.status_code >= 500 ? "status-5xx" : "status-4xx");
+    }
+    type.textContent = e.event_type ?? "";
+    latency.textContent = ms(e.latency_ms);
+    message.textContent = e.message ?? "";
+    if (e.message) message.title = e.message;
+    return tr;
+  }
+  tbody.addEventListener("click", (ev) => {
+    if (!(ev.target instanceof Element) || ev.target.closest("a")) return;
+    const e = rowEvents.get(ev.target.closest("tr"));
+    if (e) openEvent(e);
+  });
+
+  // At most one draw per DRAW_EVERY_MS, in an animation frame: a frame's fixed cost (style,
+  // layout, paint) is paid ten times a second however fast events come.
   const schedule = () => {
-    if (!frame) frame = requestAnimationFrame(draw);
+    if (frame) return;
+    const wait = lastDraw + DRAW_EVERY_MS - performance.now();
+    frame = wait > 0
+      ? setTimeout(() => (frame = requestAnimationFrame(draw)), wait)
+      : requestAnimationFrame(draw);
   };
 
   function onEvent(e) {
@@ -88,12 +160,14 @@ start(() => {
       h(
         "span",
         {},
-        `The server skipped ${integer(g.skipped)} matching events (ids ${g.first_id}–${g.last_id}`,
+        // A gap only comes first on a resumed stream: it replaces the "reconnected" notice.
+        `Reconnected, but the server skipped ${integer(g.skipped)} matching events (ids ` +
+          `${g.first_id}–${g.last_id}`,
         ", from ",
         timeElement(g.from),
         " to ",
         timeElement(g.to),
-        ") while this page was away. ",
+        ") while the page was disconnected; the newest were sent. ",
         h("a", { href: `explore?${q}` }, "Look them up in the explorer"),
         ".",
       ),
@@ -110,7 +184,7 @@ start(() => {
 
   /**
    * One connection: resolves when the server ends the stream, rejects on a failure. `onOpen`
-   * runs when the first bytes arrive.
+   * runs when the server has answered.
    */
   async function stream(query, signal, onOpen) {
     const watchdog = new AbortController();
@@ -140,18 +214,16 @@ start(() => {
         if (res.status === 401) dispatchEvent(new CustomEvent("observian:unauthorized"));
         throw new ApiError(res.status, data, res.headers.get("retry-after"));
       }
+      // The headers are the first bytes (an idle feed sends nothing else until its ping).
+      idle();
+      onOpen();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
-      let opened = false;
       let msg = { event: "", data: [], id: null };
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
         idle();
-        if (!opened) {
-          opened = true;
-          onOpen();
-        }
         buffer += value;
         const lines = buffer.split(/\r\n|\r|\n/);
         buffer = lines.pop();

@@ -53,17 +53,17 @@ export function FilterFields() {
   );
 }
 
-/** The columns of an event table (explore and live). */
+/** The columns of an event table (explore and live; roles for the live one's block layout). */
 export function EventHead() {
   return (
-    <thead>
-      <tr>
-        <th scope="col">Time</th>
-        <th scope="col">Service</th>
-        <th scope="col" class="num">Status</th>
-        <th scope="col">Event type</th>
-        <th scope="col" class="num">Latency</th>
-        <th scope="col">Message</th>
+    <thead role="rowgroup">
+      <tr role="row">
+        <th scope="col" role="columnheader">Time</th>
+        <th scope="col" role="columnheader">Service</th>
+        <th scope="col" role="columnheader" class="num">Status</th>
+        <th scope="col" role="columnheader">Event type</th>
+        <th scope="col" role="columnheader" class="num">Latency</th>
+        <th scope="col" role="columnheader">Message</th>
       </tr>
     </thead>
   );

@@ -29,10 +29,10 @@ export function LivePage(props: { frame: Frame }) {
         are kept on the page. Choose a row to see every field.
       </p>
       <div class="table-wrap">
-        <table id="events" class="events" data-cap={LIVE_ROW_CAP}>
+        <table id="events" class="events live" role="table" data-cap={LIVE_ROW_CAP}>
           <caption class="visually-hidden">Live events, newest first</caption>
           <EventHead />
-          <tbody></tbody>
+          <tbody role="rowgroup"></tbody>
         </table>
       </div>
       <EventDialog />
