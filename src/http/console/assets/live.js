@@ -74,16 +74,17 @@ start(() => {
     receivedEl.textContent = `${integer(received)} events received`;
     if (paused) {
       bufferedEl.textContent = pending.length
-        ? `paused; ${integer(pending.length)} newest events held`
+        ? `paused; ${integer(Math.min(pending.length, cap))} newest events held`
         : "paused";
       return;
     }
     bufferedEl.textContent = "";
     if (!pending.length) return;
-    // Only the newest MAX_DRAW: a draw stays short when the page has fallen behind (all are
-    // counted; rows are for reading, and nobody reads a thousand a second).
-    const batch = pending.length > MAX_DRAW ? pending.slice(-MAX_DRAW) : pending;
-    pending = [];
+    // At most MAX_DRAW rows a draw, oldest first, the rest at the next: a draw stays short when
+    // a replay or a burst arrives at once. Only the newest `cap` can ever be shown.
+    if (pending.length > cap) pending = pending.slice(-cap);
+    const batch = pending.splice(0, MAX_DRAW);
+    if (pending.length) schedule();
     const rows = document.createDocumentFragment();
     for (let i = batch.length - 1; i >= 0; i--) rows.append(liveRow(batch[i]));
     tbody.prepend(rows);
