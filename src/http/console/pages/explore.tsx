@@ -102,7 +102,8 @@ export function ExplorePage(props: { frame: Frame }) {
         </div>
       </form>
       <p id="result-info" class="muted" aria-live="polite"></p>
-      <div class="table-wrap">
+      {/* Focusable: at 375 px it scrolls sideways, and a keyboard must be able to scroll it. */}
+      <div class="table-wrap" tabindex={0} role="region" aria-label="Events">
         <table id="events" class="events" data-state="idle">
           <caption class="visually-hidden">Matching events, newest first</caption>
           <EventHead />

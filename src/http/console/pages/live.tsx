@@ -28,7 +28,8 @@ export function LivePage(props: { frame: Frame }) {
         Newest first; the latest {LIVE_ROW_CAP}{" "}
         are kept on the page. Choose a row to see every field.
       </p>
-      <div class="table-wrap">
+      {/* Focusable: at 375 px it scrolls sideways, and a keyboard must be able to scroll it. */}
+      <div class="table-wrap" tabindex={0} role="region" aria-label="Events">
         <table id="events" class="events live" role="table" data-cap={LIVE_ROW_CAP}>
           <caption class="visually-hidden">Live events, newest first</caption>
           <EventHead />
