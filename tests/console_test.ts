@@ -31,7 +31,9 @@ browserTest("[console] every page loads clean and accessible, light and dark, 37
           assert.equal(res?.status(), 200, path);
           // Signed in as the admin: the header names the caller once /auth/me has answered.
           await w.page.locator("#who .who").waitFor();
-          await w.page.waitForLoadState("networkidle");
+          // The live tail's stream never lets the network go idle; its page shows when it is on.
+          if (path === "/live") await w.page.locator('#live-state:text-is("live")').waitFor();
+          else await w.page.waitForLoadState("networkidle");
           const where = `${path} ${scheme} ${viewport.width}px`;
           assert.deepEqual(await axeViolations(w.page), [], `axe: ${where}`);
           // Nothing wider than the screen but what scrolls inside its own box (tables).
