@@ -30,8 +30,15 @@ if (!adminUrl) {
 
 // The fault suite runs its own servers under load and times their recovery: it runs after the
 // other files, alone, so that neither disturbs the other. Named files run as given.
+// `--budgets` (deno task budgets) runs only the console's browser budgets (tests named
+// "[budget] …": first paint, data visible, transfer, long tasks), one file after the other on
+// an otherwise idle machine; the suite leaves them out (see README, Console).
 const FAULTS = "tests/faults_test.ts";
-const runs = Deno.args.length > 0
+const BUDGET_FILES = ["tests/console_overview_test.ts", "tests/console_live_test.ts"];
+const budgets = Deno.args[0] === "--budgets";
+const runs = budgets
+  ? BUDGET_FILES.map((f) => ["--filter=/^\\[budget\\]/", f])
+  : Deno.args.length > 0
   ? [["--parallel", ...Deno.args]]
   : [["--parallel", `--ignore=${FAULTS}`, "tests/"], [FAULTS]];
 let code = 0;
@@ -39,7 +46,11 @@ try {
   for (const args of runs) {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["test", "--allow-all", "--unstable-cron", "--unstable-no-legacy-abort", ...args],
-      env: { OBSERVIAN_TEST_ADMIN_URL: adminUrl, DATABASE_URL: "" },
+      env: {
+        OBSERVIAN_TEST_ADMIN_URL: adminUrl,
+        DATABASE_URL: "",
+        ...(budgets ? { OBSERVIAN_BUDGETS: "1" } : {}),
+      },
       stdin: "null",
     }).spawn();
     code ||= (await child.status).code;

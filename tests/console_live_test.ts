@@ -8,6 +8,7 @@ import type { Page } from "playwright-core";
 import {
   ADMIN_KEY,
   browserTest,
+  budgetTest,
   launch,
   openPage,
   postEvents,
@@ -210,8 +211,8 @@ browserTest("[console] live: a dropped feed is announced and resumed; a gap is s
   }
 });
 
-browserTest(
-  "[console] live: 1,000 events/s for 10 s: all counted, DOM capped, no long task",
+budgetTest(
+  "[budget] console live tail at 1,000 events/s for 10 s: all counted, DOM capped, no long task",
   async () => {
     const server = await startConsoleServer();
     const browser = await launch();

@@ -10,6 +10,7 @@ import {
   ADMIN_KEY,
   axeViolations,
   browserTest,
+  budgetTest,
   type ConsoleServer,
   launch,
   openPage,
@@ -318,7 +319,7 @@ browserTest(
   },
 );
 
-browserTest("[console overview] budgets with 10,000 events: paint, data, transfer", async () => {
+budgetTest("[budget] console overview with 10,000 events: paint, data, transfer", async () => {
   const server = await startConsoleServer();
   const browser = await launch();
   try {

@@ -38,6 +38,18 @@ export function browserTest(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, ignore: !CHROMIUM, fn, sanitizeOps: false, sanitizeResources: false });
 }
 
+/**
+ * A browser budget (first paint, long tasks): timings, so run by `deno task budgets` on an idle
+ * machine, one file at a time, not by the suite, whose parallel files would be measured instead.
+ */
+export function budgetTest(name: string, fn: () => Promise<void>): void {
+  if (Deno.env.get("OBSERVIAN_BUDGETS") !== "1") {
+    Deno.test({ name: `${name} (run by deno task budgets)`, ignore: true, fn });
+    return;
+  }
+  browserTest(name, fn);
+}
+
 export interface ConsoleServer {
   db: TestDb;
   app: ReturnType<typeof buildApp>;

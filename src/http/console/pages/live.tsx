@@ -23,6 +23,7 @@ export function LivePage(props: { frame: Frame }) {
         <span id="received" class="count">0 events received</span>
         <span id="rate" class="count muted">0 events/s</span>
         <span id="buffered" class="muted"></span>
+        <span id="skipped" class="muted"></span>
       </div>
       <p class="muted">
         Newest first; the latest {LIVE_ROW_CAP}{" "}
