@@ -102,7 +102,7 @@ export function validateChannel(input: ChannelInput): void {
   } else if (secret !== null && (secret.length < 1 || secret.length > MAX_SECRET_CHARS)) {
     errors.push({ field: "secret", message: `must be 1-${MAX_SECRET_CHARS} characters` });
   }
-  if (errors.length > 0) throw new InvalidInputError(errors);
+  if (errors.length > 0) throw new InvalidInputError(errors, "malformed");
 }
 
 /** Stores a channel and its audit row (never the secret); 409 when the name is taken. */

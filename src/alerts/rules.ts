@@ -190,7 +190,7 @@ async function validated(tx: Tx, input: RuleInput): Promise<void> {
   // Shared with other rule writes, exclusive with a channel's delete (channels.ts).
   await tx`select pg_advisory_xact_lock_shared(hashtext('observian.alert_channels'))`;
   const errors = [...ruleProblems(input), ...await referenceProblems(tx, input)];
-  if (errors.length > 0) throw new InvalidInputError(errors);
+  if (errors.length > 0) throw new InvalidInputError(errors, "malformed");
 }
 
 const uniq = (xs: readonly string[] | undefined) => [...new Set(xs ?? [])];

@@ -129,7 +129,7 @@ export async function createSilence(
       const [r] = await tx`select 1 from alert_rules where id = ${m.rule}`;
       if (!r) errors.push({ field: "matchers.rule", message: `no alert rule with id ${m.rule}` });
     }
-    if (errors.length > 0) throw new InvalidInputError(errors);
+    if (errors.length > 0) throw new InvalidInputError(errors, "malformed");
     const [row] = await tx<SilenceRow[]>`
       insert into alert_silences (matchers, starts_at, ends_at, comment, created_by)
       values (${JSON.stringify(m)}::text::jsonb, ${now}, ${input.endsAt}, ${input.comment},

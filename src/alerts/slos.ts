@@ -123,12 +123,15 @@ export function sloProblems(input: SloInput): FieldError[] {
 
 export async function createSlo(sql: Sql, input: SloInput, origin: AuditOrigin): Promise<SloOut> {
   const errors = sloProblems(input);
-  if (errors.length > 0) throw new InvalidInputError(errors);
+  if (errors.length > 0) throw new InvalidInputError(errors, "malformed");
   return await sql.begin(async (tx) => {
     const [service] = await tx<{ id: number }[]>`
       select id from services where name = ${input.service}`;
     if (!service) {
-      throw new InvalidInputError([{ field: "service", message: `no service "${input.service}"` }]);
+      throw new InvalidInputError(
+        [{ field: "service", message: `no service "${input.service}"` }],
+        "malformed",
+      );
     }
     const [row] = await tx<{ id: number }[]>`
       insert into slos (service_id, name, objective, period_days, indicator, latency_threshold_ms)

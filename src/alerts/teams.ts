@@ -50,7 +50,7 @@ export async function setTeamChannel(
   if (team.length < 1 || team.length > MAX_TEAM_CHARS || team.includes("\0")) {
     throw new InvalidInputError([
       { field: "team", message: `must be 1-${MAX_TEAM_CHARS} characters, without NUL` },
-    ]);
+    ], "malformed");
   }
   await sql.begin(async (tx) => {
     let channelId: number | null = null;
@@ -61,7 +61,7 @@ export async function setTeamChannel(
         throw new InvalidInputError([{
           field: "channel",
           message: `no channel named "${channel}"`,
-        }]);
+        }], "malformed");
       }
       channelId = c.id;
     }

@@ -33,7 +33,7 @@ function toInput(b: z.infer<typeof RuleInput>): DomainRuleInput {
   if (windowS === null || forS === null) {
     throw new InvalidInputError([
       { field: windowS === null ? "window" : "for", message: "is not a duration" },
-    ]);
+    ], "malformed");
   }
   return { ...b, windowS, forS };
 }
