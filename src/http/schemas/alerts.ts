@@ -106,7 +106,7 @@ export const ChannelInput = z.strictObject({
   }),
   url: z.string({ error: "must be a string" }).max(MAX_URL_CHARS, {
     error: `must be at most ${MAX_URL_CHARS} characters`,
-  }).regex(/^https?:\/\/./i, { error: "must be an http or https URL" })
+  }).regex(/^https?:\/\/./, { error: "must be an http or https URL" })
     .regex(NO_NUL, { error: "must not contain NUL characters" }).openapi({
       example: "https://alerts.example.com/hook",
     }),
