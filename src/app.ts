@@ -34,6 +34,10 @@ import { metricsRoutes } from "./http/routes/metrics.ts";
 import { httpMetrics } from "./http/middleware/metrics.ts";
 import { servicesRoutes } from "./http/routes/services.ts";
 import { summaryRoutes } from "./http/routes/summary.ts";
+import { alertRulesRoutes } from "./http/routes/alert-rules.ts";
+import { alertChannelsRoutes } from "./http/routes/alert-channels.ts";
+import { silencesRoutes } from "./http/routes/silences.ts";
+import { slosRoutes } from "./http/routes/slos.ts";
 import { IngestAdmission } from "./ingest/admission.ts";
 import { EventWriter } from "./ingest/writer.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
@@ -169,6 +173,10 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   auditRoutes(app, ctx);
   authRoutes(app, ctx);
   usersRoutes(app, ctx);
+  alertRulesRoutes(app, ctx);
+  slosRoutes(app, ctx);
+  alertChannelsRoutes(app, ctx);
+  silencesRoutes(app, ctx);
   metricsRoutes(app, ctx);
   docsRoutes(app, ctx);
 

@@ -169,10 +169,10 @@ dbTest("[alerts] 5xx is retried with backoff, 4xx is not; silences suppress", as
     await post(spread(svc, now - 5 * MIN, now, 30, 2));
     const r = rule({ services: [svc], channels: [ch.name] });
 
-    // Silenced by service: state is tracked, nothing is sent.
+    // Silenced by rule: state is tracked, nothing is sent.
     let res = await runAlerts(
       db.sql,
-      defs({ rules: [r], channels: [ch], silences: [{ matchers: { service: svc } }] }),
+      defs({ rules: [r], channels: [ch], silences: [{ matchers: { rule: r.id } }] }),
       new Date(now),
       opts(),
     );
@@ -279,8 +279,11 @@ dbTest("[alerts] SLO burn rates match a direct computation over the events", asy
   // Three days at 0.5% errors, and the last hour at 20%: a fast burn over a slow one.
   await post(spread(svc, now - 72 * HOUR, now - HOUR, 2, 200));
   await post(spread(svc, now - HOUR, now, 20, 5));
+  const services = await db.sql<{ id: number; name: string; team: string | null }[]>`
+    select id, name, team_owner as team from services where name = ${svc}`;
   const slo: SloDef = {
     id: 4242,
+    serviceId: services[0].id,
     serviceName: svc,
     name: "checkout availability",
     objective: 99,
@@ -288,8 +291,6 @@ dbTest("[alerts] SLO burn rates match a direct computation over the events", asy
     indicator: "availability",
     latencyThresholdMs: null,
   };
-  const services = await db.sql<{ id: number; name: string; team: string | null }[]>`
-    select id, name, team_owner as team from services where name = ${svc}`;
   const st = (await sloStatuses(db.sql, [slo], services, new Date(now))).get(slo.id)!;
   for (
     const [w, ms] of [["5m", 5 * MIN], ["1h", HOUR], ["6h", 6 * HOUR], ["3d", 72 * HOUR]] as const
@@ -377,6 +378,16 @@ dbTest("[alerts] the job: one run at a time across instances, GET /alerts, metri
     assert.equal(open[0].silenced, false);
     const deliveries = await (await fetch(`${base}/alerts/deliveries?service_name=${svc}`)).json();
     assert.equal(deliveries[0].outcome, "delivered");
+    // GET /slos/{id} answers the SLO's figures, computed from the same rollups.
+    const [slo] = await db.sql`
+      insert into slos (service_id, name, objective, period_days, indicator)
+      select id, 'availability', 99, 28, 'availability' from services where name = ${svc}
+      returning id`;
+    const detail = await (await fetch(`${base}/slos/${slo.id}`)).json();
+    assert.ok(detail.sli > 0 && detail.sli < 100, JSON.stringify(detail));
+    assert.ok(detail.error_budget_remaining < 0, "half the events failed: the budget is spent");
+    assert.ok(detail.burn_rates["5m"] > 14.4, JSON.stringify(detail.burn_rates));
+    assert.deepEqual(detail.alerting, [], "not evaluated since it was created");
     const status = await (await fetch(`${base}/control/alerts-status`)).json();
     assert.equal(status.enabled, true);
     assert.ok(status.last_result.firing >= 1);

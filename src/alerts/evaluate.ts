@@ -4,34 +4,13 @@ import type { Sql } from "../db/connect.ts";
 import { DAY_MS, MINUTE_MS } from "../time.ts";
 import { latencyByService, slowByService, type Totals, totalsByWindow } from "./measure.ts";
 import type { AlertKey } from "./state.ts";
+import type { Rule } from "./rules.ts";
+import type { Slo } from "./slos.ts";
 
-export type RuleKind = "error_rate" | "latency_p95" | "latency_p99" | "no_traffic" | "volume_drop";
-export type Severity = "page" | "ticket" | "info";
-
-export interface RuleDef {
-  id: number;
-  name: string;
-  services: readonly string[];
-  teams: readonly string[];
-  kind: RuleKind;
-  threshold: number;
-  windowS: number;
-  forS: number;
-  severity: Severity;
-  channels: readonly string[];
-  labels: Readonly<Record<string, string>>;
-}
-
-export interface SloDef {
-  id: number;
-  serviceName: string;
-  name: string;
-  /** Percent, e.g. 99.9. */
-  objective: number;
-  periodDays: number;
-  indicator: "availability" | "latency";
-  latencyThresholdMs: number | null;
-}
+/** The definitions as src/alerts/rules.ts and slos.ts list them. */
+export type RuleDef = Rule;
+export type SloDef = Slo;
+type Severity = Rule["severity"];
 
 export interface WatchedService {
   id: number;

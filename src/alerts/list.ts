@@ -2,6 +2,7 @@
 // rule or SLO and whether a silence holds their notices back), and the delivery attempts.
 import type { Sql } from "../db/connect.ts";
 import { silenced } from "./run.ts";
+import type { SilenceMatchers } from "./silences.ts";
 
 export interface OpenAlert {
   source: "rule" | "slo";
@@ -57,7 +58,7 @@ export async function listOpenAlerts(
         : sql``
     }
        order by a.state = 'firing' desc, a.since, s.name`,
-    sql<{ matchers: { service?: string; team?: string; rule?: string } }[]>`
+    sql<{ matchers: SilenceMatchers }[]>`
       select matchers from alert_silences where starts_at <= ${q.now} and ends_at > ${q.now}`,
   ]);
   return rows.map((r) => {
@@ -74,7 +75,11 @@ export async function listOpenAlerts(
       since: r.since.toISOString(),
       fired_at: iso(r.fired_at),
       episode: Number(r.episode),
-      silenced: silenced(silences, { service: r.service_name, team: r.team, rule: name }),
+      silenced: silenced(silences, {
+        service: r.service_name,
+        team: r.team,
+        ruleId: r.source === "rule" ? Number(r.source_id) : null,
+      }),
       last_notified_at: iso(r.last_notified_at),
     };
   });

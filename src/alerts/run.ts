@@ -13,6 +13,7 @@ import {
   sloStatuses,
   type WatchedService,
 } from "./evaluate.ts";
+import type { SilenceMatchers } from "./silences.ts";
 import { type ChannelDef, deliver, type DeliveryOptions, type Notice } from "./notify.ts";
 import {
   type AlertRow,
@@ -50,7 +51,7 @@ export interface Definitions {
   channels: ChannelDef[];
   /** team → channel name. */
   teamChannels: Map<string, string>;
-  silences: { matchers: { service?: string; team?: string; rule?: string } }[];
+  silences: { matchers: SilenceMatchers }[];
 }
 
 export async function runAlerts(
@@ -93,7 +94,11 @@ export async function runAlerts(
     const row = rows[i];
     const status = due(row, now, opts.repeatMs);
     if (!status) return;
-    const target = { service: obs.service.name, team: obs.service.team, rule: obs.name };
+    const target = {
+      service: obs.service.name,
+      team: obs.service.team,
+      ruleId: obs.key.source === "rule" ? obs.key.sourceId : null,
+    };
     if (silenced(defs.silences, target)) {
       result.notices.silenced++;
       return;
@@ -129,16 +134,19 @@ export async function runAlerts(
   return result;
 }
 
-/** Whether a silence holds: every matcher it gives matches (service, team, rule or SLO name). */
+/**
+ * Whether a silence holds: every matcher it gives matches (the service, its team, the rule's
+ * id; an SLO's alerts match by service or team only).
+ */
 export function silenced(
   silences: Definitions["silences"],
-  t: { service: string; team: string | null; rule: string },
+  t: { service: string; team: string | null; ruleId: number | null },
 ): boolean {
   return silences.some(({ matchers: m }) =>
     (m.service !== undefined || m.team !== undefined || m.rule !== undefined) &&
     (m.service === undefined || m.service === t.service) &&
     (m.team === undefined || m.team === t.team) &&
-    (m.rule === undefined || m.rule === t.rule)
+    (m.rule === undefined || m.rule === t.ruleId)
   );
 }
 

@@ -642,6 +642,222 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/alerts/rules": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Every alert rule, by id
+     * @description A key scoped to teams or services sees the rules that watch one of its services or teams, and those that watch every service.
+     */
+    get: operations["listAlertRules"];
+    put?: never;
+    /**
+     * Create an alert rule
+     * @description Needs admin, or a writer key whose scope holds every service and team the rule names (before and after the change); a rule naming neither watches every service and needs admin.
+     */
+    post: operations["createAlertRule"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/alerts/rules/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One alert rule */
+    get: operations["getAlertRule"];
+    /**
+     * Replace an alert rule's definition
+     * @description Needs admin, or a writer key whose scope holds every service and team the rule names (before and after the change); a rule naming neither watches every service and needs admin.
+     */
+    put: operations["putAlertRule"];
+    post?: never;
+    /**
+     * Delete an alert rule and its alerts' state
+     * @description Needs admin, or a writer key whose scope holds every service and team the rule names (before and after the change); a rule naming neither watches every service and needs admin.
+     */
+    delete: operations["deleteAlertRule"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/slos": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Every SLO's definition, by service and name
+     * @description A scoped key sees its services' SLOs.
+     */
+    get: operations["listSlos"];
+    put?: never;
+    /**
+     * Create a service level objective
+     * @description Needs admin, or a writer key whose scope holds the service.
+     */
+    post: operations["createSlo"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/slos/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One SLO: its definition, SLI, error budget and burn rates */
+    get: operations["getSlo"];
+    put?: never;
+    post?: never;
+    /**
+     * Delete an SLO and its alerts' state
+     * @description Needs admin, or a writer key whose scope holds the service.
+     */
+    delete: operations["deleteSlo"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/alerts/channels": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every channel, by name, without secrets */
+    get: operations["listAlertChannels"];
+    put?: never;
+    /**
+     * Create a notification channel
+     * @description The secret is stored for signing and never shown again (has_secret).
+     */
+    post: operations["createAlertChannel"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/alerts/channels/{name}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Delete a channel
+     * @description Refused while an alert rule names it; teams using it as their default are left without one.
+     */
+    delete: operations["deleteAlertChannel"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/teams/{team}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Set or clear a team's default channel
+     * @description Alerts of the team's services go there when their rule names no channel.
+     */
+    put: operations["putTeam"];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/teams": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every team (owners of services, and teams given a channel), by name */
+    get: operations["listTeams"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/alerts/silences": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Active silences, newest first (?all=true: expired ones too)
+     * @description A scoped key sees those matching one of its services or teams, and those matching a rule alone.
+     */
+    get: operations["listSilences"];
+    put?: never;
+    /**
+     * Silence matching alerts' notifications from now until ends_at
+     * @description Needs admin, or a writer key whose scope holds the service and team matched (or, matching a rule alone, everything the rule watches).
+     */
+    post: operations["createSilence"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/alerts/silences/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Expire a silence now (it stays listed with ?all=true)
+     * @description Needs admin, or a writer key whose scope holds the service and team matched (or, matching a rule alone, everything the rule watches).
+     */
+    delete: operations["expireSilence"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/metrics": {
     parameters: {
       query?: never;
@@ -730,7 +946,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T15:34:36.868Z
+       * @example 2026-12-02T15:56:49.643Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -1595,6 +1811,294 @@ export interface components {
        *     ]
        */
       teams?: string[];
+    };
+    AlertRule: {
+      /** @example 1 */
+      id: number;
+      /** @example checkout errors */
+      name: string;
+      /**
+       * @example [
+       *       "checkout-service"
+       *     ]
+       */
+      services: string[];
+      /** @example [] */
+      teams: string[];
+      /**
+       * @example error_rate
+       * @enum {string}
+       */
+      kind: "error_rate" | "latency_p95" | "latency_p99" | "no_traffic" | "volume_drop";
+      /** @example 5 */
+      threshold: number;
+      /** @example 5m */
+      window: string;
+      /** @example 300 */
+      window_s: number;
+      /** @example 2m */
+      for: string;
+      /** @example 120 */
+      for_s: number;
+      /**
+       * @example page
+       * @enum {string}
+       */
+      severity: "page" | "ticket" | "info";
+      /** @example [] */
+      channels: string[];
+      /** @example {} */
+      labels: {
+        [key: string]: string;
+      };
+      /** @example 2026-12-02T15:56:49.643Z */
+      created_at: string;
+      /** @example 2026-12-02T15:56:49.643Z */
+      updated_at: string;
+    };
+    AlertRuleInput: {
+      /** @example checkout errors */
+      name: string;
+      /**
+       * @description Services watched, each an existing service. With `teams` empty too: every service (admin only).
+       * @example [
+       *       "checkout-service"
+       *     ]
+       */
+      services?: string[];
+      /**
+       * @description Teams whose services (services.team_owner) are watched, whenever they own them.
+       * @example []
+       */
+      teams?: string[];
+      /**
+       * @example error_rate
+       * @enum {string}
+       */
+      kind: "error_rate" | "latency_p95" | "latency_p99" | "no_traffic" | "volume_drop";
+      /**
+       * @description By kind: error_rate, the percentage of 5xx responses (0-100); latency_p95 and latency_p99, milliseconds (above 0, at most 3600000); no_traffic, 0 (unused); volume_drop, a fraction (above 0, at most 1) of the requests in the same window a week earlier.
+       * @example 5
+       */
+      threshold: number;
+      /**
+       * @description The span each evaluation looks back over, 1m to 24h.
+       * @example 5m
+       */
+      window: string;
+      /**
+       * @description How long the condition must hold before the alert fires, 0s to 24h.
+       * @example 2m
+       */
+      for: string;
+      /**
+       * @example page
+       * @enum {string}
+       */
+      severity: "page" | "ticket" | "info";
+      /**
+       * @description Channel names, each existing. Empty: the owning team's channel, else ALERT_DEFAULT_CHANNEL.
+       * @example []
+       */
+      channels?: string[];
+      /**
+       * @description Added to each alert's labels. Not alertname, service, team, severity or rule_id, which Observian sets.
+       * @example {
+       *       "runbook": "https://wiki.example.com/checkout"
+       *     }
+       */
+      labels?: {
+        [key: string]: string;
+      };
+    };
+    Slo: {
+      /** @example 1 */
+      id: number;
+      /** @example checkout-service */
+      service: string;
+      /** @example Payments Team */
+      team: string | null;
+      /** @example checkout availability */
+      name: string;
+      /** @example 99.9 */
+      objective: number;
+      /** @example 30 */
+      period_days: 28 | 30;
+      /**
+       * @example availability
+       * @enum {string}
+       */
+      indicator: "availability" | "latency";
+      /** @example null */
+      latency_threshold_ms: number | null;
+      /** @example 2026-12-02T15:56:49.643Z */
+      created_at: string;
+      /** @example 2026-12-02T15:56:49.643Z */
+      updated_at: string;
+    };
+    SloInput: {
+      /**
+       * @description An existing service.
+       * @example checkout-service
+       */
+      service: string;
+      /**
+       * @description Unique per service.
+       * @example checkout availability
+       */
+      name: string;
+      /**
+       * @description Percent of good events.
+       * @example 99.9
+       */
+      objective: number;
+      /** @example 30 */
+      period_days: 28 | 30;
+      /**
+       * @description availability: non-5xx events ÷ all; latency: events faster than latency_threshold_ms ÷ all.
+       * @example availability
+       * @enum {string}
+       */
+      indicator: "availability" | "latency";
+      /**
+       * @description Required for latency, refused for availability.
+       * @example 300
+       */
+      latency_threshold_ms?: number;
+    };
+    SloDetail: components["schemas"]["Slo"] & {
+      /**
+       * @description Good events ÷ all over the period, as a percentage; null: no events.
+       * @example null
+       */
+      sli: number | null;
+      /**
+       * @description Fraction of the period's error budget left (≤ 0: spent); null: no events.
+       * @example null
+       */
+      error_budget_remaining: number | null;
+      /**
+       * @description Burn rate by window ("5m", "30m", "1h", "6h", "24h", "3d"): the bad share ÷ (1 − objective); 1 spends the budget exactly over the period.
+       * @example null
+       */
+      burn_rates: {
+        [key: string]: number | null;
+      } | null;
+      /**
+       * @description The SLO's page and ticket alerts pending or firing after the alerts job's last evaluation: {alert, state, since, value}.
+       * @example null
+       */
+      alerting: {
+        [key: string]: unknown;
+      }[] | null;
+    };
+    AlertChannel: {
+      /** @example 1 */
+      id: number;
+      /** @example payments-pager */
+      name: string;
+      /**
+       * @example webhook
+       * @enum {string}
+       */
+      type: "webhook" | "slack";
+      /**
+       * @description Without what may be a credential: a Slack URL's path, a webhook URL's user-info and query.
+       * @example https://alerts.example.com/hook
+       */
+      url: string;
+      /** @example true */
+      has_secret: boolean;
+      /** @example 2026-12-02T15:56:49.643Z */
+      created_at: string;
+    };
+    AlertChannelInput: {
+      /** @example payments-pager */
+      name: string;
+      /**
+       * @description webhook: Alertmanager's webhook body; slack: an incoming-webhook message.
+       * @example webhook
+       * @enum {string}
+       */
+      type: "webhook" | "slack";
+      /** @example https://alerts.example.com/hook */
+      url: string;
+      /**
+       * @description Webhook channels only: the key of X-Observian-Signature-256. Never shown again.
+       * @example a-long-random-secret
+       */
+      secret?: string;
+    };
+    Team: {
+      /** @example Payments Team */
+      name: string;
+      /** @example payments-pager */
+      channel: string | null;
+      /**
+       * @example [
+       *       "checkout-service"
+       *     ]
+       */
+      services: string[];
+    };
+    TeamInput: {
+      /**
+       * @description The team's default channel (an existing channel's name); null: none.
+       * @example payments-pager
+       */
+      channel: string | null;
+    };
+    Silence: {
+      /** @example 1 */
+      id: number;
+      /**
+       * @example {
+       *       "service": "checkout-service"
+       *     }
+       */
+      matchers: {
+        service?: string;
+        team?: string;
+        rule?: number;
+      };
+      /** @example 2026-12-02T15:56:49.643Z */
+      starts_at: string;
+      /** @example 2026-12-02T16:56:49.643Z */
+      ends_at: string;
+      /** @example checkout deploy in progress */
+      comment: string;
+      /** @example key#3 */
+      created_by: string | null;
+      /** @example 2026-12-02T15:56:49.643Z */
+      created_at: string;
+      /** @example true */
+      active: boolean;
+    };
+    SilenceInput: {
+      matchers: components["schemas"]["SilenceMatchers"];
+      /**
+       * Format: date-time
+       * @description In the future, at most 30 days ahead.
+       * @example 2026-12-02T16:56:49.643Z
+       */
+      ends_at: string;
+      /** @example checkout deploy in progress */
+      comment: string;
+    };
+    /** @description At least one; an alert is silenced when every one given matches it. */
+    SilenceMatchers: {
+      /**
+       * @description An existing service.
+       * @example checkout-service
+       */
+      service?: string;
+      /** @example Payments Team */
+      team?: string;
+      /**
+       * @description An existing alert rule's id.
+       * @example 1
+       */
+      rule?: number;
     };
   };
   responses: never;
@@ -4314,6 +4818,1352 @@ export interface operations {
       };
       /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listAlertRules: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Rules by id */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertRule"][];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createAlertRule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["AlertRuleInput"];
+      };
+    };
+    responses: {
+      /** @description The rule */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertRule"];
+        };
+      };
+      /** @description A bad field, or a service or channel that does not exist */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getAlertRule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The rule */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertRule"];
+        };
+      };
+      /** @description Bad id */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such rule */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  putAlertRule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["AlertRuleInput"];
+      };
+    };
+    responses: {
+      /** @description The rule as changed */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertRule"];
+        };
+      };
+      /** @description A bad field, or a service or channel that does not exist */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such rule */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  deleteAlertRule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Bad id */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such rule */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listSlos: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description SLO definitions */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Slo"][];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createSlo: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SloInput"];
+      };
+    };
+    responses: {
+      /** @description The SLO's definition */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Slo"];
+        };
+      };
+      /** @description A bad field, or a service that does not exist */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The service has an SLO of that name already */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSlo: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The SLO */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SloDetail"];
+        };
+      };
+      /** @description Bad id */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such SLO */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  deleteSlo: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Bad id */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such SLO */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listAlertChannels: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Channels by name */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertChannel"][];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createAlertChannel: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["AlertChannelInput"];
+      };
+    };
+    responses: {
+      /** @description The channel, without its secret */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["AlertChannel"];
+        };
+      };
+      /** @description A bad field */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A channel of that name exists */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  deleteAlertChannel: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Bad name */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such channel */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description An alert rule names the channel */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  putTeam: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        team: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["TeamInput"];
+      };
+    };
+    responses: {
+      /** @description The team */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Team"];
+        };
+      };
+      /** @description A bad team name, or a channel that does not exist */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listTeams: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Teams by name */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Team"][];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listSilences: {
+    parameters: {
+      query?: {
+        all?: boolean;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Silences */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Silence"][];
+        };
+      };
+      /** @description Bad parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createSilence: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SilenceInput"];
+      };
+    };
+    responses: {
+      /** @description The silence */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["Silence"];
+        };
+      };
+      /** @description A bad field, no matcher, ends_at not ahead or over 30 days ahead, or a service or rule that does not exist */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key is over its rate_limit_per_s on this instance (limits are per instance): nothing was done or stored; retry after Retry-After. Every response to a key with a limit carries RateLimit-Policy and RateLimit. */
+      429: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After": string;
+          /** @description The key's limit as a quota: `q` units every `w` seconds (its burst, two seconds of its rate). The policy is named for its unit: `"events"` for writer keys (one per event sent to POST /logs), `"requests"` for the others. */
+          "RateLimit-Policy": string;
+          /** @description What is left now: `r` units, and `t` seconds until the limit is whole again (on a 429: until Retry-After). */
+          RateLimit: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description the database cannot be reached or a query ran past QUERY_TIMEOUT_MS. Retry-After is set when retrying soon may succeed */
+      503: {
+        headers: {
+          /** @description Seconds to wait before retrying. */
+          "Retry-After"?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  expireSilence: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: number;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Expired (or had ended already) */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Bad id */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing, wrong, expired or revoked key */
+      401: {
+        headers: {
+          "WWW-Authenticate": string;
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The key lacks the right, or no key exists at all: control disabled (set API_KEYS) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description No such silence */
+      404: {
         headers: {
           [name: string]: unknown;
         };

@@ -18,11 +18,18 @@ cases are left alone. Each repair names the rule and where the server enforces i
 - POST /logs: an event's timestamp lies within the retention window (RETENTION_DAYS back, one
   day ahead), and serialised attributes hold at most 8192 bytes, nested at most 16 deep
   (src/ingest/validate.ts).
+- Alert definitions name things that must exist and tie fields together (src/alerts/): a rule's
+  services and channels exist, its threshold fits its kind, its window is 1m-24h and its `for`
+  0s-24h, its labels are not the reserved ones; an SLO's service exists, its name is unique per
+  service, and latency_threshold_ms comes with a latency SLO only; a channel's name is unique, its
+  URL parses, a Slack channel has no secret; a team's channel exists; a silence has a matcher, an
+  existing service and rule, and ends within 30 days.
 """
 
 from __future__ import annotations
 
 import base64
+import uuid
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -223,4 +230,109 @@ def ingest_body(ctx, case):
         now = datetime.now(timezone.utc)
         for event in case.body if isinstance(case.body, list) else [case.body]:
             fit_event(event, now)
+    return case
+
+
+# ---- alert definitions (src/alerts/) ---------------------------------------------------------
+
+SEEDED_SERVICES = {"auth-service", "checkout-service", "inventory-service"}
+RESERVED_LABELS = {"alertname", "service", "team", "severity", "rule_id"}
+LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+DURATION = re.compile(r"^([0-9]{1,6})(s|m|h)$")
+PLAIN_URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,200}(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]{0,500})?$")
+THRESHOLD = {
+    "error_rate": lambda t: 0 <= t <= 100,
+    "latency_p95": lambda t: 0 < t <= 3_600_000,
+    "latency_p99": lambda t: 0 < t <= 3_600_000,
+    "no_traffic": lambda t: t == 0,
+    "volume_drop": lambda t: 0 < t <= 1,
+}
+FITTING = {"error_rate": 5, "latency_p95": 500, "latency_p99": 900, "no_traffic": 0, "volume_drop": 0.5}
+
+
+def seconds(d: object) -> int | None:
+    m = DURATION.match(d) if isinstance(d, str) else None
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)] if m else None
+
+
+def is_op(case, method: str, path: str) -> bool:
+    """Whether the case is for this operation (checked here too, besides apply_to)."""
+    return case.method.upper() == method and re.fullmatch(path, case.operation.path) is not None
+
+
+def unique(name: str, limit: int) -> str:
+    return (name[: limit - 9] + "-" + uuid.uuid4().hex[:8]) if name else uuid.uuid4().hex[:8]
+
+
+@schemathesis.hook("map_case").apply_to(path_regex="^/alerts/rules(/\\{id\\})?$")
+def alert_rule_body(ctx, case):
+    b = case.body
+    if not is_op(case, case.method.upper(), r"/alerts/rules(/\{id\})?") or not positive(case) or not isinstance(b, dict) or "kind" not in b:
+        return case
+    if isinstance(b.get("services"), list):
+        b["services"] = [s for s in b["services"] if s in SEEDED_SERVICES]
+    b.pop("channels", None)
+    t = b.get("threshold")
+    if not isinstance(t, (int, float)) or not THRESHOLD[b["kind"]](t):
+        b["threshold"] = FITTING[b["kind"]]
+    w = seconds(b.get("window"))
+    if w is None or not 60 <= w <= 86400:
+        b["window"] = "5m"
+    f = seconds(b.get("for"))
+    if f is None or f > 86400:
+        b["for"] = "0s"
+    if isinstance(b.get("labels"), dict):
+        b["labels"] = {k: v for k, v in b["labels"].items() if LABEL.match(k) and k not in RESERVED_LABELS}
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/slos", method="POST")
+def slo_body(ctx, case):
+    b = case.body
+    if not is_op(case, "POST", "/slos") or not positive(case) or not isinstance(b, dict):
+        return case
+    b["service"] = "checkout-service"
+    if isinstance(b.get("name"), str):
+        b["name"] = unique(b["name"], 200)
+    if b.get("indicator") == "latency":
+        b.setdefault("latency_threshold_ms", 300)
+    else:
+        b.pop("latency_threshold_ms", None)
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/alerts/channels", method="POST")
+def channel_body(ctx, case):
+    b = case.body
+    if not is_op(case, "POST", "/alerts/channels") or not positive(case) or not isinstance(b, dict):
+        return case
+    if isinstance(b.get("name"), str):
+        b["name"] = unique(b["name"], 64)
+    if not isinstance(b.get("url"), str) or not PLAIN_URL.match(b["url"]):
+        b["url"] = "https://alerts.example.com/hook"
+    if b.get("type") != "webhook":
+        b.pop("secret", None)
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/teams/{team}", method="PUT")
+def team_body(ctx, case):
+    if is_op(case, "PUT", r"/teams/\{team\}") and positive(case) and isinstance(case.body, dict):
+        case.body["channel"] = None
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/alerts/silences", method="POST")
+def silence_body(ctx, case):
+    b = case.body
+    if not is_op(case, "POST", "/alerts/silences") or not positive(case) or not isinstance(b, dict):
+        return case
+    m = b.get("matchers") if isinstance(b.get("matchers"), dict) else {}
+    m.pop("rule", None)
+    if "service" in m:
+        m["service"] = "checkout-service"
+    if not m:
+        m["team"] = "Payments Team"
+    b["matchers"] = m
+    b["ends_at"] = iso(datetime.now(timezone.utc) + timedelta(hours=1))
     return case
