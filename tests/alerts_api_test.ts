@@ -287,7 +287,7 @@ dbTest("[alerts] rules: every bad field is a 400 naming it, and nothing is writt
 });
 
 dbTest(
-  "[alerts] SLOs: created, listed, read with the evaluator's fields null, deleted",
+  "[alerts] SLOs: created, listed, read with their figures, deleted",
   async () => {
     const a = await call(admin, "POST", "/slos", {
       service: "checkout-service",
@@ -311,12 +311,13 @@ dbTest(
     const list = await call(reader, "GET", "/slos");
     assert.deepEqual(list.json, [l.json, a.json], "by service, then name");
     const one = await call(reader, "GET", `/slos/${a.json.id}`);
+    // No events yet: no SLI or budget, nothing burning, nothing alerting.
     assert.deepEqual(one.json, {
       ...a.json,
       sli: null,
       error_budget_remaining: null,
-      burn_rates: null,
-      alerting: null,
+      burn_rates: { "5m": 0, "30m": 0, "1h": 0, "6h": 0, "24h": 0, "3d": 0 },
+      alerting: [],
     });
 
     const dup = await call(admin, "POST", "/slos", {
