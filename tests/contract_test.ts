@@ -186,7 +186,7 @@ toolTest(
         // Run state (.schemathesis/) stays out of the checkout's way.
         HOME: Deno.env.get("HOME") ?? "/tmp",
       },
-      timeoutMs: 540_000,
+      timeoutMs: 720_000,
     });
     assert.equal(r.code, 0, `${r.out.slice(-20_000)}\n--- server ---\n${server?.output()}`);
     assert.match(r.out, /No issues found/);
