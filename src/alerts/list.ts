@@ -2,7 +2,7 @@
 // rule or SLO and whether a silence holds their notices back), and the delivery attempts.
 import type { Sql } from "../db/connect.ts";
 import { silenced } from "./run.ts";
-import type { SilenceMatchers } from "./silences.ts";
+import { activeSilences } from "./silences.ts";
 
 export interface OpenAlert {
   source: "rule" | "slo";
@@ -58,8 +58,7 @@ export async function listOpenAlerts(
         : sql``
     }
        order by a.state = 'firing' desc, a.since, s.name`,
-    sql<{ matchers: SilenceMatchers }[]>`
-      select matchers from alert_silences where starts_at <= ${q.now} and ends_at > ${q.now}`,
+    activeSilences(sql, q.now),
   ]);
   return rows.map((r) => {
     const name = r.name ?? "(deleted)";

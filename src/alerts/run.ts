@@ -10,6 +10,7 @@ import {
   type RuleDef,
   type SloDef,
   sloObservations,
+  type SloStatus,
   sloStatuses,
   type WatchedService,
 } from "./evaluate.ts";
@@ -43,6 +44,8 @@ export interface AlertRunResult {
   notices: { sent: number; failed: number; silenced: number; no_channel: number };
   /** Rows after the run, for the metrics. */
   rows: AlertRow[];
+  /** Each SLO's figures as this run computed them (by SLO id), for the metrics. */
+  sloStatuses: Map<number, SloStatus>;
 }
 
 export interface Definitions {
@@ -87,6 +90,7 @@ export async function runAlerts(
     firing: rows.filter((r) => r.state === "firing").length,
     notices: { sent: 0, failed: 0, silenced: 0, no_channel: 0 },
     rows,
+    sloStatuses: statuses,
   };
   const channelByName = new Map(defs.channels.map((c) => [c.name, c]));
   const jobs: (() => Promise<void>)[] = [];

@@ -3,13 +3,12 @@
 import type { AlertRunResult } from "../alerts/run.ts";
 import { runAlerts } from "../alerts/run.ts";
 import { loadDefinitions } from "../alerts/load.ts";
-import { sloStatuses } from "../alerts/evaluate.ts";
 import { type JobDeps, type JobRun, runJob } from "./runner.ts";
 
 /** Retries of a notice within one run: waits before the 2nd and 3rd attempts. */
 export const NOTIFY_BACKOFF_MS = [1_000, 4_000];
 
-export type AlertsReport = Omit<AlertRunResult, "rows">;
+export type AlertsReport = Omit<AlertRunResult, "rows" | "sloStatuses">;
 
 export async function runAlertsJob(
   deps: JobDeps,
@@ -31,10 +30,9 @@ export async function runAlertsJob(
     });
     metrics.alerts.set({ state: "pending" }, result.pending);
     metrics.alerts.set({ state: "firing" }, result.firing);
-    // SLO gauges: replaced as a whole, so a deleted SLO's series disappear.
-    const services = await sql<{ id: number; name: string; team: string | null }[]>`
-      select id, name, team_owner as team from services`;
-    const statuses = await sloStatuses(sql, defs.slos, services, now);
+    // SLO gauges, from the figures the run computed: replaced as a whole, so a deleted SLO's
+    // series disappear.
+    const statuses = result.sloStatuses;
     metrics.sloSli.reset();
     metrics.sloErrorBudgetRemaining.reset();
     metrics.sloBurnRate.reset();
@@ -50,7 +48,7 @@ export async function runAlertsJob(
         metrics.sloBurnRate.set({ ...labels, window }, rate);
       }
     }
-    const { rows: _rows, ...report } = result;
+    const { rows: _rows, sloStatuses: _statuses, ...report } = result;
     const failed = report.notices.failed > 0;
     return {
       outcome: failed ? "failure" : "success",
