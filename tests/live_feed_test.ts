@@ -61,6 +61,8 @@ async function getJson(query: string): Promise<{ status: number; body: LogEventO
 class SseClient {
   logs: { event: string; id: string; data: LogEventOut }[] = [];
   pings = 0;
+  /** How many log events had come when the first ping came. */
+  beforeFirstPing: number | null = null;
   ended = false;
   #buf = "";
   #pending: Promise<ReadableStreamReadResult<string>> | null = null;
@@ -113,7 +115,10 @@ class SseClient {
       const fields: Record<string, string> = {};
       for (const line of block.split("\n")) {
         if (line.startsWith(":")) {
-          if (line.trim() === ": ping") this.pings++;
+          if (line.trim() === ": ping") {
+            this.beforeFirstPing ??= this.logs.length;
+            this.pings++;
+          }
           continue;
         }
         const at = line.indexOf(": ");
@@ -457,11 +462,15 @@ dbTest(
   },
 );
 
-dbTest("[live] SSE: a heartbeat comment comes every LIVE_HEARTBEAT_S", async () => {
-  const client = await SseClient.open(`?service_name=${uniq("sse-quiet")}`);
+dbTest("[live] SSE: a ping ends the backlog, then one comes every LIVE_HEARTBEAT_S", async () => {
+  const svc = uniq("sse-quiet");
+  for (let i = 0; i < 2; i++) await postOne({ service_name: svc, status_code: 200, latency_ms: 1 });
+  const client = await SseClient.open(`?service_name=${svc}`);
   try {
-    await client.until(() => client.pings >= 2, "two pings");
-    assert.equal(client.logs.length, 0);
+    await client.until(() => client.pings >= 1, "the ping after the backlog");
+    assert.equal(client.beforeFirstPing, 2, "the backlog, then the ping");
+    await client.until(() => client.pings >= 3, "two heartbeats");
+    assert.equal(client.logs.length, 2);
   } finally {
     await client.close();
   }

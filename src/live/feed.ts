@@ -79,6 +79,10 @@ export class LiveFeed {
         if (sub.ended && sub.ended !== "closed") return;
         await sink.send(e);
       }
+      // A ping right after the initial events tells a client where its backlog ends (the
+      // console draws a backlog in full, and samples a flood).
+      await sink.ping();
+      nextPing = Date.now() + heartbeatMs;
       for (;;) {
         const batch = await sub.take(Math.max(0, nextPing - Date.now()));
         if (batch === null) return;

@@ -42,12 +42,19 @@ export interface ConsoleAssets {
   byName: ReadonlyMap<string, Asset>;
   /** The fingerprinted name of a source file (`overview.js` → `overview.1a2b….js`). */
   url(file: string): string;
+  /**
+   * The fingerprinted names of every module `file` imports, directly or not: the page lists
+   * them as modulepreload links, so the browser fetches the whole graph at once instead of one
+   * level of imports per round trip.
+   */
+  imports(file: string): string[];
 }
 
 const IMPORT = /(["'])\.\/([\w.-]+\.js)\1/g;
 
 export function buildConsoleAssets(): ConsoleAssets {
   const done = new Map<string, Asset>();
+  const deps = new Map<string, Set<string>>();
   const resolve = (file: string, path: string[] = []): Asset => {
     const known = done.get(file);
     if (known) return known;
@@ -55,20 +62,29 @@ export function buildConsoleAssets(): ConsoleAssets {
     if (!source) throw new Error(`console asset ${file} is not listed (imported by ${path})`);
     if (path.includes(file)) throw new Error(`console assets import in a cycle: ${path}`);
     const [type, body] = source;
+    const all = new Set<string>();
     const rewritten = type === JS
-      ? body.replace(IMPORT, (_, q, dep) => `${q}./${resolve(dep, [...path, file]).name}${q}`)
+      ? body.replace(IMPORT, (_, q, dep) => {
+        const imported = resolve(dep, [...path, file]);
+        all.add(imported.name);
+        for (const d of deps.get(dep) ?? []) all.add(d);
+        return `${q}./${imported.name}${q}`;
+      })
       : body;
+    deps.set(file, all);
     const asset = fingerprint(file, type, rewritten);
     done.set(file, asset);
     return asset;
   };
   for (const file of Object.keys(SOURCES)) resolve(file);
+  const known = <T>(file: string, m: Map<string, T>): T => {
+    const v = m.get(file);
+    if (v === undefined) throw new Error(`console asset ${file} is not listed`);
+    return v;
+  };
   return {
     byName: new Map([...done.values()].map((a) => [a.name, a])),
-    url: (file) => {
-      const a = done.get(file);
-      if (!a) throw new Error(`console asset ${file} is not listed`);
-      return a.name;
-    },
+    url: (file) => known(file, done).name,
+    imports: (file) => [...known(file, deps)],
   };
 }

@@ -55,6 +55,9 @@ export function Layout(
         {props.charts && <link rel="stylesheet" href={asset("uPlot.min.css")} />}
         {props.charts && <script src={asset("uPlot.min.js")} defer></script>}
         <script type="module" src={asset(`${page}.js`)}></script>
+        {frame.assets.imports(`${page}.js`).map((name) => (
+          <link rel="modulepreload" href={`console/assets/${name}`} />
+        ))}
       </head>
       <body
         data-page={page}

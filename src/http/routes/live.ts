@@ -29,8 +29,8 @@ const liveFeed = createRoute({
     "first.\n\n" +
     "With it: a stream that first sends those events oldest first, then every matching " +
     "event as soon as it is committed. Each is `event: log`, `id: <event id>`, " +
-    "`data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open " +
-    "(LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or " +
+    "`data: <LogEvent JSON>`; a `: ping` comment follows those first events (where the " +
+    "backlog ends) and keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or " +
     `\`last_event_id\`, the stream starts with the matching events after that id instead: ` +
     `the newest ${LIVE_MAX_RESUME} of them, oldest first. When more were missed, an ` +
     "`event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed " +
