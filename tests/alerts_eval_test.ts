@@ -9,6 +9,7 @@ import { type AlertRunOptions, type Definitions, runAlerts } from "../src/alerts
 import { signature } from "../src/alerts/notify.ts";
 import { runAlertsJob } from "../src/jobs/alerts.ts";
 import { createMetrics } from "../src/metrics/registry.ts";
+import { collectDatabaseMetrics } from "../src/metrics/collect.ts";
 import { dbTest, preparedDatabase, testConfig } from "./helpers/db.ts";
 import { postEvents } from "./helpers/events.ts";
 
@@ -391,12 +392,38 @@ dbTest("[alerts] the job: one run at a time across instances, GET /alerts, metri
     const status = await (await fetch(`${base}/control/alerts-status`)).json();
     assert.equal(status.enabled, true);
     assert.ok(status.last_result.firing >= 1);
-    const text = await (runs[0].outcome === "success" ? metricsA : metricsB).registry.metrics();
-    assert.match(text, /observian_alerts\{state="firing"\} [1-9]/);
+    const ran = runs[0].outcome === "success" ? metricsA : metricsB;
     assert.match(
-      text,
+      await ran.registry.metrics(),
       /observian_alert_notifications_total\{channel_type="webhook",outcome="delivered"\} [1-9]/,
     );
+    // The alert and SLO gauges come from what the last run stored, read at scrape time: an
+    // instance that did not run reports the same figures as the one that did.
+    assert.equal((await runAlertsJob({ sql: db.sql, config, metrics: ran })).outcome, "success");
+    for (const m of [metricsA, metricsB]) {
+      assert.equal(await collectDatabaseMetrics(m, db.sql), true);
+      const text = await m.registry.metrics();
+      assert.match(text, /observian_alerts\{state="firing"\} [1-9]/);
+      const value = (name: string, extra = "") => {
+        const re = new RegExp(
+          `^${name}\\{slo="availability",service="${svc}"${extra}\\} (\\S+)$`,
+          "m",
+        );
+        const v = text.match(re)?.[1];
+        assert.ok(v !== undefined, `${name}${extra} for ${svc}`);
+        return Number(v);
+      };
+      assert.ok(Math.abs(value("observian_slo_sli") - detail.sli / 100) < 1e-9);
+      assert.ok(
+        Math.abs(value("observian_slo_error_budget_remaining") - detail.error_budget_remaining) <
+          1e-9,
+      );
+      assert.ok(value("observian_slo_burn_rate", ',window="1h"') > 14.4);
+    }
+    // A deleted SLO's series go with it.
+    await db.sql`delete from slos where id = ${slo.id}`;
+    assert.equal(await collectDatabaseMetrics(metricsB, db.sql), true);
+    assert.doesNotMatch(await metricsB.registry.metrics(), new RegExp(`service="${svc}"`));
   } finally {
     await server.shutdown();
     await hook.close();

@@ -317,7 +317,18 @@ dbTest("[deploy] the dashboard JSON parses and uses only provisioned datasources
     }
   }
   const titles = panels.map((p) => p.title.toLowerCase()).join("\n");
-  for (const topic of ["request rate", "5xx", "p95 latency by route", "ingested", "github"]) {
+  for (
+    const topic of [
+      "request rate",
+      "5xx",
+      "p95 latency by route",
+      "ingested",
+      "github",
+      "error budget",
+      "burn rate",
+      "alerts pending and firing",
+    ]
+  ) {
     assert.ok(titles.includes(topic), `a panel about ${topic}`);
   }
   // The provider reads the folder compose mounts.
@@ -556,6 +567,24 @@ Deno.test({
       assert.equal(run.status, "success", JSON.stringify(run));
       assert.equal(run.new, 2);
       assert.equal((await control("/control/prune")).status, "success");
+      // An SLO, evaluated once, so the SLO row's series exist (from what the run stored).
+      assert.equal(
+        await postLogs(base, [{ service_name: "prom-svc", status_code: 200, latency_ms: 4 }], key),
+        201,
+      );
+      const slo = await fetch(`${base}/slos`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "X-API-Key": key },
+        body: JSON.stringify({
+          service: "prom-svc",
+          name: "availability",
+          objective: 99.9,
+          period_days: 28,
+          indicator: "availability",
+        }),
+      });
+      assert.equal(slo.status, 201, await slo.text());
+      assert.equal((await control("/control/alerts-run")).status, "success");
 
       const dashboard = await promqlOfDashboard();
       assert.ok(dashboard.length >= 15, `${dashboard.length} dashboard expressions`);

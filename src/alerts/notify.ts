@@ -30,7 +30,8 @@ export interface DeliveryOptions {
   onOutcome?: (channelType: string, outcome: Outcome) => void;
 }
 
-export type Outcome = "delivered" | "failed" | "rejected";
+export const OUTCOMES = ["delivered", "failed", "rejected"] as const;
+export type Outcome = typeof OUTCOMES[number];
 
 /** Alertmanager's "zero" time: what endsAt holds while an alert fires. */
 const ZERO_TIME = "0001-01-01T00:00:00Z";

@@ -24,6 +24,7 @@ import {
   loadAlerts,
   markNotified,
   saveAlerts,
+  saveSloFigures,
   step,
 } from "./state.ts";
 
@@ -76,6 +77,7 @@ export async function runAlerts(
   const rows = observations.map((o) => step(o.key, previous.get(keyOf(o.key)), o, now, o.forMs));
   await sql.begin(async (tx) => {
     await saveAlerts(tx, rows);
+    await saveSloFigures(tx, statuses, now);
     await forgetAlerts(tx, {
       rules: defs.rules.map((r) => r.id),
       slos: defs.slos.map((s) => s.id),

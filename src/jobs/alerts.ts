@@ -3,6 +3,8 @@
 import type { AlertRunResult } from "../alerts/run.ts";
 import { runAlerts } from "../alerts/run.ts";
 import { loadDefinitions } from "../alerts/load.ts";
+import { CHANNEL_TYPES } from "../alerts/channels.ts";
+import { OUTCOMES } from "../alerts/notify.ts";
 import { type JobDeps, type JobRun, runJob } from "./runner.ts";
 
 /** Retries of a notice within one run: waits before the 2nd and 3rd attempts. */
@@ -15,6 +17,12 @@ export async function runAlertsJob(
   opts: { onEnd?: Parameters<typeof runJob<AlertsReport>>[3] } = {},
 ): Promise<JobRun<AlertsReport>> {
   const { sql, config, metrics } = deps;
+  // The alert and SLO gauges are read from the database at scrape time (metrics/collect.ts),
+  // so every instance reports what the last run stored, whichever instance ran it.
+  // Every series exists from the first run, at 0: increase() then sees the first notice.
+  for (const channel_type of CHANNEL_TYPES) {
+    for (const outcome of OUTCOMES) metrics.alertNotifications.inc({ channel_type, outcome }, 0);
+  }
   return await runJob(deps, "alerts", async (_control, now) => {
     const defs = await loadDefinitions(sql, now);
     const result = await runAlerts(sql, defs, now, {
@@ -28,26 +36,6 @@ export async function runAlertsJob(
           metrics.alertNotifications.inc({ channel_type: type, outcome }),
       },
     });
-    metrics.alerts.set({ state: "pending" }, result.pending);
-    metrics.alerts.set({ state: "firing" }, result.firing);
-    // SLO gauges, from the figures the run computed: replaced as a whole, so a deleted SLO's
-    // series disappear.
-    const statuses = result.sloStatuses;
-    metrics.sloSli.reset();
-    metrics.sloErrorBudgetRemaining.reset();
-    metrics.sloBurnRate.reset();
-    for (const slo of defs.slos) {
-      const st = statuses.get(slo.id);
-      if (!st) continue;
-      const labels = { slo: slo.name, service: slo.serviceName };
-      if (st.sli !== null) metrics.sloSli.set(labels, st.sli / 100);
-      if (st.errorBudgetRemaining !== null) {
-        metrics.sloErrorBudgetRemaining.set(labels, st.errorBudgetRemaining);
-      }
-      for (const [window, rate] of Object.entries(st.burnRates)) {
-        metrics.sloBurnRate.set({ ...labels, window }, rate);
-      }
-    }
     const { rows: _rows, sloStatuses: _statuses, ...report } = result;
     const failed = report.notices.failed > 0;
     return {

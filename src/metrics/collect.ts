@@ -1,6 +1,6 @@
 // Metrics read from PostgreSQL when /metrics is scraped rather than kept up to date by the
-// code paths: partitions ahead, pending rollup deltas, folded event types, pool use and the job
-// switches. One cheap round-trip (catalog views and small tables), bounded by a timeout so a
+// code paths: partitions ahead, pending rollup deltas, folded event types, pool use, the job
+// switches, alerts by state and each SLO's figures as the alerts job last stored them. One cheap round-trip (catalog views and small tables), bounded by a timeout so a
 // slow database never stalls a scrape.
 import type { Sql } from "../db/connect.ts";
 import { logger } from "../logging.ts";
@@ -24,6 +24,14 @@ interface Row {
   connections: Record<string, number>;
   jobs: { job: string; enabled: boolean; last_success: number | null }[];
   folds: { tier: string; types: number; events: number }[];
+  alerts: { pending: number; firing: number };
+  slos: {
+    slo: string;
+    service: string;
+    sli: number | null;
+    budget: number | null;
+    rates: Record<string, number> | null;
+  }[];
 }
 
 /**
@@ -61,7 +69,16 @@ export async function collectDatabaseMetrics(
          from job_control), '[]'::json) as jobs,
       coalesce((select json_agg(json_build_object(
                   'tier', tier, 'types', folded_types, 'events', folded_events))
-         from rollup_fold_stats), '[]'::json) as folds`;
+         from rollup_fold_stats), '[]'::json) as folds,
+      (select json_build_object(
+                'pending', count(*) filter (where state = 'pending'),
+                'firing', count(*) filter (where state = 'firing'))
+         from alerts where state in ('pending', 'firing')) as alerts,
+      coalesce((select json_agg(json_build_object(
+                  'slo', s.name, 'service', v.name, 'sli', s.sli,
+                  'budget', s.error_budget_remaining, 'rates', s.burn_rates))
+         from slos s join services v on v.id = s.service_id
+        where s.evaluated_at is not null), '[]'::json) as slos`;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -79,6 +96,7 @@ export async function collectDatabaseMetrics(
     for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, byState[state] ?? 0);
     await recordJobs(metrics, row.jobs);
     await recordFolds(metrics, row.folds);
+    recordAlerts(metrics, row);
     return true;
   } catch (err) {
     query.cancel();
@@ -87,6 +105,8 @@ export async function collectDatabaseMetrics(
     metrics.partitionsAhead.set(NaN);
     metrics.rollupPending.set(NaN);
     for (const state of STATE_LABELS) metrics.dbConnections.set({ state }, NaN);
+    for (const state of ["pending", "firing"]) metrics.alerts.set({ state }, NaN);
+    for (const g of sloGauges(metrics)) g.reset();
     logger("metrics").warning("database metrics unavailable: {error}", {
       error: err instanceof Error ? err.message : String(err),
     });
@@ -126,6 +146,23 @@ async function recordFolds(metrics: Metrics, folds: Row["folds"]): Promise<void>
       const grown = Number(f[field]) - (current.get(f.tier) ?? 0);
       // Always touched, so the series exist from the first scrape, at 0 when nothing folded.
       counter.inc({ tier: f.tier }, Math.max(0, grown));
+    }
+  }
+}
+
+const sloGauges = (m: Metrics) => [m.sloSli, m.sloErrorBudgetRemaining, m.sloBurnRate];
+
+/** Alerts by state, and the SLO series replaced as a whole (a deleted SLO's disappear). */
+function recordAlerts(metrics: Metrics, row: Pick<Row, "alerts" | "slos">): void {
+  metrics.alerts.set({ state: "pending" }, row.alerts.pending);
+  metrics.alerts.set({ state: "firing" }, row.alerts.firing);
+  for (const g of sloGauges(metrics)) g.reset();
+  for (const { slo, service, sli, budget, rates } of row.slos) {
+    const labels = { slo, service };
+    if (sli !== null) metrics.sloSli.set(labels, sli / 100);
+    if (budget !== null) metrics.sloErrorBudgetRemaining.set(labels, budget);
+    for (const [window, rate] of Object.entries(rates ?? {})) {
+      metrics.sloBurnRate.set({ ...labels, window }, rate);
     }
   }
 }

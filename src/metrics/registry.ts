@@ -262,10 +262,10 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: "Scrapes whose database-backed metrics could not be read (error or timeout).",
       registers,
     }),
-    // Set by the instance that evaluated last (each run replaces the values it had).
+    // Read at scrape time from what the alerts job last stored (collect.ts).
     alerts: new Gauge({
       name: "observian_alerts",
-      help: "Alerts by state after this instance's last evaluation (pending or firing).",
+      help: "Alerts by state (pending or firing) after the last evaluation.",
       labelNames: ["state"] as const,
       registers,
     }),

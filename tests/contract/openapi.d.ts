@@ -239,7 +239,7 @@ export interface paths {
      * The latest events as JSON, or a live Server-Sent Events stream
      * @description Without `Accept: text/event-stream` (no Accept, or JSON): the latest `limit` matching events (default 25, at most 500), newest first.
      *
-     *     With it: a stream that first sends those events oldest first, then every matching event as soon as it is committed. Each is `event: log`, `id: <event id>`, `data: <LogEvent JSON>`; a `: ping` comment keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or `last_event_id`, the stream starts with the matching events after that id instead: the newest 500 of them, oldest first. When more were missed, an `event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed after), `first_id` and `last_id` (the lowest and highest id skipped), `skipped` (how many matching events), `from` and `to` (their oldest and newest timestamps). To load them: GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow to keep up, or every client when the server's listener is lost, is disconnected and resumes the same way on reconnect. Filters are those of GET /logs.
+     *     With it: a stream that first sends those events oldest first, then every matching event as soon as it is committed. Each is `event: log`, `id: <event id>`, `data: <LogEvent JSON>`; a `: ping` comment follows those first events (where the backlog ends) and keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or `last_event_id`, the stream starts with the matching events after that id instead: the newest 500 of them, oldest first. When more were missed, an `event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed after), `first_id` and `last_id` (the lowest and highest id skipped), `skipped` (how many matching events), `from` and `to` (their oldest and newest timestamps). To load them: GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow to keep up, or every client when the server's listener is lost, is disconnected and resumes the same way on reconnect. Filters are those of GET /logs.
      */
     get: operations["getLiveFeed"];
     put?: never;
@@ -946,7 +946,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T15:56:49.643Z
+       * @example 2026-12-02T18:20:20.062Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -1851,9 +1851,9 @@ export interface components {
       labels: {
         [key: string]: string;
       };
-      /** @example 2026-12-02T15:56:49.643Z */
+      /** @example 2026-12-02T18:20:20.062Z */
       created_at: string;
-      /** @example 2026-12-02T15:56:49.643Z */
+      /** @example 2026-12-02T18:20:20.062Z */
       updated_at: string;
     };
     AlertRuleInput: {
@@ -1931,9 +1931,9 @@ export interface components {
       indicator: "availability" | "latency";
       /** @example null */
       latency_threshold_ms: number | null;
-      /** @example 2026-12-02T15:56:49.643Z */
+      /** @example 2026-12-02T18:20:20.062Z */
       created_at: string;
-      /** @example 2026-12-02T15:56:49.643Z */
+      /** @example 2026-12-02T18:20:20.062Z */
       updated_at: string;
     };
     SloInput: {
@@ -2009,7 +2009,7 @@ export interface components {
       url: string;
       /** @example true */
       has_secret: boolean;
-      /** @example 2026-12-02T15:56:49.643Z */
+      /** @example 2026-12-02T18:20:20.062Z */
       created_at: string;
     };
     AlertChannelInput: {
@@ -2061,15 +2061,15 @@ export interface components {
         team?: string;
         rule?: number;
       };
-      /** @example 2026-12-02T15:56:49.643Z */
+      /** @example 2026-12-02T18:20:20.062Z */
       starts_at: string;
-      /** @example 2026-12-02T16:56:49.643Z */
+      /** @example 2026-12-02T19:20:20.062Z */
       ends_at: string;
       /** @example checkout deploy in progress */
       comment: string;
       /** @example key#3 */
       created_by: string | null;
-      /** @example 2026-12-02T15:56:49.643Z */
+      /** @example 2026-12-02T18:20:20.062Z */
       created_at: string;
       /** @example true */
       active: boolean;
@@ -2079,7 +2079,7 @@ export interface components {
       /**
        * Format: date-time
        * @description In the future, at most 30 days ahead.
-       * @example 2026-12-02T16:56:49.643Z
+       * @example 2026-12-02T19:20:20.062Z
        */
       ends_at: string;
       /** @example checkout deploy in progress */
