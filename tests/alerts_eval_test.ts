@@ -274,6 +274,57 @@ dbTest("[alerts] no_traffic and volume_drop", async () => {
   }
 });
 
+dbTest(
+  "[alerts] SLOs: a fast burn pages, a slow burn opens a ticket, recovery resolves",
+  async () => {
+    const hook = receiver();
+    try {
+      const fast = uniq("slo-fast");
+      const slow = uniq("slo-slow");
+      const now = Math.floor((Date.now() - 8 * HOUR) / MIN) * MIN;
+      // Fast: clean for three days, then half the last 10 minutes fail. 1 h burn ≈ 29 and 5 min
+      // burn 50 (page), but the 3 days' burn is below 1 (no ticket).
+      await post(spread(fast, now - 72 * HOUR, now - 10 * MIN, 3, 0));
+      await post(spread(fast, now - 10 * MIN, now, 20, 2));
+      // Slow: 2% errors for three days: every window burns at 2 (a ticket, never a page).
+      await post(spread(slow, now - 72 * HOUR, now, 2, 50));
+      const services = await db.sql<{ id: number; name: string }[]>`
+      select id, name from services where name in ${db.sql([fast, slow])}`;
+      const slo = (name: string, id: number): SloDef => ({
+        id,
+        serviceId: services.find((x) => x.name === name)!.id,
+        serviceName: name,
+        name: `${name} availability`,
+        objective: 99,
+        periodDays: 28,
+        indicator: "availability",
+        latencyThresholdMs: null,
+      });
+      const ch = await channel(uniq("slo-ch"), hook.url);
+      const d = defs({ slos: [slo(fast, 5151), slo(slow, 5252)], channels: [ch] });
+      const o = opts({ defaultChannel: ch.name });
+      const notices = () =>
+        hook.got.map(({ body }) => {
+          const a = (body.alerts as { status: string; labels: Record<string, string> }[])[0];
+          return `${a.status} ${a.labels.severity} ${a.labels.service}`;
+        }).sort();
+
+      await runAlerts(db.sql, d, new Date(now), o);
+      assert.deepEqual(notices(), [`firing page ${fast}`, `firing ticket ${slow}`].sort());
+      // A restart, or another instance, carries on the same episodes: nothing new.
+      await runAlerts(db.sql, d, new Date(now + MIN), o);
+      assert.equal(hook.got.length, 2);
+      // 35 minutes on, the fast burn's 5 and 30 minute windows are clean: the page resolves. The
+      // slow burn goes on.
+      hook.got.length = 0;
+      await runAlerts(db.sql, d, new Date(now + 35 * MIN), o);
+      assert.deepEqual(notices(), [`resolved page ${fast}`]);
+    } finally {
+      await hook.close();
+    }
+  },
+);
+
 dbTest("[alerts] SLO burn rates match a direct computation over the events", async () => {
   const svc = uniq("slo");
   const now = Math.floor((Date.now() - 6 * HOUR) / HOUR) * HOUR;
