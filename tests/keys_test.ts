@@ -68,6 +68,49 @@ dbTest("[keys] a stored admin key works as Bearer and as X-API-Key, until delete
   assert.equal((await call("DELETE", `/keys/${key.id}`, asEnv)).status, 404);
 });
 
+dbTest(
+  "[keys] a live feed opened with a key ends at the next ping once it is revoked",
+  async () => {
+    // Another instance serves the stream, pinging every second; the key is revoked through `app`.
+    const other = buildApp({
+      sql: db.sql,
+      config: testConfig({ API_KEYS: ENV_KEY, LIVE_HEARTBEAT_S: "1" }),
+    });
+    const key = await create({ name: "tail", role: "reader" });
+    const res = await other.request("/logs/live-feed?service_name=nothing-here", {
+      headers: { accept: "text/event-stream", ...bearer(key.token) },
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    let ended = false;
+    const readUntil = async (what: string, cond: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!cond()) {
+        const left = deadline - Date.now();
+        if (left <= 0) assert.fail(`not within ${ms} ms: ${what}`);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const r = await Promise.race([
+          reader.read(),
+          new Promise<null>((ok) => timer = setTimeout(() => ok(null), left)),
+        ]);
+        clearTimeout(timer);
+        if (r?.done) ended = true;
+        else if (r) text += r.value;
+      }
+    };
+    try {
+      // The key holds: pings come and the stream stays open.
+      await readUntil("three pings", () => text.split(": ping").length > 3, 10_000);
+      assert.equal(ended, false);
+      assert.equal((await call("DELETE", `/keys/${key.id}`, asEnv)).status, 204);
+      await readUntil("the stream's end", () => ended, 10_000);
+    } finally {
+      await reader.cancel().catch(() => {});
+    }
+  },
+);
+
 dbTest("[keys] an expired key is refused; a key without the right gets 403", async () => {
   const expired = await create({
     name: "old",

@@ -181,6 +181,21 @@ export function checkOrigin(c: Context): void {
   }
 }
 
+/**
+ * For a long-lived answer (the live feed), checked again as it goes on: whether the request's
+ * credential still holds `right`, so a revoked key, an ended session or a role taken away ends
+ * it. A lookup that fails (the database down) counts as still holding: an outage must not cut
+ * every stream.
+ */
+export async function stillHolds(access: Access, c: Context, right: Right): Promise<boolean> {
+  try {
+    const p = await access.identify(c);
+    return !!p && hasRight(p, right);
+  } catch {
+    return true;
+  }
+}
+
 /** Lets a request through only when its principal holds `right` (see Right). */
 export function requireRight(access: Access, right: Right): MiddlewareHandler {
   return async function requireRight(c, next) {

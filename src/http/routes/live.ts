@@ -14,7 +14,7 @@ import { LogEvent } from "../schemas/events.ts";
 import { LiveHeaders, LiveQuery } from "../schemas/live.ts";
 import { timeQuery } from "../../metrics/query-timing.ts";
 import { authResponses, problemResponse, unavailableResponse } from "../openapi.ts";
-import { guarded, needs } from "../middleware/auth.ts";
+import { guarded, needs, stillHolds } from "../middleware/auth.ts";
 import { narrowToScope } from "../../access/principal.ts";
 
 const liveFeed = createRoute({
@@ -39,7 +39,9 @@ const liveFeed = createRoute({
     "GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` " +
     "for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow " +
     "to keep up, or every client when the server's listener is lost, is disconnected and " +
-    "resumes the same way on reconnect. Filters are those of GET /logs.",
+    "resumes the same way on reconnect. A stream opened with a key or session ends at the " +
+    "next ping once that credential is revoked, expired or signed out. Filters are those of " +
+    "GET /logs.",
   request: { query: LiveQuery, headers: LiveHeaders },
   responses: {
     200: {
@@ -96,13 +98,18 @@ export function liveRoutes(app: OpenAPIHono, ctx: AppContext): void {
       "live_open",
       () => openLiveFeed(ctx.liveHub, req, retention),
     );
+    const opened = c.get("principal") !== undefined;
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => feed.cancel());
       await feed.pipe({
         send: (e) => stream.writeSSE({ event: "log", id: String(e.id), data: JSON.stringify(e) }),
         // No id: the client's Last-Event-ID stays its own until a log event moves it.
         gap: (g) => stream.writeSSE({ event: "gap", data: JSON.stringify(g) }),
-        ping: async () => void await stream.write(": ping\n\n"),
+        ping: async () => {
+          // A stream opened with a credential ends at the ping after it stops holding `read`.
+          if (opened && !(await stillHolds(ctx.access, c, "read"))) return stream.abort();
+          await stream.write(": ping\n\n");
+        },
         abort: () => stream.abort(),
       }, ctx.config.liveHeartbeatS * 1000);
     });
