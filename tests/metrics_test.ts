@@ -258,6 +258,26 @@ dbTest("[metrics] job switches and the shared last success come from job_control
       undefined,
       "no success recorded anywhere: no series",
     );
+    // When a switch was set is exported while the job is on, and goes when it is switched off.
+    const [pruner] = await db.sql`select updated_at from job_control where job = 'pruner'`;
+    const switched = sample(m, "observian_job_switched_on_timestamp_seconds", {
+      observian_job: "pruner",
+    });
+    assert.ok(Math.abs(switched! - pruner.updated_at.getTime() / 1000) < 0.001, `${switched}`);
+    assert.equal(
+      sample(m, "observian_job_switched_on_timestamp_seconds", { observian_job: "ingestor" }),
+      undefined,
+    );
+    await db.sql`update job_control set enabled = false where job = 'pruner'`;
+    try {
+      const off = await scrape(app);
+      assert.equal(
+        sample(off, "observian_job_switched_on_timestamp_seconds", { observian_job: "pruner" }),
+        undefined,
+      );
+    } finally {
+      await db.sql`update job_control set enabled = true where job = 'pruner'`;
+    }
     // A later success seen by this instance is not overwritten by an older shared record.
     const later = Date.parse("2026-02-01T00:00:00Z") / 1000;
     metrics.jobLastSuccess.set({ observian_job: "ingestor" }, later);

@@ -22,7 +22,7 @@ interface Row {
   ahead: number;
   pending: number;
   connections: Record<string, number>;
-  jobs: { job: string; enabled: boolean; last_success: number | null }[];
+  jobs: { job: string; enabled: boolean; last_success: number | null; switched: number }[];
   folds: { tier: string; types: number; events: number }[];
   alerts: { pending: number; firing: number };
   slos: {
@@ -65,7 +65,8 @@ export async function collectDatabaseMetrics(
                 group by 1) s), '{}'::json) as connections,
       coalesce((select json_agg(json_build_object(
                   'job', job, 'enabled', enabled,
-                  'last_success', extract(epoch from last_success_at)))
+                  'last_success', extract(epoch from last_success_at),
+                  'switched', extract(epoch from updated_at)))
          from job_control), '[]'::json) as jobs,
       coalesce((select json_agg(json_build_object(
                   'tier', tier, 'types', folded_types, 'events', folded_events))
@@ -120,8 +121,10 @@ async function recordJobs(metrics: Metrics, jobs: Row["jobs"]): Promise<void> {
   const current = new Map(
     (await metrics.jobLastSuccess.get()).values.map((v) => [v.labels.observian_job, v.value]),
   );
-  for (const { job, enabled, last_success } of jobs) {
+  for (const { job, enabled, last_success, switched } of jobs) {
     metrics.jobEnabled.set({ observian_job: job }, enabled ? 1 : 0);
+    if (enabled) metrics.jobSwitchedOn.set({ observian_job: job }, switched);
+    else metrics.jobSwitchedOn.remove({ observian_job: job });
     // job_control is shared by every instance, so an instance that lost the job's lock (or
     // restarted) still reports when the job last succeeded anywhere.
     if (last_success !== null && last_success > (current.get(job) ?? -Infinity)) {

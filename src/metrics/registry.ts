@@ -163,6 +163,13 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ["observian_job"] as const,
       registers,
     }),
+    jobSwitchedOn: new Gauge({
+      name: "observian_job_switched_on_timestamp_seconds",
+      help: "Unix time the job's switch was last set, while it is on (read at scrape time): " +
+        "a job that has not succeeded since is stale from then.",
+      labelNames: ["observian_job"] as const,
+      registers,
+    }),
     jobEnabled: new Gauge({
       name: "observian_job_enabled",
       help: "1 when the job's switch in job_control is on, else 0 (read at scrape time).",
