@@ -50,3 +50,10 @@ export function change(cur, prev) {
   const text = `${Math.abs(pct) < 10 ? pct.toFixed(1) : Math.round(pct)}%`;
   return pct > 0 ? `+${text}` : text.replace("-", "−");
 }
+
+/** A multiple (burn rates): 14.4 → "14.4×", 0.0123 → "0.012×", 1234 → "1.2K×". */
+export function rate(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (Math.abs(v) >= 1000) return `${compactFmt.format(v)}×`;
+  return `${Number(v.toPrecision(2))}×`;
+}

@@ -1,6 +1,7 @@
 // The overview: every service the caller may read, over a window (in the URL), from
 // GET /logs/summary; how each moved against the window before (a second summary); sparklines
 // from GET /logs/activity. Rows show as soon as the first summary answers; the rest fills in.
+// Above them, what GET /alerts says is pending or firing, whatever the window.
 import { api, keyStore } from "./api.js";
 
 const WINDOW_MS = {
@@ -25,6 +26,8 @@ const state = {
   activity: null,
   load: null,
   marked: false,
+  /** Services with a firing alert, from GET /alerts (empty until it answers). */
+  firing: new Set(),
 };
 
 const VALUE = {
@@ -110,6 +113,8 @@ function row(s) {
       "td",
       { class: "name" },
       h("a", { href: `services/${encodeURIComponent(s.service_name)}` }, s.service_name),
+      state.firing.has(s.service_name) &&
+        [" ", h("span", { class: "badge bad", title: "An alert is firing" }, "alert")],
     ),
     h("td", { class: "team" }, s.team_owner ?? h("span", { class: "muted" }, "–")),
     h(
@@ -226,6 +231,79 @@ async function load() {
   await Promise.all([activity, previous]);
 }
 
+/** What an alert's value is depends on its rule's kind (GET /alerts does not say it). */
+const VALUE_BY_KIND = {
+  error_rate: (v) => percent(v),
+  latency_p95: (v) => ms(v),
+  latency_p99: (v) => ms(v),
+  no_traffic: (v) => `${integer(v)} requests`,
+  volume_drop: (v) => `${percent(v * 100, 0)} of last week`,
+};
+
+function alertValue(a, kinds) {
+  if (a.source === "slo") return `${rate(a.value)} burn`;
+  return (VALUE_BY_KIND[kinds.get(a.source_id)] ?? compact)(a.value);
+}
+
+function alertRow(a, kinds) {
+  const firing = a.state === "firing";
+  return h(
+    "tr",
+    { dataset: { source: a.source, sourceId: a.source_id, service: a.service_name } },
+    h(
+      "td",
+      { class: "state" },
+      h("span", { class: `badge ${firing ? "bad" : "warn"}` }, a.state),
+      a.silenced && [
+        " ",
+        h(
+          "span",
+          { class: "badge silenced", title: "A silence holds its notices back" },
+          "silenced",
+        ),
+      ],
+    ),
+    h("td", { class: "severity" }, a.severity),
+    h(
+      "td",
+      { class: "name wrap" },
+      a.name,
+      a.source === "slo" && h("span", { class: "muted" }, " (SLO)"),
+    ),
+    h(
+      "td",
+      { class: "service" },
+      h("a", { href: `services/${encodeURIComponent(a.service_name)}` }, a.service_name),
+    ),
+    h("td", { class: "num value" }, alertValue(a, kinds)),
+    h("td", { class: "since" }, timeElement(a.since)),
+  );
+}
+
+async function loadAlerts() {
+  const table = $("#alerts");
+  let alerts, rules;
+  try {
+    [alerts, rules] = await Promise.all([
+      api("alerts"),
+      // Only for the units of rule alerts' values: without it they show as plain numbers.
+      api("alerts/rules").catch(() => []),
+    ]);
+  } catch (err) {
+    table.setAttribute("aria-busy", "false");
+    $("#alerts-wrap").hidden = true;
+    notice(`Alerts: ${errorText(err)}`, "error");
+    return;
+  }
+  const kinds = new Map(rules.map((r) => [r.id, r.kind]));
+  replace($("#alerts tbody"), alerts.map((a) => alertRow(a, kinds)));
+  table.setAttribute("aria-busy", "false");
+  $("#alerts-wrap").hidden = alerts.length === 0;
+  $("#alerts-empty").hidden = alerts.length > 0;
+  state.firing = new Set(alerts.filter((a) => a.state === "firing").map((a) => a.service_name));
+  render();
+}
+
 /**
  * The first summary, asked for before the other modules load and while session.js asks who
  * the caller is (round trips less before the numbers show), when a credential is at hand: a tab's key, or none needed. Without
@@ -242,9 +320,12 @@ function askEarly() {
 askEarly();
 
 // The rest once the first summary is on its way (they load meanwhile).
-const [{ $, $$, errorText, h, notice, replace }, { change, compact, integer, ms, percent }, {
-  start,
-}, { sparkline }] = await Promise.all([
+const [
+  { $, $$, errorText, h, notice, replace },
+  { change, compact, integer, ms, percent, rate, timeElement },
+  { start },
+  { sparkline },
+] = await Promise.all([
   import("./dom.js"),
   import("./fmt.js"),
   import("./session.js"),
@@ -286,5 +367,5 @@ start(async () => {
     if (state.window !== before) load();
     else render();
   });
-  await load();
+  await Promise.all([load(), loadAlerts()]);
 });

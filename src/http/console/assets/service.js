@@ -1,9 +1,10 @@
 // One service: totals, charts of requests and 5xx and of latency (zoom by dragging), its
 // deployments and releases, the status-code and event-type breakdowns, the latest events, and
-// its team owner (a form for those allowed). Window and zoom live in the URL.
+// its team owner (a form for those allowed). Window and zoom live in the URL. Its SLOs, with
+// the SLI, error budget and burn rates GET /slos/{id} computes, whatever the window.
 import { api } from "./api.js";
 import { $, errorText, h, notice, replace } from "./dom.js";
-import { compact, integer, ms, percent, timeElement } from "./fmt.js";
+import { compact, integer, ms, percent, rate, timeElement } from "./fmt.js";
 import { can, start } from "./session.js";
 import { timeChart } from "./chart.js";
 
@@ -174,6 +175,126 @@ async function load() {
   breakdown("#event-types", Object.entries(s.event_type_breakdown), s.total_logs);
 }
 
+/** GET /slos/{id}'s burn-rate windows, shortest first. */
+const BURN_WINDOWS = ["5m", "30m", "1h", "6h", "24h", "3d"];
+
+function sloAlerts(alerting) {
+  if (!alerting?.length) return h("span", { class: "badge ok" }, "none pending or firing");
+  return alerting.map((a) =>
+    h(
+      "div",
+      { class: "slo-alert", dataset: { alert: a.alert, state: a.state } },
+      h(
+        "span",
+        { class: `badge ${a.state === "firing" ? "bad" : "warn"}` },
+        `${a.alert} ${a.state}`,
+      ),
+      " since ",
+      timeElement(a.since),
+    )
+  );
+}
+
+function sloCard(slo) {
+  const id = `slo-${slo.id}`;
+  const budget = slo.error_budget_remaining;
+  const indicator = slo.indicator === "latency"
+    ? `latency (events under ${ms(slo.latency_threshold_ms)})`
+    : "availability (events not 5xx)";
+  return h(
+    "article",
+    { class: "slo", dataset: { sloId: slo.id }, "aria-labelledby": `${id}-name` },
+    h("h3", { id: `${id}-name` }, slo.name),
+    h(
+      "p",
+      { class: "muted" },
+      `Objective ${percent(slo.objective, 3)} over ${slo.period_days} days; indicator `,
+      h("span", { class: "indicator" }, indicator),
+    ),
+    h(
+      "div",
+      { class: "cards" },
+      h(
+        "div",
+        { class: "card" },
+        h("div", { class: "label" }, "SLI"),
+        h("div", { class: "value sli" }, percent(slo.sli, 3)),
+      ),
+      h(
+        "div",
+        { class: "card" },
+        h("div", { class: "label", id: `${id}-budget` }, "Error budget remaining"),
+        h("div", { class: "value budget" }, budget === null ? "–" : percent(budget * 100, 1)),
+        // An overspent budget (below 0) shows as an empty meter; the number says by how much.
+        budget !== null && h("meter", {
+          min: 0,
+          max: 1,
+          low: 0.25,
+          high: 0.5,
+          optimum: 1,
+          value: Math.max(0, Math.min(1, budget)),
+          "aria-labelledby": `${id}-budget`,
+        }),
+      ),
+      h(
+        "div",
+        { class: "card" },
+        h("div", { class: "label" }, "Page and ticket alerts"),
+        h("div", { class: "alerting" }, sloAlerts(slo.alerting)),
+      ),
+    ),
+    h(
+      "div",
+      // Focusable: it scrolls on a narrow screen.
+      { class: "table-wrap", tabindex: 0, role: "region", "aria-label": `${slo.name}: burn rates` },
+      h(
+        "table",
+        { class: "burn-rates" },
+        h("caption", { class: "visually-hidden" }, `${slo.name}: burn rate by window`),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, "Window"),
+            BURN_WINDOWS.map((w) => h("th", { scope: "col", class: "num" }, w)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          h(
+            "tr",
+            {},
+            h(
+              "th",
+              { scope: "row", title: "1 spends the budget exactly over the period" },
+              "Burn rate",
+            ),
+            BURN_WINDOWS.map((w) =>
+              h("td", { class: "num", dataset: { window: w } }, rate(slo.burn_rates?.[w]))
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadSlos() {
+  const box = $("#slos");
+  try {
+    // The list has no figures: each of this service's SLOs is asked for on its own.
+    const mine = (await api("slos")).filter((s) => s.service === name);
+    const slos = await Promise.all(mine.map((s) => api(`slos/${s.id}`)));
+    replace(box, slos.map(sloCard));
+    $("#slos-empty").hidden = slos.length > 0;
+  } finally {
+    box.setAttribute("aria-busy", "false");
+  }
+}
+
 async function loadLatest() {
   const events = await api("logs", { query: { service_name: name, limit: 20 } });
   replace(
@@ -247,5 +368,6 @@ start(async () => {
     load(),
     loadLatest().catch(failed("Latest events")),
     loadOwner().catch(failed("Team owner")),
+    loadSlos().catch(failed("SLOs")),
   ]);
 });

@@ -27,10 +27,44 @@ const COLUMNS: { key: string; label: string; num?: boolean }[] = [
   { key: "p95", label: "p95 latency", num: true },
 ];
 
+const ALERT_COLUMNS: [label: string, num?: boolean][] = [
+  ["State"],
+  ["Severity"],
+  ["Rule or SLO"],
+  ["Service"],
+  ["Value", true],
+  ["Since"],
+];
+
 export function OverviewPage(props: { frame: Frame }) {
   return (
     <Layout frame={props.frame} page="overview" title="Overview" needs="read">
       <h1>Overview</h1>
+      {/* session.js shows it to those who may read; overview.js fills it from GET /alerts. */}
+      <section id="alerts-section" aria-labelledby="alerts-title" data-needs="read" hidden>
+        <h2 id="alerts-title">Firing alerts</h2>
+        <div
+          class="table-wrap"
+          id="alerts-wrap"
+          tabindex={0}
+          role="region"
+          aria-labelledby="alerts-title"
+        >
+          <table id="alerts" aria-busy="true">
+            <caption class="visually-hidden">Alerts pending or firing, firing first</caption>
+            <thead>
+              <tr>
+                {ALERT_COLUMNS.map(([label, num]) => (
+                  <th scope="col" class={num ? "num" : undefined}>{label}</th>
+                ))}
+              </tr>
+            </thead>
+            <tbody></tbody>
+          </table>
+        </div>
+        <p id="alerts-empty" class="muted" hidden>No alerts firing.</p>
+      </section>
+      <h2>Services</h2>
       <div class="toolbar">
         <WindowPicker />
         <label>

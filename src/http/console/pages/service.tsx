@@ -13,7 +13,7 @@ const CARDS = [
 
 function Table(props: { id: string; caption: string; columns: string[]; num?: number[] }) {
   return (
-    <div class="table-wrap">
+    <div class="table-wrap" tabindex={0} role="region" aria-label={props.caption}>
       <table id={props.id}>
         <caption class="visually-hidden">{props.caption}</caption>
         <thead>
@@ -60,6 +60,11 @@ export function ServicePage(props: { frame: Frame; name: string }) {
           <div class="chart" id="chart-latency" role="img" aria-label="Latency p50, p95, p99">
           </div>
         </div>
+        <section aria-labelledby="slos-title">
+          <h2 id="slos-title">SLOs</h2>
+          <div id="slos" aria-busy="true"></div>
+          <p id="slos-empty" class="muted" hidden>This service has no SLO.</p>
+        </section>
         <h2>Deployments and releases</h2>
         <Table id="markers" caption="Markers" columns={["Time", "Kind", "Title", "Link"]} />
         <p id="markers-empty" class="muted" hidden>None in this window.</p>
