@@ -96,6 +96,7 @@ export async function runAlerts(
   };
   const channelByName = new Map(defs.channels.map((c) => [c.name, c]));
   const jobs: (() => Promise<void>)[] = [];
+  const unrouted: string[] = [];
   observations.forEach((obs, i) => {
     const row = rows[i];
     const status = due(row, now, opts.repeatMs);
@@ -115,10 +116,7 @@ export async function runAlerts(
     const channels = names.map((n) => channelByName.get(n)).filter((c): c is ChannelDef => !!c);
     if (channels.length === 0) {
       result.notices.no_channel++;
-      log.warning("alert {alert} on {service} has no channel to go to", {
-        alert: obs.name,
-        service: obs.service.name,
-      });
+      unrouted.push(`${obs.name} on ${obs.service.name}`);
       return;
     }
     const notice: Notice = { status, row, obs };
@@ -136,6 +134,15 @@ export async function runAlerts(
       }
     });
   });
+  // One line a run, not one per alert: without any channel every due notice lands here, each
+  // minute until one is configured.
+  if (unrouted.length > 0) {
+    log.warning(
+      "{count} alert notices have no channel to go to (no rule channel, team channel or " +
+        "ALERT_DEFAULT_CHANNEL), e.g. {examples}; they stay due",
+      { count: unrouted.length, examples: unrouted.slice(0, 3).join("; ") },
+    );
+  }
   await pooled(jobs, opts.concurrency ?? 8);
   return result;
 }
