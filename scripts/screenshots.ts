@@ -60,6 +60,41 @@ try {
     readyTimeoutMs: 90_000,
   });
   const base = server.base;
+  // SLOs for the service page and rules for the overview's alerts, evaluated once.
+  const call = async (path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "x-api-key": KEY, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    await res.body?.cancel();
+  };
+  const slo = { service, period_days: 28 };
+  await call("/slos", { ...slo, name: "availability", objective: 99.9, indicator: "availability" });
+  await call("/slos", {
+    ...slo,
+    name: "checkout under 250 ms",
+    objective: 99,
+    indicator: "latency",
+    latency_threshold_ms: 250,
+  });
+  const rule = { window: "15m", for: "0s" };
+  await call("/alerts/rules", {
+    ...rule,
+    name: "5xx above 1%",
+    kind: "error_rate",
+    threshold: 1,
+    severity: "page",
+  });
+  await call("/alerts/rules", {
+    ...rule,
+    name: "p95 above 400 ms",
+    kind: "latency_p95",
+    threshold: 400,
+    severity: "ticket",
+  });
+  await call("/control/alerts-run");
   // A trickle of events, so the live tail has something to show.
   feeding = setInterval(() => {
     const now = Date.now();
