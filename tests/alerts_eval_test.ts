@@ -426,6 +426,7 @@ dbTest("[alerts] the job: one run at a time across instances, GET /alerts, metri
     const open = await (await fetch(`${base}/alerts?service_name=${svc}`)).json();
     assert.equal(open.length, 1);
     assert.equal(open[0].name, r.name);
+    assert.equal(open[0].kind, "error_rate", "what the value is");
     assert.equal(open[0].state, "firing");
     assert.equal(open[0].silenced, false);
     const deliveries = await (await fetch(`${base}/alerts/deliveries?service_name=${svc}`)).json();

@@ -8,6 +8,8 @@ export interface OpenAlert {
   source: "rule" | "slo";
   source_id: number;
   name: string;
+  /** The rule's kind, or "slo_burn_rate": what `value` is. Null for a deleted rule. */
+  kind: string | null;
   service_name: string;
   team: string | null;
   severity: string;
@@ -31,6 +33,7 @@ export async function listOpenAlerts(
       source: "rule" | "slo";
       source_id: string;
       name: string | null;
+      kind: string | null;
       service_name: string;
       team: string | null;
       severity: string | null;
@@ -41,7 +44,9 @@ export async function listOpenAlerts(
       episode: string;
       last_notified_at: Date | null;
     }[]>`
-      select a.source, a.source_id, coalesce(r.name, o.name) as name, s.name as service_name,
+      select a.source, a.source_id, coalesce(r.name, o.name) as name,
+             case when a.source = 'rule' then r.kind else 'slo_burn_rate' end as kind,
+             s.name as service_name,
              s.team_owner as team,
              case when a.source = 'rule' then r.severity else a.alert_key end as severity,
              a.state, a.value, a.since, a.fired_at, a.episode, a.last_notified_at
@@ -66,6 +71,7 @@ export async function listOpenAlerts(
       source: r.source,
       source_id: Number(r.source_id),
       name,
+      kind: r.kind,
       service_name: r.service_name,
       team: r.team,
       severity: r.severity ?? "page",

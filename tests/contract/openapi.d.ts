@@ -239,7 +239,7 @@ export interface paths {
      * The latest events as JSON, or a live Server-Sent Events stream
      * @description Without `Accept: text/event-stream` (no Accept, or JSON): the latest `limit` matching events (default 25, at most 500), newest first.
      *
-     *     With it: a stream that first sends those events oldest first, then every matching event as soon as it is committed. Each is `event: log`, `id: <event id>`, `data: <LogEvent JSON>`; a `: ping` comment follows those first events (where the backlog ends) and keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or `last_event_id`, the stream starts with the matching events after that id instead: the newest 500 of them, oldest first. When more were missed, an `event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed after), `first_id` and `last_id` (the lowest and highest id skipped), `skipped` (how many matching events), `from` and `to` (their oldest and newest timestamps). To load them: GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow to keep up, or every client when the server's listener is lost, is disconnected and resumes the same way on reconnect. Filters are those of GET /logs.
+     *     With it: a stream that first sends those events oldest first, then every matching event as soon as it is committed. Each is `event: log`, `id: <event id>`, `data: <LogEvent JSON>`; a `: ping` comment follows those first events (where the backlog ends) and keeps idle connections open (LIVE_HEARTBEAT_S). With `Last-Event-ID` (EventSource sends it on reconnect) or `last_event_id`, the stream starts with the matching events after that id instead: the newest 500 of them, oldest first. When more were missed, an `event: gap` (no `id`) comes first, its `data` a JSON object: `after_id` (the id resumed after), `first_id` and `last_id` (the lowest and highest id skipped), `skipped` (how many matching events), `from` and `to` (their oldest and newest timestamps). To load them: GET /logs with the stream's filters, `start_time=<from>&end_time=<to>` and the `cursor` for further pages, keeping the events with `first_id <= id <= last_id`. A client too slow to keep up, or every client when the server's listener is lost, is disconnected and resumes the same way on reconnect. A stream opened with a key or session ends at the next ping once that credential is revoked, expired or signed out. Filters are those of GET /logs.
      */
     get: operations["getLiveFeed"];
     put?: never;
@@ -946,7 +946,7 @@ export interface components {
       event_type?: string | null;
       /**
        * @description ISO 8601 with a zone; default: now. Must lie within the retention window (now - RETENTION_DAYS) and at most one day ahead, else 422.
-       * @example 2026-12-02T18:20:20.062Z
+       * @example 2026-12-02T19:24:24.620Z
        */
       timestamp?: string | null;
       /** @example card declined by issuer */
@@ -1031,6 +1031,11 @@ export interface components {
       source_id: number;
       /** @example checkout 5xx */
       name: string;
+      /**
+       * @description What `value` is: the rule's kind (error_rate: % of 5xx; latency_p95, latency_p99: ms; no_traffic: requests; volume_drop: the share of the same window a week earlier), or slo_burn_rate for an SLO's alerts; null for a rule deleted meanwhile.
+       * @example error_rate
+       */
+      kind: string | null;
       /** @example checkout-service */
       service_name: string;
       /** @example Payments Team */
@@ -1851,9 +1856,9 @@ export interface components {
       labels: {
         [key: string]: string;
       };
-      /** @example 2026-12-02T18:20:20.062Z */
+      /** @example 2026-12-02T19:24:24.620Z */
       created_at: string;
-      /** @example 2026-12-02T18:20:20.062Z */
+      /** @example 2026-12-02T19:24:24.620Z */
       updated_at: string;
     };
     AlertRuleInput: {
@@ -1931,9 +1936,9 @@ export interface components {
       indicator: "availability" | "latency";
       /** @example null */
       latency_threshold_ms: number | null;
-      /** @example 2026-12-02T18:20:20.062Z */
+      /** @example 2026-12-02T19:24:24.620Z */
       created_at: string;
-      /** @example 2026-12-02T18:20:20.062Z */
+      /** @example 2026-12-02T19:24:24.620Z */
       updated_at: string;
     };
     SloInput: {
@@ -2009,7 +2014,7 @@ export interface components {
       url: string;
       /** @example true */
       has_secret: boolean;
-      /** @example 2026-12-02T18:20:20.062Z */
+      /** @example 2026-12-02T19:24:24.620Z */
       created_at: string;
     };
     AlertChannelInput: {
@@ -2061,15 +2066,15 @@ export interface components {
         team?: string;
         rule?: number;
       };
-      /** @example 2026-12-02T18:20:20.062Z */
+      /** @example 2026-12-02T19:24:24.620Z */
       starts_at: string;
-      /** @example 2026-12-02T19:20:20.062Z */
+      /** @example 2026-12-02T20:24:24.620Z */
       ends_at: string;
       /** @example checkout deploy in progress */
       comment: string;
       /** @example key#3 */
       created_by: string | null;
-      /** @example 2026-12-02T18:20:20.062Z */
+      /** @example 2026-12-02T19:24:24.620Z */
       created_at: string;
       /** @example true */
       active: boolean;
@@ -2079,7 +2084,7 @@ export interface components {
       /**
        * Format: date-time
        * @description In the future, at most 30 days ahead.
-       * @example 2026-12-02T19:20:20.062Z
+       * @example 2026-12-02T20:24:24.620Z
        */
       ends_at: string;
       /** @example checkout deploy in progress */

@@ -13,6 +13,12 @@ const OpenAlert = z.object({
   source: z.enum(["rule", "slo"]),
   source_id: z.number().int().openapi({ example: 3 }),
   name: z.string().openapi({ example: "checkout 5xx" }),
+  kind: z.string().nullable().openapi({
+    description: "What `value` is: the rule's kind (error_rate: % of 5xx; latency_p95, " +
+      "latency_p99: ms; no_traffic: requests; volume_drop: the share of the same window a " +
+      "week earlier), or slo_burn_rate for an SLO's alerts; null for a rule deleted meanwhile.",
+    example: "error_rate",
+  }),
   service_name: z.string().openapi({ example: "checkout-service" }),
   team: z.string().nullable().openapi({ example: "Payments Team" }),
   severity: z.string().openapi({

@@ -231,21 +231,19 @@ async function load() {
   await Promise.all([activity, previous]);
 }
 
-/** What an alert's value is depends on its rule's kind (GET /alerts does not say it). */
+/** What an alert's value is depends on its kind. */
 const VALUE_BY_KIND = {
   error_rate: (v) => percent(v),
   latency_p95: (v) => ms(v),
   latency_p99: (v) => ms(v),
   no_traffic: (v) => `${integer(v)} requests`,
   volume_drop: (v) => `${percent(v * 100, 0)} of last week`,
+  slo_burn_rate: (v) => `${rate(v)} burn`,
 };
 
-function alertValue(a, kinds) {
-  if (a.source === "slo") return `${rate(a.value)} burn`;
-  return (VALUE_BY_KIND[kinds.get(a.source_id)] ?? compact)(a.value);
-}
+const alertValue = (a) => (VALUE_BY_KIND[a.kind] ?? compact)(a.value);
 
-function alertRow(a, kinds) {
+function alertRow(a) {
   const firing = a.state === "firing";
   return h(
     "tr",
@@ -275,28 +273,23 @@ function alertRow(a, kinds) {
       { class: "service" },
       h("a", { href: `services/${encodeURIComponent(a.service_name)}` }, a.service_name),
     ),
-    h("td", { class: "num value" }, alertValue(a, kinds)),
+    h("td", { class: "num value" }, alertValue(a)),
     h("td", { class: "since" }, timeElement(a.since)),
   );
 }
 
 async function loadAlerts() {
   const table = $("#alerts");
-  let alerts, rules;
+  let alerts;
   try {
-    [alerts, rules] = await Promise.all([
-      api("alerts"),
-      // Only for the units of rule alerts' values: without it they show as plain numbers.
-      api("alerts/rules").catch(() => []),
-    ]);
+    alerts = await api("alerts");
   } catch (err) {
     table.setAttribute("aria-busy", "false");
     $("#alerts-wrap").hidden = true;
     notice(`Alerts: ${errorText(err)}`, "error");
     return;
   }
-  const kinds = new Map(rules.map((r) => [r.id, r.kind]));
-  replace($("#alerts tbody"), alerts.map((a) => alertRow(a, kinds)));
+  replace($("#alerts tbody"), alerts.map(alertRow));
   table.setAttribute("aria-busy", "false");
   $("#alerts-wrap").hidden = alerts.length === 0;
   $("#alerts-empty").hidden = alerts.length > 0;
