@@ -422,6 +422,37 @@ dbTest("[scope] markers: a team reader sees its services' markers only", async (
   assert.equal((await json("GET", "/markers?service_name=ship-api", payReader)).status, 403);
 });
 
+dbTest(
+  "[scope] an owner change committed while a writer's PUT waits is the one its check sees",
+  async () => {
+    assert.equal(
+      (await json("PUT", "/services/race-svc", admin, { team_owner: "Payments" })).status,
+      201,
+    );
+    // Another session moves the service to Shipping and holds the row until the PUT waits on it.
+    const other = await db.sql.reserve();
+    try {
+      await other`begin`;
+      await other`update services set team_owner = 'Shipping' where name = 'race-svc'`;
+      const put = json("PUT", "/services/race-svc", payWriter, { team_owner: "Payments" });
+      for (let waited = 0;; waited += 20) {
+        const [w] = await db.sql`select count(*)::int as n from pg_locks where not granted`;
+        if (w.n > 0) break;
+        if (waited > 10_000) assert.fail("the PUT never waited on the row");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await other`commit`;
+      // Checked under the lock, after the commit: Shipping's service, outside Payments' scope.
+      const res = await put;
+      assert.equal(res.status, 403, JSON.stringify(res.body));
+    } finally {
+      other.release();
+    }
+    const [row] = await db.sql`select team_owner from services where name = 'race-svc'`;
+    assert.equal(row.team_owner, "Shipping");
+  },
+);
+
 dbTest("[scope] done", async () => {
   await server.shutdown();
   await db.drop();

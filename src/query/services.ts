@@ -124,6 +124,12 @@ export async function upsertService(
   name: string,
   teamOwner: string | null,
   origin: AuditOrigin,
+  /**
+   * Called in the transaction with the owner this write replaces (undefined: the service is
+   * new), the row locked: a throw refuses the write and undoes it. Checked here rather than
+   * before, so that a concurrent change of owner cannot slip between the check and the write.
+   */
+  authorize: (current: string | null | undefined) => void = () => {},
 ): Promise<{ created: boolean; previousOwner: string | null }> {
   return await sql.begin(async (tx) => {
     const inserted = await tx`
@@ -131,11 +137,13 @@ export async function upsertService(
       on conflict (name) do nothing
       returning 1`;
     let previousOwner: string | null = null;
-    if (inserted.length === 0) {
+    if (inserted.length > 0) authorize(undefined);
+    else {
       // Locked, so the owner recorded as the old one is the one this update replaces.
       const [old] = await tx<{ team_owner: string | null }[]>`
         select team_owner from services where name = ${name} for update`;
       previousOwner = old.team_owner;
+      authorize(previousOwner);
       await tx`update services set team_owner = ${teamOwner} where name = ${name}`;
     }
     const created = inserted.length > 0;

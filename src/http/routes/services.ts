@@ -127,13 +127,16 @@ export function servicesRoutes(app: OpenAPIHono, ctx: AppContext): void {
   app.openapi(guarded(put, ctx.access), async (c) => {
     const { name } = c.req.valid("param");
     const { team_owner } = c.req.valid("json");
-    const refused = mayChangeService(
-      c.get("principal"),
-      (await getService(ctx.sql, name))?.team_owner,
+    const { created } = await upsertService(
+      ctx.sql,
+      name,
       team_owner,
+      auditOrigin(c),
+      (current) => {
+        const refused = mayChangeService(c.get("principal"), current, team_owner);
+        if (refused) throw new ForbiddenError(refused);
+      },
     );
-    if (refused) throw new ForbiddenError(refused);
-    const { created } = await upsertService(ctx.sql, name, team_owner, auditOrigin(c));
     const service = await getService(ctx.sql, name);
     if (!service) throw new Error(`service "${name}" vanished after its upsert`);
     return c.json(service, created ? 201 : 200);
