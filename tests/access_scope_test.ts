@@ -436,9 +436,9 @@ dbTest(
       await other`update services set team_owner = 'Shipping' where name = 'race-svc'`;
       const put = json("PUT", "/services/race-svc", payWriter, { team_owner: "Payments" });
       for (let waited = 0;; waited += 20) {
-        const [w] = await db.sql`select count(*)::int as n from pg_locks l
-         join pg_database d on d.oid = l.database
-        where not l.granted and d.datname = current_database()`;
+        const [w] = await db.sql`
+        select count(*)::int as n from pg_stat_activity
+         where datname = current_database() and wait_event_type = 'Lock'`;
         if (w.n > 0) break;
         if (waited > 10_000) assert.fail("the PUT never waited on the row");
         await new Promise((r) => setTimeout(r, 20));
