@@ -16,6 +16,7 @@ import {
 } from "./evaluate.ts";
 import type { SilenceMatchers } from "./silences.ts";
 import { type ChannelDef, deliver, type DeliveryOptions, type Notice } from "./notify.ts";
+import { saveSloFigures } from "./slo-status.ts";
 import {
   type AlertRow,
   due,
@@ -24,7 +25,6 @@ import {
   loadAlerts,
   markNotified,
   saveAlerts,
-  saveSloFigures,
   step,
 } from "./state.ts";
 

@@ -1,6 +1,7 @@
-// GET /slos/{id}'s figures, computed on request as the alerts job computes them.
-import type { Sql } from "../db/connect.ts";
-import { sloStatuses } from "./evaluate.ts";
+// GET /slos/{id}'s figures, computed on request as the alerts job computes them; and the
+// job's own, stored for /metrics.
+import type { Sql, Tx } from "../db/connect.ts";
+import { type SloStatus, sloStatuses } from "./evaluate.ts";
 import type { Slo, SloOut } from "./slos.ts";
 
 /**
@@ -35,4 +36,26 @@ export async function sloStatusNow(sql: Sql, slo: SloOut, now = new Date()) {
     burn_rates: st?.burnRates ?? null,
     alerting: alerting.map((a) => ({ ...a, since: a.since.toISOString() })),
   };
+}
+
+/** Stores each SLO's figures from a run (read by /metrics at scrape time on every instance). */
+export async function saveSloFigures(
+  sql: Sql | Tx,
+  statuses: ReadonlyMap<number, SloStatus>,
+  now: Date,
+): Promise<void> {
+  if (statuses.size === 0) return;
+  const json = JSON.stringify([...statuses].map(([id, st]) => ({
+    id,
+    sli: st.sli,
+    budget: st.errorBudgetRemaining,
+    rates: st.burnRates,
+  })));
+  await sql`
+    update slos s
+       set sli = x.sli, error_budget_remaining = x.budget, burn_rates = x.rates,
+           evaluated_at = ${now}
+      from jsonb_to_recordset(${json}::text::jsonb)
+           as x (id bigint, sli float8, budget float8, rates jsonb)
+     where s.id = x.id`;
 }

@@ -167,31 +167,6 @@ export async function saveAlerts(sql: Sql | Tx, rows: readonly AlertRow[]): Prom
       notified_state = excluded.notified_state, last_notified_at = excluded.last_notified_at`;
 }
 
-/** Stores each SLO's figures from a run (read by /metrics at scrape time on every instance). */
-export async function saveSloFigures(
-  sql: Sql | Tx,
-  statuses: ReadonlyMap<
-    number,
-    { sli: number | null; errorBudgetRemaining: number | null; burnRates: Record<string, number> }
-  >,
-  now: Date,
-): Promise<void> {
-  if (statuses.size === 0) return;
-  const json = JSON.stringify([...statuses].map(([id, st]) => ({
-    id,
-    sli: st.sli,
-    budget: st.errorBudgetRemaining,
-    rates: st.burnRates,
-  })));
-  await sql`
-    update slos s
-       set sli = x.sli, error_budget_remaining = x.budget, burn_rates = x.rates,
-           evaluated_at = ${now}
-      from jsonb_to_recordset(${json}::text::jsonb)
-           as x (id bigint, sli float8, budget float8, rates jsonb)
-     where s.id = x.id`;
-}
-
 /** Records that `status` was delivered for the row's episode (only if still that episode). */
 export async function markNotified(
   sql: Sql | Tx,

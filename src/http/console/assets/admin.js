@@ -1,7 +1,7 @@
 // The administration page (admins only): API keys (create, show the token once, revoke),
 // users' roles and teams, and the audit log with keyset paging.
-import { api, ApiError, apiUrl, authHeaders } from "./api.js";
-import { $, errorText, h, notice, replace } from "./dom.js";
+import { api, ApiError, apiPage } from "./api.js";
+import { $, emptyRow, errorText, h, notice, replace } from "./dom.js";
 import { integer, timeElement } from "./fmt.js";
 import { start } from "./session.js";
 
@@ -12,10 +12,6 @@ const when = (iso) => iso ? timeElement(iso) : dash;
 
 /** "a, b ,, c" → ["a", "b", "c"] */
 const splitTeams = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
-
-function emptyRow(tbody, cols, text) {
-  replace(tbody, h("tr", {}, h("td", { colspan: cols, class: "muted" }, text)));
-}
 
 // ---- API keys ----
 
@@ -225,23 +221,10 @@ function auditQuery() {
   };
 }
 
-/**
- * GET /audit with its X-Next-Cursor header, which api() does not hand back: the same
- * credentials, timeout and error handling, done here.
- */
+/** GET /audit: a page of entries and the next page's cursor. */
 async function fetchAudit(query, signal) {
-  const res = await fetch(apiUrl("audit", query), {
-    headers: { accept: "application/json", ...authHeaders() },
-    credentials: "same-origin",
-    signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]),
-  });
-  const type = res.headers.get("content-type") ?? "";
-  const data = type.includes("json") ? await res.json() : await res.text();
-  if (!res.ok) {
-    if (res.status === 401) dispatchEvent(new CustomEvent("observian:unauthorized"));
-    throw new ApiError(res.status, data, res.headers.get("retry-after"));
-  }
-  return { entries: data, next: res.headers.get("x-next-cursor") };
+  const { items, next } = await apiPage("audit", { query, signal });
+  return { entries: items, next };
 }
 
 async function loadAudit() {

@@ -44,23 +44,39 @@ export function authHeaders() {
  * 401 also tells the page (the `observian:unauthorized` event) so it can ask for a key.
  */
 export async function api(path, opts = {}) {
-  const { method = "GET", query, body, signal, timeoutMs = 15_000 } = opts;
+  return (await send(path, opts)).data;
+}
+
+/**
+ * GET one page of a keyset-paged list: its items, and the cursor of the next page from
+ * X-Next-Cursor (null at the end).
+ */
+export async function apiPage(path, opts = {}) {
+  const { data, headers } = await send(path, opts);
+  return { items: data, next: headers.get("x-next-cursor") };
+}
+
+/** The ApiError a refused answer stands for; a 401 also tells the page, as api() does. */
+export async function refusal(res) {
+  if (res.status === 401) dispatchEvent(new CustomEvent("observian:unauthorized"));
+  return new ApiError(res.status, await body(res), res.headers.get("retry-after"));
+}
+
+const body = (res) =>
+  (res.headers.get("content-type") ?? "").includes("json") ? res.json() : res.text();
+
+async function send(path, opts) {
+  const { method = "GET", query, body: json, signal, timeoutMs = 15_000 } = opts;
   const headers = { accept: "application/json", ...authHeaders() };
-  if (body !== undefined) headers["content-type"] = "application/json";
+  if (json !== undefined) headers["content-type"] = "application/json";
   const timeout = AbortSignal.timeout(timeoutMs);
   const res = await fetch(apiUrl(path, query), {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: json === undefined ? undefined : JSON.stringify(json),
     credentials: "same-origin",
     signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
   });
-  if (res.status === 204) return null;
-  const type = res.headers.get("content-type") ?? "";
-  const data = type.includes("json") ? await res.json() : await res.text();
-  if (!res.ok) {
-    if (res.status === 401) dispatchEvent(new CustomEvent("observian:unauthorized"));
-    throw new ApiError(res.status, data, res.headers.get("retry-after"));
-  }
-  return data;
+  if (!res.ok) throw await refusal(res);
+  return { data: res.status === 204 ? null : await body(res), headers: res.headers };
 }

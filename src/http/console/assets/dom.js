@@ -28,6 +28,11 @@ export function replace(el, ...children) {
   return el;
 }
 
+/** A table body's one row saying why it is empty. */
+export function emptyRow(tbody, cols, text) {
+  replace(tbody, h("tr", {}, h("td", { colspan: cols, class: "muted" }, text)));
+}
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 

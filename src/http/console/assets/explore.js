@@ -3,7 +3,7 @@
 // X-Next-Cursor; "Newer" goes back along the cursors the URL remembers), and an event's every
 // field in a dialog. Also the filter and row helpers the live tail shares (it imports this
 // module; the page itself starts only on /explore).
-import { ApiError, apiUrl, authHeaders } from "./api.js";
+import { apiPage } from "./api.js";
 import { $, errorText, h, notice, replace } from "./dom.js";
 import { integer, ms, timeElement } from "./fmt.js";
 import { start } from "./session.js";
@@ -20,7 +20,6 @@ export const FILTERS = [
 ];
 /** The cursors of the pages before the current one, "."-separated (cursors are base64url). */
 const TRAIL = "trail";
-const TIMEOUT_MS = 15_000;
 
 const pad = (n, w = 2) => String(n).padStart(w, "0");
 
@@ -164,18 +163,8 @@ export function openEvent(e) {
 
 /** GET /logs with the page's query: the events and the next page's cursor (null at the end). */
 async function fetchPage(query, signal) {
-  const res = await fetch(apiUrl("logs", query), {
-    headers: { accept: "application/json", ...authHeaders() },
-    credentials: "same-origin",
-    signal: AbortSignal.any([signal, AbortSignal.timeout(TIMEOUT_MS)]),
-  });
-  const type = res.headers.get("content-type") ?? "";
-  const data = type.includes("json") ? await res.json() : await res.text();
-  if (!res.ok) {
-    if (res.status === 401) dispatchEvent(new CustomEvent("observian:unauthorized"));
-    throw new ApiError(res.status, data, res.headers.get("retry-after"));
-  }
-  return { events: data, next: res.headers.get("x-next-cursor") };
+  const { items, next } = await apiPage("logs", { query, signal });
+  return { events: items, next };
 }
 
 function explorePage() {

@@ -1,7 +1,7 @@
 // The jobs page: the GitHub ingestor and the pruner — switch, schedule, last runs, last error,
 // rate limit — and, for admins, the switches, "Run now" and a prune that needs a dry run first.
 import { api, ApiError } from "./api.js";
-import { $, errorText, h, notice, replace } from "./dom.js";
+import { $, emptyRow, errorText, h, notice, replace } from "./dom.js";
 import { compact, integer, ms, timeElement } from "./fmt.js";
 import { can, start } from "./session.js";
 
@@ -31,10 +31,6 @@ const OUTCOME_CLASS = {
 
 function outcomeBadge(outcome) {
   return h("span", { class: `badge ${OUTCOME_CLASS[outcome] ?? ""}` }, outcome.replace("_", " "));
-}
-
-function emptyRow(tbody, cols, text) {
-  replace(tbody, h("tr", {}, h("td", { colspan: cols, class: "muted" }, text)));
 }
 
 /** The toggle: its label and aria-pressed say the current state. */

@@ -5,7 +5,7 @@
 // arrive but drawn a few times a second, newest first, a bounded number of rows per draw, and
 // the table keeps only the latest `data-cap` rows, so a thousand events a second cost the page
 // a short frame five times a second.
-import { ApiError, apiUrl, authHeaders } from "./api.js";
+import { ApiError, apiUrl, authHeaders, refusal } from "./api.js";
 import { $, errorText, h, notice, replace } from "./dom.js";
 import { integer, ms, timeElement } from "./fmt.js";
 import { start } from "./session.js";
@@ -236,12 +236,7 @@ start(() => {
         cache: "no-store",
         signal: AbortSignal.any([signal, watchdog.signal]),
       });
-      if (!res.ok) {
-        const type = res.headers.get("content-type") ?? "";
-        const data = type.includes("json") ? await res.json() : await res.text();
-        if (res.status === 401) dispatchEvent(new CustomEvent("observian:unauthorized"));
-        throw new ApiError(res.status, data, res.headers.get("retry-after"));
-      }
+      if (!res.ok) throw await refusal(res);
       // The headers are the first bytes (an idle feed sends nothing else until its ping).
       idle();
       onOpen();

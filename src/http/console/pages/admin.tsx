@@ -2,27 +2,9 @@
 // Everything here needs the admin right: the sections start hidden and session.js shows them
 // to admins only (and explains the refusal to anyone else).
 import { type Frame, Layout } from "../layout.tsx";
+import { Table } from "./table.tsx";
 
 const ROLES = ["reader", "writer", "admin"] as const;
-
-function Table(props: { id: string; caption: string; columns: string[]; numeric?: number[] }) {
-  return (
-    // Focusable, so that a keyboard can scroll a table wider than the screen.
-    <div class="table-wrap" tabindex={0} role="region" aria-label={props.caption}>
-      <table id={props.id}>
-        <caption class="visually-hidden">{props.caption}</caption>
-        <thead>
-          <tr>
-            {props.columns.map((c, i) => (
-              <th scope="col" class={props.numeric?.includes(i) ? "num" : undefined}>{c}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody></tbody>
-      </table>
-    </div>
-  );
-}
 
 const option = (value: string) => <option value={value}>{value}</option>;
 

@@ -1,25 +1,7 @@
 // The Jobs page's shell: its controls and empty tables; assets/jobs.js fills them. Controls that
 // need the admin right start hidden; session.js shows them to those who have it.
 import { type Frame, Layout } from "../layout.tsx";
-
-function Table(props: { id: string; caption: string; columns: string[]; numeric?: number[] }) {
-  return (
-    // Focusable, so that a keyboard can scroll a table wider than the screen.
-    <div class="table-wrap" tabindex={0} role="region" aria-label={props.caption}>
-      <table id={props.id}>
-        <caption class="visually-hidden">{props.caption}</caption>
-        <thead>
-          <tr>
-            {props.columns.map((c, i) => (
-              <th scope="col" class={props.numeric?.includes(i) ? "num" : undefined}>{c}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody></tbody>
-      </table>
-    </div>
-  );
-}
+import { Table } from "./table.tsx";
 
 export function JobsPage(props: { frame: Frame }) {
   return (

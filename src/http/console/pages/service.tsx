@@ -1,6 +1,7 @@
 // The Service page's shell: its controls and empty tables; assets/service.js fills them.
 import { type Frame, Layout } from "../layout.tsx";
 import { WindowPicker } from "./overview.tsx";
+import { Table } from "./table.tsx";
 
 const CARDS = [
   ["requests", "Requests"],
@@ -10,24 +11,6 @@ const CARDS = [
   ["p95", "p95 latency"],
   ["p99", "p99 latency"],
 ] as const;
-
-function Table(props: { id: string; caption: string; columns: string[]; num?: number[] }) {
-  return (
-    <div class="table-wrap" tabindex={0} role="region" aria-label={props.caption}>
-      <table id={props.id}>
-        <caption class="visually-hidden">{props.caption}</caption>
-        <thead>
-          <tr>
-            {props.columns.map((c, i) => (
-              <th scope="col" class={props.num?.includes(i) ? "num" : undefined}>{c}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody></tbody>
-      </table>
-    </div>
-  );
-}
 
 export function ServicePage(props: { frame: Frame; name: string }) {
   const q = encodeURIComponent(props.name);
@@ -75,7 +58,7 @@ export function ServicePage(props: { frame: Frame; name: string }) {
               id="status-codes"
               caption="Status codes"
               columns={["Status", "Events", "Share"]}
-              num={[1, 2]}
+              numeric={[1, 2]}
             />
           </section>
           <section>
@@ -84,7 +67,7 @@ export function ServicePage(props: { frame: Frame; name: string }) {
               id="event-types"
               caption="Event types"
               columns={["Type", "Events", "Share"]}
-              num={[1, 2]}
+              numeric={[1, 2]}
             />
           </section>
         </div>
@@ -93,7 +76,7 @@ export function ServicePage(props: { frame: Frame; name: string }) {
           id="latest"
           caption="The latest 20 events"
           columns={["Time", "Status", "Type", "Latency", "Message"]}
-          num={[3]}
+          numeric={[3]}
         />
         <p>
           <a href={`explore?service_name=${q}`}>All of this service's events in the explorer</a>
