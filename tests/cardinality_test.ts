@@ -172,6 +172,18 @@ dbTest("[cardinality] compaction folds a row already over the limit as it adds t
 
 dbTest("[cardinality] the ingest writer compacts with ROLLUP_MAX_EVENT_TYPES", async () => {
   const narrow = buildApp({ sql: db.sql, config: testConfig({ ROLLUP_MAX_EVENT_TYPES: "3" }) });
+  // The pending deltas are shared: a trailing compaction of this file's other writers (a
+  // compaction interval, 1 s, after their last write), with the default limit, would fold these
+  // events instead of the narrow writer. Past the interval, and with none running, none is due.
+  await new Promise((r) => setTimeout(r, 1500));
+  for (const deadline = Date.now() + 10_000;;) {
+    const [{ n }] = await db.sql`select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and state = 'active'
+        and query like '%observian_rollup_compact(%' and pid <> pg_backend_pid()`;
+    if (n === 0) break;
+    assert.ok(Date.now() < deadline, "another writer's compaction ended");
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await compactAll(db.sql);
   const now = Date.now();
   await postEvents(
